@@ -1,0 +1,175 @@
+"""The ``aggregator`` command: a thin click shell over aggregator.pipeline and the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from aggregator import __version__
+from aggregator.config import DEFAULT_CONFIG, load_config
+from aggregator.errors import AggregatorError, ConfigError
+from aggregator.pipeline import build, update
+from aggregator.store import FeedRow, open_store
+from aggregator.types import Config, PollResult, PollStatus
+
+USAGE_ERROR = 2
+
+
+class _AggregatorError(click.ClickException):
+    """The work failed (a database problem, every feed failing): exit 1."""
+
+    exit_code = 1
+
+
+class _BadConfig(click.ClickException):
+    """feeds.yaml is unusable: exit 2, like any other usage error, before anything runs."""
+
+    exit_code = USAGE_ERROR
+
+
+def _load(ctx: click.Context) -> Config:
+    try:
+        return load_config(ctx.obj["config_path"])
+    except ConfigError as e:
+        raise _BadConfig(str(e)) from None
+
+
+@click.group()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    envvar="AGGREGATOR_CONFIG",
+    show_default=True,
+    help="Config file (also $AGGREGATOR_CONFIG).",
+)
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path) -> None:
+    """Poll news feeds, deduplicate them into SQLite, write one merged feed."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+def _describe(result: PollResult) -> str:
+    if result.status is PollStatus.ERROR:
+        return f"{result.feed_name}: error: {result.error} ({result.duration:.1f}s)"
+    if result.status is PollStatus.NOT_MODIFIED:
+        return f"{result.feed_name}: not modified ({result.duration:.1f}s)"
+    warning = f" [warning: {result.error}]" if result.error else ""
+    return (
+        f"{result.feed_name}: {result.new} new, {result.updated} updated "
+        f"({result.duration:.1f}s){warning}"
+    )
+
+
+@cli.command("update")
+@click.option("--feed", "names", multiple=True, help="Poll only this feed (by name); repeatable.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.pass_context
+def update_command(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
+    """Poll every enabled feed once, store new entries, rewrite the outputs."""
+    config = _load(ctx)
+    unknown = sorted(set(names) - {f.name for f in config.feeds})
+    if unknown:
+        raise click.BadParameter(
+            f"no feed named {', '.join(map(repr, unknown))}", param_hint="--feed"
+        )
+
+    def report(result: PollResult) -> None:
+        if not quiet or result.status is PollStatus.ERROR:
+            click.echo(_describe(result), err=True)
+
+    try:
+        outcome = update(config, names=names or None, on_result=report)
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    new = sum(r.new for r in outcome.results)
+    changed = sum(r.updated for r in outcome.results)
+    if not quiet:
+        click.echo(
+            f"{len(outcome.results)} feeds polled, {len(outcome.failed)} failed; "
+            f"{new} new, {changed} updated; wrote {len(outcome.written)} output files "
+            f"in {config.output.dir}",
+            err=True,
+        )
+    if outcome.results and len(outcome.failed) == len(outcome.results):
+        raise _AggregatorError("every feed failed")
+
+
+@cli.command("build")
+@click.pass_context
+def build_command(ctx: click.Context) -> None:
+    """Rewrite the outputs from the database alone (no network)."""
+    config = _load(ctx)
+    try:
+        written = build(config)
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    click.echo(f"wrote {len(written)} changed output files in {config.output.dir}", err=True)
+
+
+def _health(row: FeedRow) -> str:
+    if not row.enabled:
+        return "disabled"
+    if row.last_result is None:
+        return "never polled"
+    if row.last_result == "error":
+        return f"failing ({row.error_count}x)"
+    return "ok"
+
+
+@cli.command("feeds")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def feeds_command(ctx: click.Context, fmt: str) -> None:
+    """One row per feed: status, last fetch, entries, last error."""
+    config = _load(ctx)
+    try:
+        with open_store(config.database) as store:
+            rows = store.feed_rows()
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    configured = {f.name for f in config.feeds}
+    rows = [r for r in rows if r.name in configured] + [r for r in rows if r.name not in configured]
+    if fmt == "json":
+        click.echo(json.dumps([{**asdict(r), "status": _health(r)} for r in rows], indent=2))
+        return
+    width = shutil.get_terminal_size((120, 20)).columns
+    error_width = max(20, width - 90)
+    table = [
+        [
+            r.name if r.name in configured else f"{r.name} (not in config)",
+            _health(r),
+            r.last_status or "",
+            (r.last_fetched or "").replace("T", " ").rstrip("Z"),
+            r.entries,
+            _clip(r.last_error or "", error_width),
+        ]
+        for r in rows
+    ]
+    headers = ["feed", "status", "http", "last fetch (UTC)", "entries", "last error"]
+    click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> None:
+    """Entry point; exits 2 on a usage or config error, 1 when the work failed."""
+    try:
+        cli.main(prog_name="aggregator", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

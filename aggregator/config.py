@@ -1,0 +1,330 @@
+"""feeds.yaml -> Config. The only module that imports yaml.
+
+The file is composed into YAML nodes (not loaded into plain dicts) so that every error can name
+the file, the line and the key: ``feeds.yaml:12: feeds[3].interval: '5 parsecs' is not a
+duration``. Validation is all-or-nothing: a bad config stops before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from aggregator.errors import ConfigError
+from aggregator.types import Config, Defaults, FeedConfig, OutputConfig
+
+DEFAULT_CONFIG = Path("feeds.yaml")
+DEFAULT_DATABASE = "db/aggregator.db"
+DEFAULT_OUTPUT_DIR = "output"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or a number of seconds -> timedelta."""
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a duration")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        stripped = text.strip().replace(" ", "")
+        if stripped.replace(".", "", 1).isdigit():
+            seconds = float(stripped)
+        else:
+            parts = _DURATION_PART.findall(stripped)
+            if not parts or "".join(n + u for n, u in parts).lower() != stripped.lower():
+                raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 30m, 2h, 1d)")
+            seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(text: str | int) -> int:
+    """``10MB``, ``512KiB`` or a number of bytes -> bytes."""
+    match = _SIZE.match(str(text))
+    if not match or isinstance(text, bool):
+        raise ValueError(f"{text!r} is not a size (use e.g. 10MB, 512KiB)")
+    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if size <= 0:
+        raise ValueError(f"{text!r} is not a positive size")
+    return size
+
+
+def feed_name_from_url(url: str) -> str:
+    """A readable, stable default name: host and path, e.g. ``bbc.co.uk/news/world/rss.xml``."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return Path(parts.path).stem or "feed"
+    host = (parts.hostname or "").removeprefix("www.")
+    path = parts.path.strip("/")
+    name = f"{host}/{path}" if path else host
+    return name + (f"?{parts.query}" if parts.query else "")
+
+
+# ---------------------------------------------------------------- YAML node helpers
+
+
+class _Reader:
+    """Walks composed YAML nodes, raising ConfigError with file:line and key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, node: Node | None, key: str, message: str) -> ConfigError:
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        where = f" {key}:" if key else ""
+        return ConfigError(f"{self.path}{line}:{where} {message}")
+
+    def mapping(
+        self, node: Node, key: str, allowed: frozenset[str]
+    ) -> dict[str, tuple[Node, Node]]:
+        if not isinstance(node, MappingNode):
+            raise self.error(node, key, "expected a mapping of keys to values")
+        result: dict[str, tuple[Node, Node]] = {}
+        for key_node, value_node in node.value:
+            name = key_node.value if isinstance(key_node, ScalarNode) else None
+            path = f"{key}.{name}" if key else str(name)
+            if not isinstance(name, str):
+                raise self.error(key_node, key, "keys must be plain names")
+            if name not in allowed:
+                raise self.error(
+                    key_node, path, f"unknown key (allowed: {', '.join(sorted(allowed))})"
+                )
+            if name in result:
+                raise self.error(key_node, path, "key given twice")
+            result[name] = (key_node, value_node)
+        return result
+
+    def scalar(self, node: Node, key: str) -> Any:
+        if not isinstance(node, ScalarNode):
+            raise self.error(node, key, "expected a single value")
+        return yaml.safe_load(yaml.serialize(node))
+
+    def string(self, node: Node, key: str) -> str:
+        value = self.scalar(node, key)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(node, key, f"expected text, got {value!r}")
+        return value.strip()
+
+    def convert(self, node: Node, key: str, convert: Callable[[Any], Any]) -> Any:
+        value = self.scalar(node, key)
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as e:
+            raise self.error(node, key, str(e)) from None
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return value
+
+
+def _positive_seconds(value: Any) -> float:
+    return parse_duration(value).total_seconds()
+
+
+def _absolute_http_url(value: Any) -> str:
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+        raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- sections
+
+_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds"})
+_OUTPUT_KEYS = frozenset({"dir", "title", "link", "id", "base_url", "max_entries"})
+_DEFAULTS_KEYS = frozenset(
+    {"interval", "timeout", "connect_timeout", "max_body_size", "workers", "user_agent"}
+)
+_FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled"})
+
+
+def _resolve_feed_url(raw: str, base_dir: Path) -> str:
+    """http(s) and file:// URLs stay as they are; anything else is a path beside the config."""
+    scheme = urlsplit(raw).scheme.lower()
+    if scheme in ("http", "https", "file"):
+        return raw
+    if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
+        raise ValueError(f"unsupported URL scheme {scheme!r} (use http, https, file or a path)")
+    return (base_dir / raw).resolve().as_uri()
+
+
+def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
+    fields = reader.mapping(node, "output", _OUTPUT_KEYS)
+    output = OutputConfig(dir=(base_dir / DEFAULT_OUTPUT_DIR))
+    for name, (_key_node, value) in fields.items():
+        key = f"output.{name}"
+        if name == "dir":
+            output = replace(output, dir=base_dir / reader.string(value, key))
+        elif name == "title":
+            output = replace(output, title=reader.string(value, key))
+        elif name == "id":
+            output = replace(output, id=reader.string(value, key))
+        elif name == "link":
+            output = replace(output, link=reader.convert(value, key, _absolute_http_url))
+        elif name == "base_url":
+            url = reader.convert(value, key, _absolute_http_url)
+            output = replace(output, base_url=url if url.endswith("/") else url + "/")
+        elif name == "max_entries":
+            output = replace(output, max_entries=reader.convert(value, key, _positive_int))
+    if ":" not in output.id:
+        raise reader.error(
+            fields["id"][1], "output.id", "expected an absolute IRI like tag:example.org,2026:news"
+        )
+    return output
+
+
+def _read_defaults(reader: _Reader, node: Node) -> Defaults:
+    fields = reader.mapping(node, "defaults", _DEFAULTS_KEYS)
+    converters: dict[str, Callable[[Any], Any]] = {
+        "interval": parse_duration,
+        "timeout": _positive_seconds,
+        "connect_timeout": _positive_seconds,
+        "max_body_size": parse_size,
+        "workers": _positive_int,
+    }
+    values: dict[str, Any] = {}
+    for name, (_key_node, value) in fields.items():
+        key = f"defaults.{name}"
+        if name == "user_agent":
+            values[name] = reader.string(value, key)
+        else:
+            values["max_body_bytes" if name == "max_body_size" else name] = reader.convert(
+                value, key, converters[name]
+            )
+    return Defaults(**values)
+
+
+def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedConfig:
+    fields = reader.mapping(node, key, _FEED_KEYS)
+    if "url" not in fields:
+        raise reader.error(node, key, "missing required key 'url'")
+    url = reader.convert(
+        fields["url"][1], f"{key}.url", lambda v: _resolve_feed_url(str(v).strip(), base_dir)
+    )
+    feed = FeedConfig(url=url, name=feed_name_from_url(url))
+    for name, (_key_node, value) in fields.items():
+        field_key = f"{key}.{name}"
+        if name == "name":
+            feed = replace(feed, name=reader.string(value, field_key))
+        elif name == "title":
+            feed = replace(feed, title=reader.string(value, field_key))
+        elif name == "interval":
+            feed = replace(feed, interval=reader.convert(value, field_key, parse_duration))
+        elif name == "enabled":
+            feed = replace(feed, enabled=reader.convert(value, field_key, _boolean))
+        elif name == "tags":
+            feed = replace(feed, tags=_read_tags(reader, value, field_key))
+    return feed
+
+
+def _read_tags(reader: _Reader, node: Node, key: str) -> tuple[str, ...]:
+    if isinstance(node, ScalarNode):
+        return (reader.string(node, key),)
+    if not isinstance(node, SequenceNode):
+        raise reader.error(node, key, "expected a list of tags")
+    tags = [reader.string(item, f"{key}[{i}]") for i, item in enumerate(node.value)]
+    return tuple(dict.fromkeys(tags))
+
+
+def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig, ...]:
+    if not isinstance(node, SequenceNode):
+        raise reader.error(node, "feeds", "expected a list of feeds (each a mapping with a url)")
+    feeds: list[FeedConfig] = []
+    seen_urls: dict[str, int] = {}
+    seen_names: dict[str, int] = {}
+    for index, item in enumerate(node.value):
+        key = f"feeds[{index}]"
+        if isinstance(item, ScalarNode):  # "- https://..." shorthand
+            item = MappingNode(
+                "tag:yaml.org,2002:map",
+                [(ScalarNode("tag:yaml.org,2002:str", "url"), item)],
+                item.start_mark,
+                item.end_mark,
+            )
+        feed = _read_feed(reader, item, key, base_dir)
+        line = item.start_mark.line + 1
+        if feed.url in seen_urls:
+            raise reader.error(
+                item,
+                f"{key}.url",
+                f"duplicate feed {feed.url} (also at line {seen_urls[feed.url]})",
+            )
+        if feed.name in seen_names:
+            raise reader.error(
+                item,
+                f"{key}.name",
+                f"duplicate feed name {feed.name!r} (first at line {seen_names[feed.name]}); "
+                "give one of them a distinct name",
+            )
+        seen_urls[feed.url] = seen_names[feed.name] = line
+        feeds.append(feed)
+    return tuple(feeds)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a config file; raise ConfigError naming file, line and key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read config file: {e}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate config text; relative paths in it are relative to ``path``'s folder."""
+    reader = _Reader(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
+    if root is None:
+        raise ConfigError(f"{path}: config file is empty (it needs at least a 'feeds:' list)")
+    base_dir = path.resolve().parent
+    fields = reader.mapping(root, "", _TOP_KEYS)
+    if "feeds" not in fields:
+        raise reader.error(root, "feeds", "missing required key 'feeds' (a list of feeds)")
+    database = base_dir / DEFAULT_DATABASE
+    if "database" in fields:
+        database = base_dir / reader.string(fields["database"][1], "database")
+    output = (
+        _read_output(reader, fields["output"][1], base_dir)
+        if "output" in fields
+        else OutputConfig(dir=base_dir / DEFAULT_OUTPUT_DIR)
+    )
+    defaults = _read_defaults(reader, fields["defaults"][1]) if "defaults" in fields else Defaults()
+    feeds = _read_feeds(reader, fields["feeds"][1], base_dir)
+    return Config(path=path, database=database, output=output, defaults=defaults, feeds=feeds)

@@ -1,0 +1,76 @@
+"""Helpers shared by the serializers: text cleaning, date formats, URL joining, id uniqueness."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from urllib.parse import urlsplit
+
+from ..types import OutputEntry
+
+log = logging.getLogger(__name__)
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+# Characters XML 1.0 forbids (C0 except TAB/LF/CR, U+FFFE, U+FFFF; R-A12), plus lone surrogates,
+# which cannot be encoded as UTF-8 at all and would make the final .encode() fail.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def clean(text: str) -> str:
+    """Drop characters that XML 1.0 cannot carry, so one bad title never breaks the output."""
+    return _NOT_XML_CHAR.sub("", text)
+
+
+def _utc(dt: datetime) -> datetime:
+    """Normalize to UTC; a naive datetime breaks the types contract, so it is taken as UTC."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def rfc3339(dt: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable."""
+    # isoformat() pads the year to 4 digits, unlike strftime("%Y") on glibc.
+    return _utc(dt).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+def rfc822(dt: datetime) -> str:
+    """RFC 822 date with a 4-digit year and a matching day name, in GMT (R-R2)."""
+    return format_datetime(_utc(dt), usegmt=True)
+
+
+def join_base(base_url: str, name: str) -> str:
+    """The public URL of an output file; tolerates a base_url with or without a trailing slash."""
+    return base_url.rstrip("/") + "/" + name
+
+
+def is_http_url(value: str) -> bool:
+    """True for an absolute http(s) URL with a host (what may be a permalink guid, R-R3)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def unique_entries(entries: Iterable[OutputEntry]) -> list[OutputEntry]:
+    """Keep the first entry of each id, in the given order: ids must be unique (R-A7).
+
+    The store should never hand us duplicates; if it does, the output stays valid and the
+    problem is logged instead of producing a feed that readers de-duplicate unpredictably.
+    """
+    seen: set[str] = set()
+    out: list[OutputEntry] = []
+    for entry in entries:
+        key = clean(entry.id)  # compare what is written, not what was stored
+        if key in seen:
+            log.warning("render: duplicate entry id %r dropped", entry.id)
+            continue
+        seen.add(key)
+        out.append(entry)
+    return out

@@ -1,0 +1,105 @@
+"""OutputFeed -> Atom 1.0 (RFC 4287) bytes, built with lxml so escaping is never hand-written.
+
+lxml rather than stdlib ElementTree or feedgen: see STANDARDS R-K5/R-K6.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .. import PROJECT_URL
+from ..types import OutputEntry, OutputFeed, SourceFeed
+from ._common import ATOM_NS, clean, join_base, rfc3339, unique_entries
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    """Append an Atom element; every text and attribute value goes through ``clean`` (R-A12)."""
+    el = etree.SubElement(
+        parent, etree.QName(ATOM_NS, tag), {k: clean(v) for k, v in attrs.items()}
+    )
+    if text is not None:
+        el.text = clean(text)
+    return el
+
+
+def _author(parent: etree._Element, name: str) -> None:
+    """A Person construct has exactly one atom:name (RFC 4287 3.2)."""
+    author = _sub(parent, "author")
+    _sub(author, "name", name)
+
+
+def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -> None:
+    """atom:source with at least id, title and updated (RFC 4287 4.2.11, R-A9)."""
+    el = _sub(parent, "source")
+    _sub(el, "id", source.id)
+    _sub(el, "title", source.title, type="text")
+    _sub(el, "updated", rfc3339(source.updated) if source.updated else fallback_updated)
+    _sub(el, "link", rel="self", href=source.url)
+    if source.link:
+        _sub(el, "link", rel="alternate", href=source.link)
+
+
+def _entry(parent: etree._Element, entry: OutputEntry) -> None:
+    """One atom:entry; content/summary are type="html" with the markup as escaped text (R-A11)."""
+    el = _sub(parent, "entry")
+    updated = rfc3339(entry.updated)
+    _sub(el, "id", entry.id)
+    _sub(el, "title", entry.title, type="text")
+    _sub(el, "updated", updated)
+    _sub(el, "published", rfc3339(entry.published))
+    for name in entry.authors:
+        if clean(name).strip():
+            _author(el, name)
+    if entry.link:
+        _sub(el, "link", rel="alternate", href=entry.link)
+    for enc in entry.enclosures:
+        attrs = {"rel": "enclosure", "href": enc.url}
+        if enc.type:
+            attrs["type"] = enc.type
+        if enc.length is not None and enc.length >= 0:
+            attrs["length"] = str(enc.length)
+        _sub(el, "link", **attrs)
+    for tag in entry.tags:
+        if clean(tag).strip():
+            _sub(el, "category", term=tag)
+    if entry.content:
+        if entry.summary:
+            _sub(el, "summary", entry.summary, type="html")
+        _sub(el, "content", entry.content, type="html")
+    elif entry.link:
+        # RFC 4287 4.1.2: without atom:content the alternate link carries the entry.
+        if entry.summary:
+            _sub(el, "summary", entry.summary, type="html")
+    else:
+        # No content and no alternate link would break the same MUST, so the summary (or an
+        # empty string) becomes the content instead of being written as a summary.
+        _sub(el, "content", entry.summary or "", type="html")
+    _source(el, entry.source, updated)
+
+
+def render_atom(feed: OutputFeed) -> bytes:
+    """Serialize the merged feed as Atom 1.0; identical input always yields identical bytes."""
+    root = etree.Element(etree.QName(ATOM_NS, "feed"), nsmap={None: ATOM_NS})
+    _sub(root, "id", feed.id)
+    _sub(root, "title", feed.title, type="text")
+    _sub(root, "updated", rfc3339(feed.updated))
+    # Every entry must resolve to an author (R-A8): one feed-level author covers them all.
+    _author(root, feed.title)
+    gen_attrs = {"uri": PROJECT_URL}
+    if feed.generator_version:
+        gen_attrs["version"] = feed.generator_version
+    _sub(root, "generator", "aggregator", **gen_attrs)
+    if feed.base_url:
+        _sub(
+            root,
+            "link",
+            rel="self",
+            type="application/atom+xml",
+            href=join_base(feed.base_url, "atom.xml"),
+        )
+    if feed.link:
+        _sub(root, "link", rel="alternate", type="text/html", href=feed.link)
+    # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).
+    for entry in unique_entries(feed.entries):
+        _entry(root, entry)
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

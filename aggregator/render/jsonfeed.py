@@ -1,0 +1,86 @@
+"""OutputFeed -> JSON Feed 1.1 bytes (https://jsonfeed.org/version/1.1)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import lxml.html
+from lxml import etree
+
+from ..types import OutputEntry, OutputFeed, SourceFeed
+from ._common import clean, join_base, rfc3339, unique_entries
+
+VERSION = "https://jsonfeed.org/version/1.1"
+UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
+
+_SPACE = re.compile(r"\s+")
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: JSON Feed's ``summary`` is text, ours is sanitized HTML."""
+    if not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ""
+    return _SPACE.sub(" ", root.text_content()).strip()
+
+
+def _source(source: SourceFeed, also_from: tuple[SourceFeed, ...]) -> dict[str, Any]:
+    """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
+    out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
+    out["feed_url"] = clean(source.url)
+    if source.link:
+        out["home_page_url"] = clean(source.link)
+    if also_from:
+        out["also_from"] = [{"title": clean(s.title), "feed_url": clean(s.url)} for s in also_from]
+    return out
+
+
+def _item(entry: OutputEntry) -> dict[str, Any]:
+    """One item; ``id`` is always a string and ``content_html`` is always present (R-J2)."""
+    item: dict[str, Any] = {"id": clean(entry.id)}
+    if entry.link:
+        item["url"] = clean(entry.link)
+    item["title"] = clean(entry.title)
+    item["content_html"] = clean(entry.content or entry.summary or "")
+    if entry.summary:
+        summary = html_to_text(clean(entry.summary))
+        if summary:
+            item["summary"] = summary
+    item["date_published"] = rfc3339(entry.published)
+    item["date_modified"] = rfc3339(entry.updated)
+    authors = [{"name": clean(a)} for a in entry.authors if clean(a).strip()]
+    if authors:
+        item["authors"] = authors
+    tags = [clean(t) for t in entry.tags if clean(t).strip()]
+    if tags:
+        item["tags"] = tags
+    attachments = []
+    for enc in entry.enclosures:
+        att: dict[str, Any] = {
+            "url": clean(enc.url),
+            "mime_type": clean(enc.type or UNKNOWN_MIME_TYPE),
+        }
+        if enc.length is not None and enc.length >= 0:
+            att["size_in_bytes"] = enc.length
+        attachments.append(att)
+    if attachments:
+        item["attachments"] = attachments
+    item["_source"] = _source(entry.source, entry.also_from)
+    return item
+
+
+def render_json_feed(feed: OutputFeed) -> bytes:
+    """Serialize the merged feed as JSON Feed 1.1, UTF-8, with a fixed key order."""
+    doc: dict[str, Any] = {"version": VERSION, "title": clean(feed.title)}
+    if feed.link:
+        doc["home_page_url"] = clean(feed.link)
+    if feed.base_url:
+        doc["feed_url"] = clean(join_base(feed.base_url, "feed.json"))
+    doc["items"] = [_item(e) for e in unique_entries(feed.entries)]
+    text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False)
+    return (text + "\n").encode("utf-8")

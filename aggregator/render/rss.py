@@ -1,0 +1,93 @@
+"""OutputFeed -> RSS 2.0 bytes, built with lxml (escaping by the serializer, never by hand)."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .. import PROJECT_URL
+from ..types import OutputEntry, OutputFeed
+from ._common import ATOM_NS, DC_NS, clean, is_http_url, join_base, rfc822, unique_entries
+
+# RSS requires <enclosure type>; this is the honest value when the source did not say.
+UNKNOWN_MIME_TYPE = "application/octet-stream"
+# RSS requires a channel <link>. When neither a site link, a base_url nor an http(s) feed id is
+# configured there is no true value; "about:blank" is a syntactically valid absolute URI that
+# points nowhere, rather than a made-up site.
+NO_LINK = "about:blank"
+
+
+def _sub(
+    parent: etree._Element, tag: str | etree.QName, text: str | None = None, **attrs: str
+) -> etree._Element:
+    """Append an element; every text and attribute value goes through ``clean`` (R-A12)."""
+    el = etree.SubElement(parent, tag, {k: clean(v) for k, v in attrs.items()})
+    if text is not None:
+        el.text = clean(text)
+    return el
+
+
+def channel_link(feed: OutputFeed) -> str:
+    """The channel's HTML link (R-R1): the site, else the output dir, else an http(s) id."""
+    if feed.link:
+        return feed.link
+    if feed.base_url:
+        return feed.base_url
+    if is_http_url(feed.id):
+        return feed.id
+    return NO_LINK
+
+
+def _item(channel: etree._Element, entry: OutputEntry) -> None:
+    """One <item>; the HTML goes in <description> as escaped text (R-R6)."""
+    item = _sub(channel, "item")
+    _sub(item, "title", entry.title)
+    if entry.link:
+        _sub(item, "link", entry.link)
+    html = entry.content or entry.summary
+    if html:
+        _sub(item, "description", html)
+    # isPermaLink defaults to true, so it is always written explicitly (R-R3).
+    permalink = is_http_url(entry.id) and entry.id == entry.link
+    _sub(item, "guid", entry.id, isPermaLink="true" if permalink else "false")
+    _sub(item, "pubDate", rfc822(entry.published))
+    for name in entry.authors:
+        if clean(name).strip():
+            _sub(item, etree.QName(DC_NS, "creator"), name)
+    for tag in entry.tags:
+        if clean(tag).strip():
+            _sub(item, "category", tag)
+    if entry.enclosures:
+        # RSS 2.0 allows one enclosure per item; the first one is the primary media.
+        enc = entry.enclosures[0]
+        length = enc.length if enc.length is not None and enc.length >= 0 else 0
+        _sub(
+            item,
+            "enclosure",
+            url=enc.url,
+            length=str(length),
+            type=enc.type or UNKNOWN_MIME_TYPE,
+        )
+    _sub(item, "source", entry.source.title, url=entry.source.url)  # R-R4
+
+
+def render_rss(feed: OutputFeed) -> bytes:
+    """Serialize the merged feed as RSS 2.0; identical input always yields identical bytes."""
+    root = etree.Element("rss", {"version": "2.0"}, nsmap={"atom": ATOM_NS, "dc": DC_NS})
+    channel = _sub(root, "channel")
+    _sub(channel, "title", feed.title)
+    _sub(channel, "link", channel_link(feed))
+    _sub(channel, "description", feed.title)
+    _sub(channel, "lastBuildDate", rfc822(feed.updated))
+    version = f" {feed.generator_version}" if feed.generator_version else ""
+    _sub(channel, "generator", f"aggregator{version} ({PROJECT_URL})")
+    if feed.base_url:
+        _sub(
+            channel,
+            etree.QName(ATOM_NS, "link"),
+            rel="self",
+            type="application/rss+xml",
+            href=join_base(feed.base_url, "rss.xml"),
+        )
+    for entry in unique_entries(feed.entries):
+        _item(channel, entry)
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

@@ -1,0 +1,125 @@
+"""HTML sanitizing and text cleanup for feed content (STANDARDS R-K1, R-K4).
+
+Every HTML field goes through exactly one nh3 call, which also makes relative URLs absolute.
+Everything we emit ends up in XML, so characters XML 1.0 forbids (C0 controls other than tab,
+newline and carriage return, U+FFFE, U+FFFF and lone surrogates) are removed from every string.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+import nh3
+
+UrlRelative = Literal["deny"] | tuple[Literal["rewrite_with_base"], str]
+
+# A reading set: text structure, lists, tables, quotes, links and images. No forms, frames,
+# scripts, styles, SVG/MathML, object/embed or media elements (their URL attributes such as
+# srcset/poster are not scheme-checked by nh3).
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    {
+        "a", "abbr", "acronym", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
+        "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
+        "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+        "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small",
+        "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+        "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr",
+    }
+)  # fmt: skip
+
+# No `style`, no on*, no `class`/`id` (they could hook or clobber the host page), and no `cite`
+# or `srcset`: nh3 does not apply url_schemes to them, so javascript: would pass through.
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "*": {"title", "lang", "dir"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "ol": {"start", "reversed", "type"},
+    "li": {"value"},
+    "td": {"colspan", "rowspan", "headers", "align"},
+    "th": {"colspan", "rowspan", "headers", "scope", "align"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "time": {"datetime"},
+    "del": {"datetime"},
+    "ins": {"datetime"},
+}
+
+URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer nofollow"
+
+# Characters that are illegal in XML 1.0 output, plus lone surrogates (which nh3 cannot take).
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def strip_invalid_chars(text: str) -> str:
+    """``text`` without characters that XML 1.0 forbids (so any output format can carry it)."""
+    return _INVALID_CHARS.sub("", text)
+
+
+def collapse_space(text: str) -> str:
+    """Plain text on one line: whitespace runs become one space, invalid characters go."""
+    # split() first, so a vertical tab or form feed separates words instead of joining them.
+    return strip_invalid_chars(" ".join(text.split()))
+
+
+def is_web_url(url: str | None) -> bool:
+    """True for an absolute http(s) URL with a host: the only kind we resolve against or keep."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def clean_html(fragment: str, base: str | None) -> str:
+    """Sanitized HTML, relative URLs resolved against ``base``, in one nh3 pass.
+
+    Relative URLs are dropped unless ``base`` is an absolute http(s) URL: nh3 does not apply
+    ``url_schemes`` to URLs it rewrote, so a file:// base would leak file:// links.
+    """
+    url_relative: UrlRelative = "deny"
+    if base and is_web_url(base):
+        url_relative = ("rewrite_with_base", base)
+    text = strip_invalid_chars(fragment)  # lone surrogates would make nh3 raise
+    try:
+        cleaned = _nh3_clean(text, url_relative)
+    except ValueError:  # a base the URL parser rejects: drop relative URLs instead
+        cleaned = _nh3_clean(text, "deny")
+    # Entities such as &#11; decode to illegal characters inside nh3; remove them again.
+    return strip_invalid_chars(cleaned).strip()
+
+
+def _nh3_clean(text: str, url_relative: UrlRelative) -> str:
+    return nh3.clean(
+        text,
+        tags=set(ALLOWED_TAGS),
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=set(URL_SCHEMES),
+        url_relative=url_relative,
+        link_rel=LINK_REL,
+        strip_comments=True,
+    )
+
+
+def plain_text(fragment: str) -> str:
+    """The text of an HTML fragment: tags stripped, entities decoded once, whitespace collapsed."""
+    # nh3 drops every tag (and the contents of script/style) and re-escapes the text, so one
+    # unescape gives back exactly the text the markup meant.
+    # Collapsing first turns a vertical tab or form feed into a word break before it is removed.
+    stripped = nh3.clean(collapse_space(fragment), tags=set(), strip_comments=True)
+    return collapse_space(html.unescape(stripped))
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as safe HTML: escaped, blank-line separated paragraphs, newlines as <br>."""
+    text = strip_invalid_chars(text).replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join(
+        "<p>" + "<br>".join(html.escape(line, quote=False) for line in p.split("\n")) + "</p>"
+        for p in paragraphs
+    )

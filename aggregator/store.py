@@ -1,0 +1,514 @@
+"""SQLite storage: schema, migrations, writes and queries. The only module importing sqlite_utils.
+
+One writer (the process running update/run), any number of readers: WAL mode, a busy timeout,
+and one short transaction per feed response. Entries and the feed's new validators commit
+together, so a crash can never leave an ETag for entries that were not stored (R-D7).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from aggregator.dedupe import Change, PlannedEntry, feed_source_id, is_absolute_iri, output_id
+from aggregator.dedupe import scoped_id as scoped_output_id
+from aggregator.errors import StorageError
+from aggregator.types import (
+    Enclosure,
+    Entry,
+    FeedConfig,
+    FeedState,
+    FetchResult,
+    OutputEntry,
+    ParsedFeed,
+    SourceFeed,
+)
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+migrations = Migrations("aggregator")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    """feeds, entries, sources (each feed's copy of an entry), and full-text search."""
+    db.execute(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            title TEXT,
+            configured_title TEXT,
+            link TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            format TEXT,
+            final_url TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            added TEXT NOT NULL,
+            last_fetched TEXT,
+            last_success TEXT,
+            last_status INTEGER,
+            last_result TEXT,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            warning TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            title TEXT NOT NULL,
+            link TEXT,
+            canonical_url TEXT,
+            summary TEXT,
+            content TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '[]',
+            enclosures TEXT NOT NULL DEFAULT '[]',
+            published TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            date_clamped INTEGER NOT NULL DEFAULT 0,
+            fingerprint TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            source_entry_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT,
+            published TEXT,
+            updated TEXT,
+            fingerprint TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_changed TEXT NOT NULL
+        )
+        """
+    )
+    db.table("sources").create_index(
+        ["feed_id", "source_entry_id"], unique=True, if_not_exists=True
+    )
+    db.table("sources").create_index(["entry_id"], if_not_exists=True)
+    db.table("entries").create_index(["canonical_url"], if_not_exists=True)
+    db.table("entries").create_index(["published"], if_not_exists=True)
+    db.table("entries").create_index(["feed_id"], if_not_exists=True)
+    db.table("entries").enable_fts(
+        ["title", "summary", "content"], create_triggers=True, tokenize="porter"
+    )
+
+
+def utc_text(moment: datetime) -> str:
+    """ISO 8601 UTC text with a Z, the one date format stored (sorts as it reads)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_utc(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@contextmanager
+def _writing(what: str) -> Iterator[None]:
+    """Turn a failed write into a StorageError naming what was being written."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StorageError(f"could not store {what}: {e}") from e
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """A feed as the `feeds` command shows it."""
+
+    name: str
+    url: str
+    title: str | None
+    enabled: bool
+    last_fetched: str | None
+    last_result: str | None
+    last_status: int | None
+    last_error: str | None
+    error_count: int
+    entries: int
+    final_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    new: int = 0
+    updated: int = 0
+
+
+class Store:
+    """The aggregator's database. Create with :func:`open_store`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
+        self.db = db
+        self.path = path
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # ------------------------------------------------------------ feeds
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> dict[str, FeedState]:
+        """Make the feeds table match the config (rows are never deleted: entries keep a home)."""
+        with _writing("the feed list"), self.db.atomic():
+            for feed in feeds:
+                existing = self.db.execute(
+                    "SELECT id FROM feeds WHERE name = ?", [feed.name]
+                ).fetchone()
+                values = {
+                    "url": feed.url,
+                    "configured_title": feed.title,
+                    "tags": json.dumps(list(feed.tags), ensure_ascii=False),
+                    "enabled": int(feed.enabled),
+                }
+                if existing is None:
+                    self.db.table("feeds").insert(
+                        {
+                            "name": feed.name,
+                            "source_id": feed_source_id(feed.url),
+                            "added": utc_text(now),
+                            **values,
+                        }
+                    )
+                else:
+                    self.db.table("feeds").update(existing[0], values)
+        return self.feed_states([feed.name for feed in feeds])
+
+    def feed_states(self, names: Iterable[str]) -> dict[str, FeedState]:
+        wanted = list(names)
+        states: dict[str, FeedState] = {}
+        for row in self.db.query(
+            "SELECT id, name, url, etag, last_modified, source_id FROM feeds "
+            f"WHERE name IN ({', '.join('?' * len(wanted))})",
+            wanted,
+        ):
+            states[row["name"]] = FeedState(
+                feed_id=row["id"],
+                name=row["name"],
+                url=row["url"],
+                etag=row["etag"],
+                last_modified=row["last_modified"],
+                source_id=row["source_id"],
+            )
+        return states
+
+    def known_fingerprints(self, feed_id: int) -> dict[str, str]:
+        """source id -> fingerprint of everything this feed has given us."""
+        return dict(
+            self.db.execute(
+                "SELECT source_entry_id, fingerprint FROM sources WHERE feed_id = ?", [feed_id]
+            ).fetchall()
+        )
+
+    def record_not_modified(self, state: FeedState, fetched: FetchResult, now: datetime) -> None:
+        """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3)."""
+        values: dict[str, Any] = {
+            "last_fetched": utc_text(now),
+            "last_success": utc_text(now),
+            "last_status": 304,
+            "last_result": "not-modified",
+            "last_error": None,
+            "error_count": 0,
+            "final_url": fetched.url,
+        }
+        if fetched.headers.get("ETag"):
+            values["etag"] = fetched.headers["ETag"]
+        if fetched.headers.get("Last-Modified"):
+            values["last_modified"] = fetched.headers["Last-Modified"]
+        with _writing(f"feed {state.name}"), self.db.atomic():
+            self.db.table("feeds").update(state.feed_id, values)
+
+    def record_error(
+        self, state: FeedState, message: str, http_status: int | None, now: datetime
+    ) -> None:
+        """A failed poll: stored entries and validators are left exactly as they were."""
+        with _writing(f"feed {state.name}"), self.db.atomic():
+            self.db.execute(
+                "UPDATE feeds SET last_fetched = ?, last_status = ?, last_result = 'error', "
+                "last_error = ?, error_count = error_count + 1 WHERE id = ?",
+                [utc_text(now), http_status, message, state.feed_id],
+            )
+
+    def record_update(
+        self,
+        state: FeedState,
+        fetched: FetchResult,
+        parsed: ParsedFeed,
+        planned: Sequence[PlannedEntry],
+        now: datetime,
+    ) -> WriteCounts:
+        """Store one 200 response: entries, sources and the feed's validators, atomically."""
+        now_text = utc_text(now)
+        new = updated = 0
+        with _writing(f"entries of feed {state.name}"), self.db.atomic():
+            feed_values: dict[str, Any] = {
+                "title": parsed.title,
+                "link": parsed.link,
+                "format": parsed.format,
+                "final_url": fetched.url,
+                # Validators are replaced on every 200, even when nothing changed (R-H2).
+                "etag": fetched.headers.get("ETag"),
+                "last_modified": fetched.headers.get("Last-Modified"),
+                "last_fetched": now_text,
+                "last_success": now_text,
+                "last_status": fetched.status,
+                "last_result": "updated",
+                "last_error": None,
+                "error_count": 0,
+                "warning": parsed.warning,
+            }
+            first_success = (
+                self.db.execute(
+                    "SELECT last_success FROM feeds WHERE id = ?", [state.feed_id]
+                ).fetchone()[0]
+                is None
+            )
+            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id):
+                # An Atom feed's own id names it in atom:source; adopted once, then kept.
+                feed_values["source_id"] = parsed.feed_id
+                state = FeedState(**{**_state_dict(state), "source_id": parsed.feed_id})
+            self.db.table("feeds").update(state.feed_id, feed_values)
+            for item in planned:
+                if item.change is Change.NEW:
+                    self._insert(state, item, now_text)
+                    new += 1
+                elif item.change is Change.CHANGED:
+                    self._update(state, item, now_text)
+                    updated += 1
+        return WriteCounts(new=new, updated=updated)
+
+    def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
+        entry = item.entry
+        entry_row_id = None
+        if entry.canonical_url:
+            match = self.db.execute(
+                "SELECT id FROM entries WHERE canonical_url = ? ORDER BY id LIMIT 1",
+                [entry.canonical_url],
+            ).fetchone()
+            entry_row_id = match[0] if match else None
+        if entry_row_id is None:
+            uid = output_id(entry.source_id, state.source_id)
+            if self.db.execute("SELECT 1 FROM entries WHERE uid = ?", [uid]).fetchone():
+                # Another feed already claims this id for a different item: never merge
+                # silently (RFC 4287 section 8.4); scope the id to this feed instead.
+                uid = scoped_output_id(entry.source_id, state.source_id)
+            published = entry.published or entry.updated
+            updated = entry.updated or entry.published
+            entry_row_id = (
+                self.db.table("entries")
+                .insert(
+                    {
+                        "uid": uid,
+                        "feed_id": state.feed_id,
+                        "first_seen": now_text,
+                        **_entry_values(entry, item.fingerprint),
+                        "published": utc_text(published) if published else now_text,
+                        "updated": utc_text(updated) if updated else now_text,
+                    }
+                )
+                .last_pk
+            )
+        self.db.table("sources").insert(
+            {
+                "entry_id": entry_row_id,
+                "feed_id": state.feed_id,
+                "source_entry_id": entry.source_id,
+                "first_seen": now_text,
+                "last_changed": now_text,
+                **_source_values(entry, item.fingerprint),
+            }
+        )
+
+    def _update(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
+        entry = item.entry
+        row = self.db.execute(
+            "SELECT s.id, s.entry_id, e.feed_id, e.published FROM sources s "
+            "JOIN entries e ON e.id = s.entry_id WHERE s.feed_id = ? AND s.source_entry_id = ?",
+            [state.feed_id, entry.source_id],
+        ).fetchone()
+        source_row_id, entry_row_id, owner_feed_id, stored_published = row
+        self.db.table("sources").update(
+            source_row_id,
+            {"last_changed": now_text, **_source_values(entry, item.fingerprint)},
+        )
+        if owner_feed_id != state.feed_id:
+            return  # another feed's copy is the one shown; ours stays queryable in sources
+        values = _entry_values(entry, item.fingerprint)
+        # A missing or clamped date never moves an entry's first publication time.
+        published = entry.published if entry.published and not entry.date_clamped else None
+        values["published"] = utc_text(published) if published else stored_published
+        # It changed now; a feed that says when (and not in the future) knows better.
+        fresh = entry.updated if entry.updated and not entry.date_clamped else None
+        values["updated"] = utc_text(fresh) if fresh else now_text
+        self.db.table("entries").update(entry_row_id, values)
+
+    # ------------------------------------------------------------ queries
+
+    def feed_rows(self) -> list[FeedRow]:
+        rows = self.db.query(
+            """
+            SELECT f.*, (SELECT count(*) FROM sources s WHERE s.feed_id = f.id) AS entry_count
+            FROM feeds f ORDER BY f.name
+            """
+        )
+        return [
+            FeedRow(
+                name=r["name"],
+                url=r["url"],
+                title=r["configured_title"] or r["title"],
+                enabled=bool(r["enabled"]),
+                last_fetched=r["last_fetched"],
+                last_result=r["last_result"],
+                last_status=r["last_status"],
+                last_error=r["last_error"],
+                error_count=r["error_count"],
+                entries=r["entry_count"],
+                final_url=r["final_url"],
+            )
+            for r in rows
+        ]
+
+    def latest_entries(self, limit: int) -> list[OutputEntry]:
+        """The newest ``limit`` entries with where they came from, newest first."""
+        rows = list(
+            self.db.query("SELECT * FROM entries ORDER BY published DESC, id DESC LIMIT ?", [limit])
+        )
+        if not rows:
+            return []
+        feeds = self._source_feeds()
+        also: dict[int, list[int]] = {}
+        ids = [r["id"] for r in rows]
+        for entry_id, feed_id in self.db.execute(
+            f"SELECT entry_id, feed_id FROM sources WHERE entry_id IN ({', '.join('?' * len(ids))})"
+            " ORDER BY id",
+            ids,
+        ):
+            also.setdefault(entry_id, []).append(feed_id)
+        result = []
+        for r in rows:
+            others = [f for f in dict.fromkeys(also.get(r["id"], [])) if f != r["feed_id"]]
+            result.append(
+                OutputEntry(
+                    id=r["uid"],
+                    title=r["title"],
+                    link=r["link"],
+                    summary=r["summary"],
+                    content=r["content"],
+                    published=_must_utc(r["published"]),
+                    updated=_must_utc(r["updated"]),
+                    source=feeds[r["feed_id"]],
+                    authors=tuple(json.loads(r["authors"])),
+                    tags=tuple(json.loads(r["tags"])),
+                    enclosures=tuple(Enclosure(**e) for e in json.loads(r["enclosures"])),
+                    also_from=tuple(feeds[f] for f in others),
+                )
+            )
+        return result
+
+    def _source_feeds(self) -> dict[int, SourceFeed]:
+        """Each feed as an atom:source: its permanent id, title, URL, site and newest update."""
+        rows = self.db.query(
+            """
+            SELECT f.id, f.source_id, coalesce(f.configured_title, f.title, f.name) AS title,
+                   f.url, f.link, f.last_success,
+                   (SELECT max(e.updated) FROM entries e WHERE e.feed_id = f.id) AS newest
+            FROM feeds f
+            """
+        )
+        return {
+            r["id"]: SourceFeed(
+                id=r["source_id"],
+                title=r["title"],
+                url=r["url"],
+                link=r["link"],
+                updated=parse_utc(r["newest"] or r["last_success"]),
+            )
+            for r in rows
+        }
+
+    def count(self, table: str) -> int:
+        return self.db[table].count
+
+
+def _state_dict(state: FeedState) -> dict[str, Any]:
+    return {name: getattr(state, name) for name in state.__slots__}
+
+
+def _entry_values(entry: Entry, digest: str) -> dict[str, Any]:
+    return {
+        "title": entry.title,
+        "link": entry.link,
+        "canonical_url": entry.canonical_url,
+        "summary": entry.summary,
+        "content": entry.content,
+        "authors": json.dumps(list(entry.authors), ensure_ascii=False),
+        "tags": json.dumps(list(entry.tags), ensure_ascii=False),
+        "enclosures": json.dumps(
+            [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures],
+            ensure_ascii=False,
+        ),
+        "date_clamped": int(entry.date_clamped),
+        "fingerprint": digest,
+    }
+
+
+def _source_values(entry: Entry, digest: str) -> dict[str, Any]:
+    return {
+        "title": entry.title,
+        "link": entry.link,
+        "published": utc_text(entry.published) if entry.published else None,
+        "updated": utc_text(entry.updated) if entry.updated else None,
+        "fingerprint": digest,
+    }
+
+
+def _must_utc(text: str) -> datetime:
+    moment = parse_utc(text)
+    assert moment is not None
+    return moment
+
+
+@contextmanager
+def open_store(path: Path) -> Iterator[Store]:
+    """Open (creating and migrating if needed) the database at ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA foreign_keys = ON")
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        migrations.apply(db)
+    except (sqlite3.Error, OSError) as e:
+        raise StorageError(f"cannot open database {path}: {e}") from e
+    store = Store(db, path)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -1,0 +1,203 @@
+"""Frozen records passed between the pipeline's stages: the pipeline's contract.
+
+fetch -> FetchResult; parse -> ParsedFeed of Entry; store -> FeedState / OutputEntry;
+render takes an OutputFeed. All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    """One feed as configured in feeds.yaml."""
+
+    url: str  # absolute http(s) or file:// URL (relative paths already resolved)
+    name: str  # unique, stable key of the feed (defaults to a slug of the URL)
+    title: str | None = None  # overrides the title the feed gives itself
+    tags: tuple[str, ...] = ()
+    interval: timedelta | None = None  # None: use defaults.interval
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """Settings every feed inherits unless it overrides them."""
+
+    interval: timedelta = timedelta(minutes=30)
+    timeout: float = 30.0  # seconds: read timeout, and the whole-body deadline is 2x this
+    connect_timeout: float = 10.0
+    max_body_bytes: int = 10 * 1024 * 1024
+    workers: int = 8  # concurrent fetches
+    user_agent: str | None = None  # None: aggregator/<version> (+project URL)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """Where and how the merged feed is written."""
+
+    dir: Path
+    title: str = "Aggregated news"
+    link: str | None = None  # the human-readable page of the merged feed
+    id: str = "tag:aggregator.invalid,2026:merged"  # permanent atom:id, never derived from URLs
+    base_url: str | None = None  # public URL of `dir`, for rel="self" links
+    max_entries: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole validated feeds.yaml."""
+
+    path: Path
+    database: Path
+    output: OutputConfig
+    defaults: Defaults
+    feeds: tuple[FeedConfig, ...]
+
+
+# ---------------------------------------------------------------- fetch
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the store remembers of a feed between polls."""
+
+    feed_id: int
+    name: str
+    url: str
+    etag: str | None = None  # exactly as received
+    last_modified: str | None = None  # exactly as received
+    source_id: str = ""  # permanent id of the feed for atom:source (minted once)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """One HTTP exchange. ``body`` is None for a 304 Not Modified."""
+
+    status: int
+    url: str  # the final URL, after redirects
+    headers: Mapping[str, str]  # case-insensitive mapping of the final response's headers
+    body: bytes | None
+    redirected_permanently: bool = False  # every hop was 301/308
+    elapsed: float = 0.0
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+# ---------------------------------------------------------------- parse
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    url: str
+    type: str | None = None
+    length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One item of one feed, normalized: plain-text title, sanitized HTML, absolute URLs."""
+
+    source_id: str  # unique within its document: guid/id, else link, else hash of title+content
+    title: str  # plain text, whitespace collapsed ("" if none)
+    link: str | None = None  # absolute; published as is
+    canonical_url: str | None = None  # dedup key only, never published
+    summary: str | None = None  # sanitized HTML
+    content: str | None = None  # sanitized HTML
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+    published: datetime | None = None  # UTC; None when the feed gave no usable date
+    updated: datetime | None = None  # UTC; None when the feed gave no usable date
+    date_clamped: bool = False  # a date in the future was clamped to the fetch time
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A feed document, its metadata and entries, normalized."""
+
+    format: str  # e.g. "rss20", "atom10", "json11"
+    title: str | None
+    link: str | None  # the site (alternate) link, absolute
+    feed_id: str | None  # atom:id / JSON Feed feed_url when the source gives one
+    updated: datetime | None
+    entries: tuple[Entry, ...]
+    warning: str | None = None  # why the document was not well formed, if it was readable anyway
+
+
+# ---------------------------------------------------------------- poll outcome
+
+
+class PollStatus(StrEnum):
+    UPDATED = "updated"  # a 200 that was parsed and stored (even with nothing new)
+    NOT_MODIFIED = "not-modified"  # a 304
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What happened to one feed in one poll: an update, "not modified", or an error."""
+
+    feed_name: str
+    status: PollStatus
+    http_status: int | None = None
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    duration: float = 0.0
+    url: str | None = None  # final URL
+
+
+# ---------------------------------------------------------------- render
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFeed:
+    """The feed an output entry came from (atom:source, RSS <source>, JSON `_source`)."""
+
+    id: str  # permanent id of the origin feed (its atom:id, or minted once and stored)
+    title: str
+    url: str  # the origin feed's own URL
+    link: str | None = None  # the origin site
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputEntry:
+    """One entry of the merged feed, as read back from the store."""
+
+    id: str  # permanent output id
+    title: str
+    link: str | None
+    summary: str | None
+    content: str | None
+    published: datetime
+    updated: datetime
+    source: SourceFeed
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    enclosures: tuple[Enclosure, ...] = ()
+    also_from: tuple[SourceFeed, ...] = ()  # other feeds that carried the same item
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFeed:
+    """The merged feed, ready to serialize."""
+
+    id: str
+    title: str
+    updated: datetime  # the newest entry's updated, so unchanged data gives identical bytes
+    entries: tuple[OutputEntry, ...]
+    link: str | None = None
+    base_url: str | None = None  # public URL of the output dir (self links) if known
+    generator_version: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,206 @@
+"""Shared fixtures: a real HTTP feed server on 127.0.0.1 that records requests, and paths."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass
+class Route:
+    """What the server answers on one path."""
+
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/rss+xml; charset=utf-8"
+    etag: str | None = None
+    last_modified: str | None = None
+    gzip: bool = False
+    hang: bool = False  # accept, then never answer
+    trickle: float = 0.0  # seconds between body bytes
+    location: str | None = None  # redirect target
+
+
+@dataclass
+class Seen:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+class FeedServer:
+    """A small publisher: serves routes, honours validators, records every request."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Seen] = []
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append(Seen("GET", self.path, dict(self.headers.items())))
+                route = server.routes.get(self.path)
+                if route is None:
+                    self._send(404, b"not found", {"Content-Type": "text/plain"})
+                    return
+                if route.hang:
+                    server.stopping.wait(60)
+                    return
+                headers = {"Content-Type": route.content_type, **route.headers}
+                if route.location:
+                    headers["Location"] = route.location
+                if route.etag:
+                    headers["ETag"] = route.etag
+                if route.last_modified:
+                    headers["Last-Modified"] = route.last_modified
+                if route.status == 200 and (
+                    (route.etag and self.headers.get("If-None-Match") == route.etag)
+                    or (
+                        route.last_modified
+                        and self.headers.get("If-Modified-Since") == route.last_modified
+                    )
+                ):
+                    headers.pop("Content-Type")
+                    self._send(304, b"", headers)
+                    return
+                body = route.body
+                if route.gzip:
+                    body = gzip.compress(body)
+                    headers["Content-Encoding"] = "gzip"
+                if route.trickle:
+                    self._trickle(route.status, body, headers, route.trickle)
+                else:
+                    self._send(route.status, body, headers)
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+            def _trickle(
+                self, status: int, body: bytes, headers: dict[str, str], gap: float
+            ) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    for byte in body:
+                        if server.stopping.wait(gap):
+                            return
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                except OSError:
+                    return
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def serve(self, path: str, body: bytes | str = b"", **options: object) -> str:
+        """Serve ``body`` at ``path``; returns the full URL."""
+        data = body.encode() if isinstance(body, str) else body
+        self.routes[path] = Route(body=data, **options)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def hits(self, path: str) -> list[Seen]:
+        return [r for r in self.requests if r.path == path]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def now() -> datetime:
+    return datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def rss(items: str, *, title: str = "Test feed", link: str = "https://example.org/") -> str:
+    """A minimal RSS 2.0 document around ``items``."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        f"<title>{title}</title><link>{link}</link><description>d</description>"
+        f"{items}</channel></rss>"
+    )
+
+
+def item(
+    guid: str,
+    title: str,
+    link: str | None = None,
+    *,
+    date: str = "Wed, 25 Nov 2026 09:00:00 GMT",
+    body: str = "",
+) -> str:
+    link_xml = f"<link>{link}</link>" if link else ""
+    date_xml = f"<pubDate>{date}</pubDate>" if date else ""
+    return (
+        f'<item><guid isPermaLink="false">{guid}</guid><title>{title}</title>{link_xml}'
+        f"{date_xml}<description>{body}</description></item>"
+    )
+
+
+def write_config(tmp_path: Path, feeds_yaml: str, extra: str = "") -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "database: db/test.db\n"
+        "output:\n  dir: out\n  title: Merged\n  id: tag:test.invalid,2026:merged\n"
+        "defaults:\n  timeout: 2s\n  connect_timeout: 2s\n"
+        f"{extra}feeds:\n{feeds_yaml}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def wait_until(predicate: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False

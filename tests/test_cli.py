@@ -1,0 +1,124 @@
+"""The real `aggregator` command in a subprocess, as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+from conftest import FeedServer, item, rss, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) -> None:
+    good = feed_server.serve("/good.xml", rss(item("g1", "Good news", "https://g.example/1")))
+    bad = feed_server.serve("/bad.xml", "no", status=500, content_type="text/plain")
+    write_config(tmp_path, f"  - url: {good}\n    name: good\n  - url: {bad}\n    name: bad\n")
+
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "good: 1 new, 0 updated" in done.stderr
+    assert "bad: error: HTTP 500" in done.stderr
+    assert "2 feeds polled, 1 failed; 1 new" in done.stderr
+    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
+    assert [e.title for e in atom.entries] == ["Good news"]
+
+    listed = run("feeds", "--format", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    health = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert health["good"]["status"] == "ok" and health["good"]["entries"] == 1
+    assert health["bad"]["status"] == "failing (1x)" and "HTTP 500" in health["bad"]["last_error"]
+    table = run("feeds", cwd=tmp_path).stdout
+    assert "good" in table and "failing (1x)" in table and "HTTP 500" in table
+
+    shutil.rmtree(tmp_path / "out")
+    rebuilt = run("build", cwd=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "wrote 3 changed output files" in rebuilt.stderr
+    assert feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes()).entries[0].title == (
+        "Good news"
+    )
+
+
+def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "Elsewhere", "https://a.example/1")))
+    (tmp_path / "conf").mkdir()
+    config = write_config(tmp_path / "conf", f"  - url: {url}\n")
+    by_option = run("--config", str(config), "update", cwd=tmp_path)
+    assert by_option.returncode == 0, by_option.stderr
+    assert (tmp_path / "conf" / "db" / "test.db").exists()  # relative to the config file
+    by_env = run("feeds", cwd=tmp_path, env={"AGGREGATOR_CONFIG": str(config)})
+    assert by_env.returncode == 0 and "a.xml" in by_env.stdout
+
+
+def test_bad_config_stops_before_anything_is_fetched(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "x", "https://a.example/1")))
+    write_config(tmp_path, f"  - url: {url}\n    interval: 5 parsecs\n")
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Error: feeds.yaml:11: feeds[0].interval")  # file, line, key
+    assert "feeds[0].interval: '5 parsecs' is not a duration" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert feed_server.requests == []
+    assert not (tmp_path / "db").exists() and not (tmp_path / "out").exists()
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 2 and "feeds.yaml: config file not found" in done.stderr
+
+
+def test_unknown_feed_name_is_a_usage_error(feed_server: FeedServer, tmp_path: Path) -> None:
+    write_config(tmp_path, f"  - url: {feed_server.url('/a.xml')}\n    name: a\n")
+    done = run("update", "--feed", "nope", cwd=tmp_path)
+    assert done.returncode == 2 and "no feed named 'nope'" in done.stderr
+
+
+def test_every_feed_failing_exits_1(feed_server: FeedServer, tmp_path: Path) -> None:
+    write_config(tmp_path, f"  - url: {feed_server.url('/missing.xml')}\n")
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 1 and "every feed failed" in done.stderr
+
+
+def test_offline_example_works_without_network(tmp_path: Path) -> None:
+    example = tmp_path / "offline"
+    shutil.copytree(
+        ROOT / "examples" / "offline", example, ignore=shutil.ignore_patterns("db", "output")
+    )
+    done = run("--config", str(example / "feeds.yaml"), "update", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "3 feeds polled, 0 failed; 7 new" in done.stderr
+    atom = feedparser.parse((example / "output" / "atom.xml").read_bytes())
+    assert atom.bozo == 0
+    titles = [e.title for e in atom.entries]
+    assert titles.count("Council approves the new sea wall") == 1  # three feeds, one entry
+    assert len(titles) == 5
+    again = run("--config", str(example / "feeds.yaml"), "update", cwd=tmp_path)
+    assert "3 feeds polled, 0 failed; 0 new, 0 updated; wrote 0 output files" in again.stderr
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    assert "aggregator, version" in run("--version", cwd=tmp_path).stdout
+    helped = run("--help", cwd=tmp_path).stdout
+    for command in ("update", "build", "feeds"):
+        assert command in helped

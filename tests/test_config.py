@@ -1,0 +1,158 @@
+"""feeds.yaml validation: good configs load; bad ones name file, line and key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import load_config, parse_duration, parse_size
+from aggregator.errors import ConfigError
+
+
+def load_text(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("30m", timedelta(minutes=30)),
+        ("2h", timedelta(hours=2)),
+        ("1d", timedelta(days=1)),
+        ("1h30m", timedelta(minutes=90)),
+        ("45", timedelta(seconds=45)),
+        (600, timedelta(minutes=10)),
+    ],
+)
+def test_durations(text: str | int, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["5 parsecs", "", "m", "-5m", "0s", "1x"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_sizes() -> None:
+    assert parse_size("10MB") == 10_000_000
+    assert parse_size("512KiB") == 524_288
+    assert parse_size(2048) == 2048
+    with pytest.raises(ValueError):
+        parse_size("lots")
+
+
+def test_full_config_and_defaults(tmp_path: Path) -> None:
+    (tmp_path / "local.xml").write_text("<rss/>")
+    config = load_text(
+        tmp_path,
+        """
+database: data/news.db
+output:
+  dir: public
+  title: My news
+  link: https://news.example.org/
+  id: tag:example.org,2026:news
+  base_url: https://news.example.org/feeds
+  max_entries: 50
+defaults:
+  interval: 1h
+  timeout: 10s
+  max_body_size: 5MB
+  workers: 4
+feeds:
+  - url: https://a.example/rss
+    name: a
+    title: Outlet A
+    tags: [world, wire]
+    interval: 2h
+  - url: local.xml
+    enabled: false
+  - https://b.example/atom.xml
+""",
+    )
+    assert config.database == tmp_path / "data" / "news.db"
+    assert config.output.dir == tmp_path / "public"
+    assert config.output.base_url == "https://news.example.org/feeds/"
+    assert config.output.max_entries == 50
+    assert config.defaults.interval == timedelta(hours=1)
+    assert config.defaults.timeout == 10.0 and config.defaults.max_body_bytes == 5_000_000
+    a, local, b = config.feeds
+    assert (a.name, a.title, a.tags, a.interval) == (
+        "a",
+        "Outlet A",
+        ("world", "wire"),
+        timedelta(hours=2),
+    )
+    assert local.url == (tmp_path / "local.xml").as_uri() and not local.enabled
+    assert local.name == "local"
+    assert b.name == "b.example/atom.xml" and b.interval is None and b.enabled
+
+
+def test_minimal_config_defaults(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "feeds:\n  - url: https://a.example/rss\n")
+    assert config.database == tmp_path / "db" / "aggregator.db"
+    assert config.output.dir == tmp_path / "output"
+    assert config.output.max_entries == 200
+    assert config.defaults.max_body_bytes == 10 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("feeds:\n  - url: [unclosed\n", 3, "YAML syntax error"),
+        ("feeds:\n  - url: https://a/\n    colour: red\n", 3, "feeds[0].colour: unknown key"),
+        ("feeds:\n  - name: nameless\n", 2, "feeds[0]: missing required key 'url'"),
+        (
+            "feeds:\n  - url: https://a/\n  - url: https://a/\n",
+            3,
+            "feeds[1].url: duplicate feed https://a/",
+        ),
+        (
+            "feeds:\n  - url: https://a/x\n    name: n\n  - url: https://a/y\n    name: n\n",
+            4,
+            "duplicate feed name 'n'",
+        ),
+        (
+            "feeds:\n  - url: https://a/\n    interval: 5 parsecs\n",
+            3,
+            "feeds[0].interval: '5 parsecs' is not a duration",
+        ),
+        ("feeds:\n  - url: https://a/\n    enabled: maybe\n", 3, "feeds[0].enabled: expected true"),
+        ("output:\n  max_entries: -3\nfeeds: []\n", 2, "output.max_entries"),
+        ("output:\n  id: not-an-iri\nfeeds: []\n", 2, "output.id"),
+        ("feeds:\n  - url: gopher://a/\n", 2, "unsupported URL scheme 'gopher'"),
+        ("title: x\nfeeds: []\n", 1, "title: unknown key"),
+        ("database: db.sqlite\n", 1, "missing required key 'feeds'"),
+        ("feeds: {}\n", 1, "expected a list of feeds"),
+    ],
+)
+def test_bad_config_names_file_line_and_key(
+    tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, text)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'feeds.yaml'}:{line}:"), message
+    assert fragment in message
+
+
+def test_missing_and_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="empty"):
+        load_text(tmp_path, "")
+
+
+def test_shipped_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parents[1]
+    shipped = load_config(root / "feeds.yaml")
+    assert 8 <= len(shipped.feeds) <= 15
+    assert all(f.url.startswith("https://") and f.tags for f in shipped.feeds)
+    offline = load_config(root / "examples" / "offline" / "feeds.yaml")
+    assert offline.feeds and all(f.url.startswith("file://") for f in offline.feeds)

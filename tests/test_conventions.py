@@ -1,0 +1,78 @@
+"""The project keeps its own rules: layering, documented commands, keys and columns."""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from aggregator.cli import cli
+from aggregator.config import _DEFAULTS_KEYS, _FEED_KEYS, _OUTPUT_KEYS, _TOP_KEYS
+from aggregator.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "aggregator"
+
+# Each outside library is imported by exactly one module (STYLE.md section 1).
+OWNERS = {
+    "requests": {"fetch.py"},
+    "feedparser": {"parse.py"},
+    "sqlite_utils": {"store.py"},
+    "yaml": {"config.py"},
+    "nh3": {"sanitize.py"},
+    "click": {"cli.py"},
+}
+# Pure stages never touch I/O layers or each other's callers.
+PURE = {"dedupe.py", "urls.py", "types.py", "errors.py", "parse.py", "sanitize.py"}
+IO_MODULES = {"aggregator.fetch", "aggregator.store", "aggregator.pipeline", "aggregator.cli"}
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_layering(path: Path) -> None:
+    imported = imports_of(path)
+    for library, owners in OWNERS.items():
+        if any(name == library or name.startswith(library + ".") for name in imported):
+            assert path.name in owners, f"{path.name} imports {library}"
+    if path.name in PURE or path.parent.name == "render":
+        assert not imported & IO_MODULES, f"pure module {path.name} imports {imported & IO_MODULES}"
+
+
+def test_every_command_and_config_key_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for command in cli.commands:
+        assert f"aggregator {command}" in readme, command
+    for key in _TOP_KEYS | _OUTPUT_KEYS | _DEFAULTS_KEYS | _FEED_KEYS:
+        assert f"{key}:" in readme, key
+
+
+def test_every_table_and_column_is_documented(tmp_path: Path) -> None:
+    schema_doc = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
+    with open_store(tmp_path / "a.db"):
+        pass
+    conn = sqlite3.connect(tmp_path / "a.db")
+    for table in ("feeds", "entries", "sources"):
+        assert f"`{table}`" in schema_doc
+        for (column,) in conn.execute(f"SELECT name FROM pragma_table_info('{table}')"):
+            assert f"`{column}`" in schema_doc, f"{table}.{column}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    command = "python -m pip install -e '.[test]' && python -m pytest"
+    assert command in readme and command in ci

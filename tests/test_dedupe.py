@@ -1,0 +1,85 @@
+"""Pure dedupe decisions, table-driven."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from aggregator.dedupe import Change, feed_source_id, fingerprint, output_id, plan, scoped_id
+from aggregator.types import Entry
+
+WHEN = datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+
+def entry(source_id: str = "a", **changes: object) -> Entry:
+    values: dict[str, object] = {
+        "source_id": source_id,
+        "title": "Title",
+        "link": "https://e.x/a",
+        "summary": "<p>s</p>",
+        "published": WHEN,
+        "updated": WHEN,
+    }
+    values.update(changes)
+    return Entry(**values)  # type: ignore[arg-type]
+
+
+def test_plan_new_changed_unchanged() -> None:
+    unchanged, changed, new = entry("u"), entry("c", title="New title"), entry("n")
+    known = {"u": fingerprint(unchanged), "c": fingerprint(entry("c"))}
+    result = {p.entry.source_id: p.change for p in plan([unchanged, changed, new], known)}
+    assert result == {"u": Change.UNCHANGED, "c": Change.CHANGED, "n": Change.NEW}
+
+
+def test_plan_never_yields_one_id_twice() -> None:
+    assert len(plan([entry("a"), entry("a", title="other")], {})) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": "x"},
+        {"link": "https://e.x/b"},
+        {"summary": "<p>t</p>"},
+        {"content": "<p>c</p>"},
+        {"authors": ("Ann",)},
+        {"tags": ("world",)},
+        {"updated": datetime(2026, 11, 25, 10, tzinfo=UTC)},
+    ],
+)
+def test_fingerprint_sees_what_readers_see(change: dict[str, object]) -> None:
+    assert fingerprint(entry(**change)) != fingerprint(entry())
+
+
+def test_fingerprint_ignores_clamped_dates() -> None:
+    later = datetime(2026, 11, 26, tzinfo=UTC)
+    assert fingerprint(entry(date_clamped=True)) == fingerprint(
+        entry(date_clamped=True, published=later, updated=later)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source_id", "kept"),
+    [
+        ("tag:example.org,2026:1", True),
+        ("https://example.org/a/1", True),
+        ("urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", True),
+        ("12345", False),
+        ("sha1:abc def", False),
+        ("/relative/path", False),
+    ],
+)
+def test_output_ids_keep_absolute_ids_and_mint_the_rest(source_id: str, kept: bool) -> None:
+    feed = feed_source_id("https://feed.example/rss")
+    result = output_id(source_id, feed)
+    assert (result == source_id) is kept
+    if not kept:
+        assert result.startswith("urn:uuid:")
+        assert result == output_id(source_id, feed)  # deterministic
+        assert result != output_id(source_id, feed_source_id("https://other.example/rss"))
+
+
+def test_scoped_ids_differ_per_feed() -> None:
+    a, b = feed_source_id("https://a/"), feed_source_id("https://b/")
+    assert scoped_id("https://x/1", a) != scoped_id("https://x/1", b)

@@ -1,0 +1,133 @@
+"""fetch.py against a real loopback server: headers, validators, redirects, errors, limits."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FeedServer, item, rss
+
+from aggregator.errors import FetchError
+from aggregator.fetch import ACCEPT, FetchLimits, fetch, make_session
+
+FEED = rss(item("1", "One", "https://example.org/1"))
+FAST = FetchLimits(connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000)
+
+
+def test_first_request_is_honest_and_unconditional(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/feed.xml?x=1&y=2", FEED, etag='"abc"')
+    result = fetch(make_session(), url, limits=FAST)
+    assert result.status == 200 and result.body == FEED.encode()
+    seen = feed_server.hits("/feed.xml?x=1&y=2")[0]  # path and query exactly as configured
+    assert re.match(r"^aggregator/\d+\.\d+\.\d+ \(\+https?://\S+\)$", seen.headers["User-Agent"])
+    assert seen.headers["Accept"] == ACCEPT
+    assert "gzip" in seen.headers["Accept-Encoding"]
+    for absent in ("If-None-Match", "If-Modified-Since", "Cookie", "Referer"):
+        assert absent not in seen.headers
+
+
+def test_validators_are_sent_back_byte_for_byte(feed_server: FeedServer) -> None:
+    modified = "Wed, 25 Nov 2026 08:00:00 GMT"
+    url = feed_server.serve("/f", FEED, etag='W/"v1"', last_modified=modified)
+    session = make_session()
+    first = fetch(session, url, limits=FAST)
+    second = fetch(
+        session,
+        url,
+        etag=first.headers["ETag"],
+        last_modified=first.headers["Last-Modified"],
+        limits=FAST,
+    )
+    assert second.status == 304 and second.body is None and second.not_modified
+    request = feed_server.hits("/f")[1]
+    assert request.headers["If-None-Match"] == 'W/"v1"'
+    assert request.headers["If-Modified-Since"] == modified
+
+
+def test_cookies_are_never_sent_back(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/c", FEED, headers={"Set-Cookie": "session=abc; Path=/"})
+    session = make_session()
+    fetch(session, url, limits=FAST)
+    fetch(session, url, limits=FAST)
+    assert all("Cookie" not in r.headers for r in feed_server.hits("/c"))
+
+
+@pytest.mark.parametrize(
+    ("chain", "permanent"),
+    [((301,), True), ((308, 301), True), ((302,), False), ((301, 307), False)],
+)
+def test_redirects_followed_and_permanence_recorded(
+    feed_server: FeedServer, chain: tuple[int, ...], permanent: bool
+) -> None:
+    final = feed_server.serve("/final", FEED)
+    target = final
+    for hop, status in reversed(list(enumerate(chain))):
+        target = feed_server.serve(f"/hop{hop}", status=status, location=target)
+    result = fetch(make_session(), target, limits=FAST)
+    assert result.status == 200 and result.url == final
+    assert result.redirected_permanently is permanent
+
+
+def test_redirect_loop_is_a_clear_error(feed_server: FeedServer) -> None:
+    feed_server.serve("/a", status=301, location=feed_server.url("/b"))
+    feed_server.serve("/b", status=301, location=feed_server.url("/a"))
+    with pytest.raises(FetchError, match="too many redirects"):
+        fetch(make_session(), feed_server.url("/a"), limits=FAST)
+
+
+@pytest.mark.parametrize(("status", "text"), [(404, "HTTP 404"), (500, "HTTP 500"), (410, "410")])
+def test_http_errors_carry_their_status(feed_server: FeedServer, status: int, text: str) -> None:
+    url = feed_server.serve("/e", "oops", status=status, content_type="text/plain")
+    with pytest.raises(FetchError, match=text) as caught:
+        fetch(make_session(), url, limits=FAST)
+    assert caught.value.status == status
+
+
+def test_server_that_never_answers_times_out(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/hang", hang=True)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="timed out"):
+        fetch(make_session(), url, limits=FAST)
+    assert time.monotonic() - started < 5
+
+
+def test_trickling_server_hits_the_whole_response_deadline(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/slow", FEED, trickle=0.2)  # ~40 s at this pace; deadline is 3 s
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="whole response took longer"):
+        fetch(make_session(), url, limits=FAST)
+    assert time.monotonic() - started < 6
+
+
+def test_declared_oversize_body_is_refused(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/big", b"x" * 200_000)
+    with pytest.raises(FetchError, match="body too large"):
+        fetch(make_session(), url, limits=FAST)
+
+
+def test_gzip_is_decoded_and_the_cap_applies_after_decoding(feed_server: FeedServer) -> None:
+    small = feed_server.serve("/gz", FEED, gzip=True)
+    assert fetch(make_session(), small, limits=FAST).body == FEED.encode()
+    bomb = feed_server.serve("/bomb", b"<rss>" + b" " * 5_000_000, gzip=True)  # ~5 KB on the wire
+    with pytest.raises(FetchError, match="body too large"):
+        fetch(make_session(), bomb, limits=FAST)
+
+
+def test_unreachable_host_is_a_clear_error() -> None:
+    with pytest.raises(FetchError, match="request failed"):
+        fetch(make_session(), "http://127.0.0.1:9/feed", limits=FAST)
+
+
+def test_file_urls_read_locally_with_mtime_as_validator(tmp_path: Path) -> None:
+    path = tmp_path / "feed.xml"
+    path.write_text(FEED, encoding="utf-8")
+    first = fetch(make_session(), path.as_uri(), limits=FAST)
+    assert first.status == 200 and first.body == FEED.encode()
+    again = fetch(
+        make_session(), path.as_uri(), last_modified=first.headers["Last-Modified"], limits=FAST
+    )
+    assert again.status == 304 and again.body is None
+    with pytest.raises(FetchError, match="file not found"):
+        fetch(make_session(), (tmp_path / "missing.xml").as_uri(), limits=FAST)

@@ -1,0 +1,463 @@
+"""parse_feed: one small fixture per behaviour in tests/data/parse, a fixed `now`, no network."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+from aggregator.errors import ParseError
+from aggregator.parse import parse_feed
+from aggregator.sanitize import clean_html, plain_text, text_to_html
+from aggregator.types import Enclosure, Entry, ParsedFeed
+
+DATA = Path(__file__).parent / "data" / "parse"
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+URL = "https://feeds.example/dir/feed"
+RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
+ATOM = {"content-type": "application/atom+xml"}
+JSON = {"Content-Type": "application/feed+json"}
+
+
+def fixture(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def parse(name: str, headers: Any = RSS, url: str = URL) -> ParsedFeed:
+    return parse_feed(fixture(name), url=url, headers=headers, now=NOW)
+
+
+def by_id(feed: ParsedFeed) -> dict[str, Entry]:
+    return {e.source_id: e for e in feed.entries}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- field table
+
+FIELD_CASES: list[tuple[str, Any, int | None, str, object]] = [
+    # (fixture, headers, entry index or None for the feed, attribute, expected)
+    ("rss20_basic.xml", RSS, None, "format", "rss20"),
+    ("rss20_basic.xml", RSS, None, "title", "Example & Co News"),
+    ("rss20_basic.xml", RSS, None, "link", "https://example.org/"),
+    ("rss20_basic.xml", RSS, None, "feed_id", None),
+    ("rss20_basic.xml", RSS, None, "updated", utc(2026, 11, 25, 10, 0)),
+    ("rss20_basic.xml", RSS, None, "warning", None),
+    ("rss20_basic.xml", RSS, 0, "source_id", "post-1"),
+    ("rss20_basic.xml", RSS, 0, "title", "First post"),
+    ("rss20_basic.xml", RSS, 0, "link", "https://example.org/posts/1"),
+    ("rss20_basic.xml", RSS, 0, "summary", "<p>A short teaser.</p>"),
+    ("rss20_basic.xml", RSS, 0, "authors", ("Ed Itor", "Jane Roe")),
+    ("rss20_basic.xml", RSS, 0, "tags", ("news", "tech")),
+    ("rss20_basic.xml", RSS, 0, "published", utc(2026, 11, 25, 8, 0)),
+    ("rss20_basic.xml", RSS, 0, "updated", utc(2026, 11, 25, 8, 0)),
+    ("rss20_basic.xml", RSS, 1, "summary", "Only a description here."),
+    ("rss20_basic.xml", RSS, 1, "content", None),
+    ("atom_xml_base.xml", ATOM, None, "format", "atom10"),
+    ("atom_xml_base.xml", ATOM, None, "title", "Blog & Notes"),
+    ("atom_xml_base.xml", ATOM, None, "link", "https://blog.example/"),
+    ("atom_xml_base.xml", ATOM, None, "feed_id", "tag:blog.example,2026:feed"),
+    ("atom_xml_base.xml", ATOM, 0, "link", "https://blog.example/posts/2026/relative.html"),
+    ("atom_xml_base.xml", ATOM, 0, "summary", "<p>Links &amp; images &lt;resolved&gt;</p>"),
+    ("atom_xml_base.xml", ATOM, 0, "published", utc(2026, 11, 24, 12, 0)),
+    ("atom_xml_base.xml", ATOM, 0, "updated", utc(2026, 11, 25, 5, 0)),
+    ("atom_xml_base.xml", ATOM, 0, "authors", ("Feed Author",)),  # inherited from the feed
+    # Titles are always plain text, tags stripped, even a type="text" title (STANDARDS R-K4)
+    ("atom_xml_base.xml", ATOM, 1, "title", "Plain text title"),
+    (
+        "atom_xml_base.xml",
+        ATOM,
+        1,
+        "content",
+        "<p>1 &lt; 2 &amp; &lt;script&gt;not markup&lt;/script&gt;</p>",
+    ),
+    ("atom_xml_base.xml", ATOM, 1, "summary", None),  # feedparser's copy of content is ignored
+    ("json11.json", JSON, None, "format", "json11"),
+    ("json11.json", JSON, None, "title", "JSON & Friends"),
+    ("json11.json", JSON, None, "link", "https://json.example/"),
+    ("json11.json", JSON, None, "feed_id", "https://json.example/feed.json"),
+    ("json11.json", JSON, 0, "source_id", "j1"),
+    ("json11.json", JSON, 0, "title", "Hello"),  # "<JSON>" looks like a tag: stripped
+    ("json11.json", JSON, 0, "link", "https://json.example/posts/1"),
+    ("json11.json", JSON, 0, "summary", "<p>A greeting</p>"),
+    ("json11.json", JSON, 0, "authors", ("Ann", "Bob")),
+    ("json11.json", JSON, 0, "tags", ("greeting", "json")),
+    ("json11.json", JSON, 0, "published", utc(2026, 11, 25, 7, 0)),
+    ("json11.json", JSON, 0, "updated", utc(2026, 11, 25, 9, 30)),
+    ("json11.json", JSON, 1, "source_id", "42"),
+    ("json11.json", JSON, 1, "link", "https://elsewhere.example/story"),  # external_url
+    (
+        "json11.json",
+        JSON,
+        1,
+        "content",
+        "<p>Line one &amp; more<br>line two</p><p>Second &lt;paragraph&gt;</p>",
+    ),
+    ("json11.json", JSON, 1, "authors", ("Feed Writer",)),
+    ("json11.json", JSON, 2, "source_id", "https://json.example/posts/3"),
+    ("json10.json", JSON, None, "format", "json10"),
+    ("json10.json", JSON, None, "feed_id", "https://old.example/feed.json"),
+    ("json10.json", JSON, 0, "authors", ("Item Author",)),
+    ("json10.json", JSON, 0, "content", "<p>Text only</p>"),
+    ("json10.json", JSON, 0, "published", utc(2026, 11, 20, 10, 0)),
+    ("json10.json", JSON, 1, "authors", ("Solo Author",)),
+    ("json10.json", {}, None, "format", "json10"),  # sniffed from the leading "{"
+    ("empty_channel.xml", RSS, None, "entries", ()),
+    ("empty_channel.xml", RSS, None, "title", "Nothing yet"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "index", "attribute", "expected"),
+    FIELD_CASES,
+    ids=[f"{c[0]}-{c[2]}-{c[3]}" for c in FIELD_CASES],
+)
+def test_fields(name: str, headers: Any, index: int | None, attribute: str, expected: object):
+    feed = parse(name, headers)
+    target: object = feed if index is None else feed.entries[index]
+    assert getattr(target, attribute) == expected
+
+
+def test_entry_counts_and_types() -> None:
+    for name, headers, count in [
+        ("rss20_basic.xml", RSS, 2),
+        ("atom_xml_base.xml", ATOM, 2),
+        ("json11.json", JSON, 3),
+        ("json10.json", JSON, 2),
+    ]:
+        feed = parse(name, headers)
+        assert len(feed.entries) == count, name
+        for entry in feed.entries:
+            for when in (entry.published, entry.updated):
+                assert when is None or when.tzinfo == UTC
+
+
+# ---------------------------------------------------------------- URLs and xml:base
+
+
+def test_atom_xml_base_makes_content_links_absolute() -> None:
+    content = parse("atom_xml_base.xml", ATOM).entries[0].content
+    assert content is not None
+    assert 'href="https://blog.example/articles/x"' in content  # ../x against the content base
+    assert 'src="https://blog.example/articles/deep/p.png"' in content
+    assert 'href="https://blog.example/articles/deep/#note"' in content
+    assert 'rel="noopener noreferrer nofollow"' in content
+
+
+def test_rss_relative_links_resolve_against_the_feed_url() -> None:
+    content = parse("rss20_basic.xml").entries[0].content
+    assert content == (
+        '<p>The <em>full</em> text, with <a href="https://feeds.example/about" '
+        'rel="noopener noreferrer nofollow">a relative link</a>.</p>'
+    )
+
+
+def test_file_url_feed_resolves_against_the_entry_link_never_to_file_links() -> None:
+    feed = parse("rss20_basic.xml", {}, url="file:///srv/feeds/basic.xml")
+    content = feed.entries[0].content or ""
+    assert 'href="https://example.org/about"' in content  # the entry link is the next base
+    assert feed.warning is None  # no Content-Type header is normal for a file
+    enclosure = parse("enclosures.xml", {}, url="file:///srv/feeds/pod.xml").entries[1]
+    assert enclosure.enclosures == (Enclosure("https://pod.example/media/ep2.ogg", "audio/ogg"),)
+    orphan = parse("no_ids.xml", {}, url="file:///srv/feeds/noid.xml").entries[1]
+    assert orphan.link is None  # no <link>: the file:// feed URL is not used as one
+    for entry in feed.entries:
+        assert "file:" not in f"{entry.link} {entry.content} {entry.summary}"
+
+
+def test_tracking_params_only_leave_the_canonical_url() -> None:
+    entries = by_id(parse("tracking_link.xml"))
+    tracked = entries["tracked"]
+    assert tracked.link == (
+        "https://Track.Example:443/story?utm_source=rss&id=7&utm_medium=feed&fbclid=abc#top"
+    )
+    assert tracked.canonical_url == "https://track.example/story?id=7"
+    assert entries["relative"].link == "https://feeds.example/relative/story"
+    assert entries["script"].link is None  # only http(s) links are kept
+    assert entries["script"].canonical_url is None
+
+
+def test_enclosures() -> None:
+    entries = by_id(parse("enclosures.xml"))
+    assert entries["ep1"].enclosures == (
+        Enclosure("https://cdn.pod.example/ep1.mp3", "audio/mpeg", 12345678),
+    )
+    assert entries["ep2"].enclosures == (
+        Enclosure("https://feeds.example/media/ep2.ogg", "audio/ogg", None),
+    )
+    json_entry = parse("json11.json", JSON).entries[0]
+    assert json_entry.enclosures == (
+        Enclosure("https://feeds.example/media/hello.mp3", "audio/mpeg", 1024),
+    )  # the javascript: attachment is gone
+
+
+# ---------------------------------------------------------------- encodings
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "text/xml; charset=iso-8859-1"},
+        {"content-type": "text/xml; charset=ISO-8859-1"},
+        CaseInsensitiveDict({"CONTENT-TYPE": "text/xml; charset=iso-8859-1"}),
+    ],
+    ids=["dict", "lowercase", "case-insensitive-dict"],
+)
+def test_charset_only_in_the_http_header_is_honoured(headers: Any) -> None:
+    body = fixture("rss_latin1_header_charset.xml")
+    assert b"encoding=" not in body.split(b"?>", 1)[0]  # the declaration names no charset
+    assert b"\xe9" in body  # é as a single latin-1 byte
+    feed = parse_feed(body, url=URL, headers=headers, now=NOW)
+    assert feed.title == "Café du monde"
+    assert feed.entries[0].title == "Été à Paris"
+    assert feed.entries[0].summary == "résumé"
+    assert feed.warning is None
+
+
+# ---------------------------------------------------------------- errors and warnings
+
+
+def test_broken_but_readable_xml_gives_entries_and_a_warning() -> None:
+    feed = parse("rss_unescaped_amp.xml")
+    assert [e.title for e in feed.entries] == ["Fish & Chips"]
+    assert feed.warning is not None
+    assert "not well-formed" in feed.warning
+    assert len(feed.warning) <= 200
+
+
+ERROR_CASES: list[tuple[str, bytes, dict[str, str], str]] = [
+    ("html-page", fixture("html_page.html"), {"Content-Type": "text/html"}, "HTML page"),
+    ("html-page-no-header", fixture("html_page.html"), {}, "HTML page"),
+    ("empty", b"", RSS, "empty body"),
+    ("whitespace", b"  \r\n\t ", RSS, "empty body"),
+    ("invalid-json", fixture("invalid.json"), JSON, "invalid JSON"),
+    ("invalid-json-sniffed", fixture("invalid.json"), {}, "invalid JSON"),
+    ("json-array", b"[1, 2, 3]", JSON, "not an object"),
+    ("json-not-a-feed", b'{"hello": "world"}', {"Content-Type": "application/json"}, "JSON"),
+    ("json-too-deep", b"[" * 100_000, JSON, "invalid JSON"),
+    ("path-as-body", b"/etc/hostname", {}, "not a feed"),
+    ("plain-text", b"hello, world", {"Content-Type": "text/plain"}, "not a feed"),
+    ("unknown-xml", b'<?xml version="1.0"?><config><a/></config>', RSS, "not a feed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "message"),
+    [c[1:] for c in ERROR_CASES],
+    ids=[c[0] for c in ERROR_CASES],
+)
+def test_not_a_feed_raises_parse_error(body: bytes, headers: dict[str, str], message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_feed(body, url=URL, headers=headers, now=NOW)
+
+
+def test_html_message_names_the_content_type() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_feed(
+            fixture("html_page.html"),
+            url=URL,
+            headers={"Content-Type": "text/html; charset=utf-8"},
+            now=NOW,
+        )
+    assert str(info.value) == "not a feed: looks like an HTML page (text/html)"
+
+
+def test_parse_never_opens_files_or_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    bodies = [fixture("rss20_basic.xml"), fixture("json11.json")]
+    opened: list[object] = []
+
+    def no_open(*args: object, **kwargs: object) -> None:
+        opened.append(args)
+        raise AssertionError(f"parse opened {args!r}")
+
+    def no_socket(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parse touched the network")
+
+    monkeypatch.setattr(builtins, "open", no_open)
+    monkeypatch.setattr(io, "open", no_open)
+    monkeypatch.setattr(socket, "socket", no_socket)
+    monkeypatch.setattr(socket, "create_connection", no_socket)
+    for body in bodies:
+        assert parse_feed(body, url=URL, headers={}, now=NOW).entries
+    for body in (b"/etc/hostname", b"file:///etc/hostname", b"https://example.org/feed"):
+        with pytest.raises(ParseError):
+            parse_feed(body, url=URL, headers={}, now=NOW)
+    assert opened == []
+
+
+# ---------------------------------------------------------------- ids
+
+
+def test_duplicate_ids_in_one_document() -> None:
+    feed = parse("duplicate_ids.xml")
+    assert [(e.title, e.link) for e in feed.entries] == [
+        ("Alpha", "https://dup.example/alpha"),
+        ("Beta", "https://dup.example/beta"),
+    ]  # the identical repeats are dropped
+    first, second = feed.entries
+    assert first.source_id == "same"
+    assert second.source_id.startswith("same#")
+    assert second.source_id != first.source_id
+    again = parse("duplicate_ids.xml")
+    assert [e.source_id for e in again.entries] == [first.source_id, second.source_id]
+
+
+def test_entries_without_id_use_link_then_a_content_hash() -> None:
+    feed = parse("no_ids.xml")
+    linked, bare = feed.entries
+    assert linked.source_id == "https://noid.example/linked"
+    assert bare.source_id.startswith("sha1:")
+    assert len(bare.source_id) == len("sha1:") + 40
+    assert bare.link is None
+    assert parse("no_ids.xml").entries[1].source_id == bare.source_id  # stable across polls
+
+
+# ---------------------------------------------------------------- dates
+
+
+def test_missing_or_unusable_dates_are_none() -> None:
+    feed = parse("no_dates.xml")
+    assert len(feed.entries) == 3
+    for entry in feed.entries:
+        assert entry.published is None
+        assert entry.updated is None
+        assert entry.date_clamped is False
+
+
+def test_future_dates_are_clamped_and_old_dates_kept() -> None:
+    feed = parse("future_date.xml", ATOM)
+    entries = by_id(feed)
+    future = entries["urn:uuid:future"]
+    assert (future.published, future.updated, future.date_clamped) == (NOW, NOW, True)
+    skew = entries["urn:uuid:skew"]  # 5 minutes ahead is within the tolerance
+    assert (skew.updated, skew.date_clamped) == (utc(2026, 11, 25, 12, 5), False)
+    old = entries["urn:uuid:old"]
+    assert (old.published, old.date_clamped) == (utc(1969, 7, 20, 20, 17), False)
+    assert feed.updated == NOW
+
+
+# ---------------------------------------------------------------- sanitizing
+
+
+HOSTILE = [
+    "<script",
+    "alert(",
+    "javascript:",
+    "JaVaScRiPt",
+    "vbscript:",
+    "data:",
+    "onerror",
+    "onclick",
+    "<iframe",
+    "<form",
+    "<input",
+    "<svg",
+    "<object",
+    "<embed",
+    "<style",
+    "style=",
+    "<!--",
+    "evil.example",
+    "cite=",
+]
+
+
+@pytest.mark.parametrize("needle", HOSTILE)
+def test_hostile_html_does_not_survive(needle: str) -> None:
+    entry = parse("hostile_html.xml").entries[0]
+    for html in (entry.content, entry.summary):
+        assert html is not None
+        assert needle.lower() not in html.lower()
+
+
+def test_benign_markup_survives_sanitizing() -> None:
+    entry = parse("hostile_html.xml").entries[0]
+    content = entry.content or ""
+    assert content.startswith("<p>Benign paragraph with ")
+    assert (
+        '<a href="https://safe.example/page" rel="noopener noreferrer nofollow">a safe link</a>'
+        in content
+    )
+    assert '<img src="https://safe.example/pic.png" alt="safe picture">' in content
+    assert '<img src="https://safe.example/x.png">' in content  # onerror gone, image kept
+    assert "<div>styled</div>" in content
+    assert "<blockquote>quoted</blockquote>" in content
+    assert entry.summary == '<p>Teaser <a rel="noopener noreferrer nofollow">s</a></p>'
+
+
+def test_json_content_html_is_sanitized_and_absolutized() -> None:
+    content = parse("json11.json", JSON).entries[0].content
+    assert content == (
+        '<p>Hi <a href="https://json.example/about" rel="noopener noreferrer nofollow">'
+        "about</a></p>"
+    )
+
+
+def test_titles_and_text_fields_are_clean() -> None:
+    feed = parse("control_chars_title.xml")
+    entry = feed.entries[0]
+    assert entry.title == "Bold and vertical & tab text"
+    assert entry.authors == ("Ctl Author",)
+    assert entry.tags == ("tag",)
+    illegal = [chr(c) for c in range(32) if chr(c) not in "\t\n\r"] + ["\ufffe", "\uffff"]
+    fields = [entry.title, entry.summary or "", *entry.authors, *entry.tags]
+    for text in fields:
+        assert not any(ch in text for ch in illegal), repr(text)
+    assert entry.summary == "body  text"
+    assert feed.warning is not None  # a raw control byte is not well-formed XML
+
+
+def test_lone_surrogates_and_huge_dates_in_json_do_not_break_parsing() -> None:
+    body = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "x",'
+        b' "title": "a\\ud800b", "content_html": "<p>c\\udfffd</p>",'
+        b' "date_published": "9999-12-31T23:59:59-05:00", "date_modified": "garbage"}]}'
+    )
+    entry = parse_feed(body, url=URL, headers=JSON, now=NOW).entries[0]
+    assert (entry.title, entry.content) == ("ab", "<p>cd</p>")
+    assert (entry.published, entry.updated) == (None, None)
+
+
+# ---------------------------------------------------------------- sanitize helpers
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        (
+            "https://e.example/a/b",
+            '<a href="https://e.example/x" rel="noopener noreferrer nofollow">x</a>',
+        ),
+        ("file:///etc/passwd", '<a rel="noopener noreferrer nofollow">x</a>'),
+        (None, '<a rel="noopener noreferrer nofollow">x</a>'),
+        ("not a url", '<a rel="noopener noreferrer nofollow">x</a>'),
+    ],
+)
+def test_clean_html_resolves_only_against_web_bases(base: str | None, expected: str) -> None:
+    assert clean_html('<a href="../x">x</a>', base) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("<b>AT&amp;T</b> &amp;amp; co", "AT&T &amp; co"),  # entities decoded exactly once
+        ("a &lt;tag&gt; b", "a <tag> b"),
+        ("x<script>alert(1)</script>y", "xy"),
+        ("  many \n\t spaces\x0bhere\x0c ", "many spaces here"),
+        ("ctl\x00\x01\ufffe\uffffok", "ctlok"),
+    ],
+)
+def test_plain_text(raw: str, expected: str) -> None:
+    assert plain_text(raw) == expected
+
+
+def test_text_to_html_escapes_instead_of_parsing() -> None:
+    assert text_to_html("<b>a</b> & b\n\nnext") == "<p>&lt;b&gt;a&lt;/b&gt; &amp; b</p><p>next</p>"

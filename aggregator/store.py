@@ -107,16 +107,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.table("sources").create_index(
-        ["feed_id", "source_entry_id"], unique=True, if_not_exists=True
-    )
-    db.table("sources").create_index(["entry_id"], if_not_exists=True)
-    db.table("entries").create_index(["canonical_url"], if_not_exists=True)
-    db.table("entries").create_index(["published"], if_not_exists=True)
-    db.table("entries").create_index(["feed_id"], if_not_exists=True)
-    db.table("entries").enable_fts(
-        ["title", "summary", "content"], create_triggers=True, tokenize="porter"
-    )
+    sources, entries = db.table("sources"), db.table("entries")
+    sources.create_index(["feed_id", "source_entry_id"], unique=True, if_not_exists=True)
+    sources.create_index(["entry_id"], if_not_exists=True)
+    entries.create_index(["canonical_url"], if_not_exists=True)
+    entries.create_index(["published"], if_not_exists=True)
+    entries.create_index(["feed_id", "updated"], if_not_exists=True)  # atom:source updated
+    entries.enable_fts(["title", "summary", "content"], create_triggers=True, tokenize="porter")
 
 
 def utc_text(moment: datetime) -> str:

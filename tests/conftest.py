@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 DATA = Path(__file__).parent / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the checkout
 
 
 @dataclass
@@ -153,6 +156,17 @@ def feed_server() -> Iterator[FeedServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def atom_schema() -> etree.RelaxNG:
+    """The RFC 4287 RELAX NG schema from ../shared; CI must have it, a laptop may skip."""
+    path = SHARED / "feed-schemas" / "atom.rng"
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"Atom RELAX NG schema missing at {path}")
+        pytest.skip(f"Atom RELAX NG schema not found at {path}")
+    return etree.RelaxNG(etree.parse(str(path)))
 
 
 @pytest.fixture

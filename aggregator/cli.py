@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import signal
 import sys
+import threading
+import time
 from dataclasses import asdict
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import click
@@ -13,8 +18,10 @@ from tabulate import tabulate
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, load_config
-from aggregator.errors import AggregatorError, ConfigError
+from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError
 from aggregator.pipeline import build, update
+from aggregator.server import make_server, serve_in_thread
+from aggregator.service import Service
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus
 
@@ -119,12 +126,28 @@ def build_command(ctx: click.Context) -> None:
 
 def _health(row: FeedRow) -> str:
     if not row.enabled:
-        return "disabled"
+        return "disabled in config"
+    if row.disabled_reason:
+        return f"disabled ({row.disabled_reason})"
     if row.last_result is None:
         return "never polled"
     if row.last_result == "error":
-        return f"failing ({row.error_count}x)"
+        return f"failing since {_when(row.failing_since)} ({row.error_count}x)"
     return "ok"
+
+
+def _when(text: str | None) -> str:
+    return (text or "").replace("T", " ").rstrip("Z")
+
+
+def _duration(seconds: float | None) -> str:
+    """Seconds as a short human duration: 1800 -> 30m, 5400 -> 1.5h."""
+    if not seconds:
+        return ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
 
 
 @cli.command("feeds")
@@ -133,7 +156,7 @@ def _health(row: FeedRow) -> str:
 )
 @click.pass_context
 def feeds_command(ctx: click.Context, fmt: str) -> None:
-    """One row per feed: status, last fetch, entries, last error."""
+    """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
     config = _load(ctx)
     try:
         with open_store(config.database) as store:
@@ -146,20 +169,111 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
         click.echo(json.dumps([{**asdict(r), "status": _health(r)} for r in rows], indent=2))
         return
     width = shutil.get_terminal_size((120, 20)).columns
-    error_width = max(20, width - 90)
-    table = [
-        [
-            r.name if r.name in configured else f"{r.name} (not in config)",
-            _health(r),
-            r.last_status or "",
-            (r.last_fetched or "").replace("T", " ").rstrip("Z"),
-            r.entries,
-            _clip(r.last_error or "", error_width),
-        ]
-        for r in rows
+    error_width = max(20, width - 110)
+    table = []
+    for r in rows:
+        name = r.name if r.name in configured else f"{r.name} (not in config)"
+        if r.moved_to:
+            name += f" -> {r.moved_to}"
+        interval = (
+            f"{_duration(r.interval_seconds)} ({r.interval_reason})" if r.interval_reason else ""
+        )
+        table.append(
+            [
+                name,
+                _health(r),
+                r.last_status or "",
+                _when(r.last_fetched),
+                _when(r.next_due) if not r.disabled_reason else "never",
+                interval,
+                r.entries,
+                _clip(r.last_error or "", error_width),
+            ]
+        )
+    headers = [
+        "feed",
+        "status",
+        "http",
+        "last fetch (UTC)",
+        "next due (UTC)",
+        "interval",
+        "entries",
+        "last error",
     ]
-    headers = ["feed", "status", "http", "last fetch (UTC)", "entries", "last error"]
     click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+def _setup_logging() -> None:
+    """One line per event on stderr, UTC timestamps: what systemd and Docker collect."""
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter("%(asctime)sZ %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger("aggregator")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+_host_option = click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: all)."
+)
+_port_option = click.option("--port", default=8080, show_default=True, type=int)
+
+
+@cli.command("run")
+@click.option("--serve", is_flag=True, help="Also serve the output directory over HTTP.")
+@_host_option
+@_port_option
+@click.pass_context
+def run_command(ctx: click.Context, serve: bool, host: str, port: int) -> None:
+    """Keep polling, politely, until stopped (SIGTERM/SIGINT); SIGHUP reloads the config."""
+    _load(ctx)  # a bad config stops here, before anything starts
+    _setup_logging()
+
+    def start_server(config: Config) -> None:
+        if serve:
+            _start_server(config, host, port)
+
+    try:
+        code = Service(ctx.obj["config_path"], on_ready=start_server).run()
+    except AlreadyRunning as e:
+        raise _AggregatorError(str(e)) from None
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    sys.exit(code)
+
+
+@cli.command("serve")
+@_host_option
+@_port_option
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the output directory over HTTP (ETag, gzip, 304s) until stopped."""
+    config = _load(ctx)
+    _setup_logging()
+    server = _start_server(config, host, port)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    server.shutdown()
+    server.server_close()
+
+
+def _start_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
+    config.output.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        server = make_server(config.output.dir, host, port)
+    except OSError as e:
+        raise _AggregatorError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
+    serve_in_thread(server)
+    bound_host, bound_port = server.server_address[:2]
+    logging.getLogger("aggregator").info(
+        "serving %s on http://%s:%s/", config.output.dir, bound_host, bound_port
+    )
+    return server
 
 
 def _clip(text: str, width: int) -> str:

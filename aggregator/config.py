@@ -19,7 +19,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError
-from aggregator.types import Config, Defaults, FeedConfig, OutputConfig
+from aggregator.types import AUTO, Config, Defaults, FeedConfig, Interval, OutputConfig
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_DATABASE = "db/aggregator.db"
@@ -57,6 +57,13 @@ def parse_duration(text: str | int | float) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
     return timedelta(seconds=seconds)
+
+
+def parse_interval(text: str | int | float) -> Interval:
+    """A polling interval: a duration, or ``auto`` to follow the feed's publishing rate."""
+    if isinstance(text, str) and text.strip().lower() == AUTO:
+        return AUTO
+    return parse_duration(text)
 
 
 def parse_size(text: str | int) -> int:
@@ -159,9 +166,18 @@ def _absolute_http_url(value: Any) -> str:
 # ---------------------------------------------------------------- sections
 
 _TOP_KEYS = frozenset({"database", "output", "defaults", "feeds"})
-_OUTPUT_KEYS = frozenset({"dir", "title", "link", "id", "base_url", "max_entries"})
+_OUTPUT_KEYS = frozenset({"dir", "title", "link", "id", "base_url", "max_entries", "websub_hub"})
 _DEFAULTS_KEYS = frozenset(
-    {"interval", "timeout", "connect_timeout", "max_body_size", "workers", "user_agent"}
+    {
+        "interval",
+        "min_interval",
+        "timeout",
+        "connect_timeout",
+        "max_body_size",
+        "workers",
+        "per_host",
+        "user_agent",
+    }
 )
 _FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled"})
 
@@ -189,11 +205,19 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
             output = replace(output, id=reader.string(value, key))
         elif name == "link":
             output = replace(output, link=reader.convert(value, key, _absolute_http_url))
+        elif name == "websub_hub":
+            output = replace(output, websub_hub=reader.convert(value, key, _absolute_http_url))
         elif name == "base_url":
             url = reader.convert(value, key, _absolute_http_url)
             output = replace(output, base_url=url if url.endswith("/") else url + "/")
         elif name == "max_entries":
             output = replace(output, max_entries=reader.convert(value, key, _positive_int))
+    if output.websub_hub and not output.base_url:
+        raise reader.error(
+            fields["websub_hub"][1],
+            "output.websub_hub",
+            "a hub needs output.base_url, the public URL the hub will fetch the feeds from",
+        )
     if ":" not in output.id:
         raise reader.error(
             fields["id"][1], "output.id", "expected an absolute IRI like tag:example.org,2026:news"
@@ -204,11 +228,13 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
 def _read_defaults(reader: _Reader, node: Node) -> Defaults:
     fields = reader.mapping(node, "defaults", _DEFAULTS_KEYS)
     converters: dict[str, Callable[[Any], Any]] = {
-        "interval": parse_duration,
+        "interval": parse_interval,
+        "min_interval": parse_duration,
         "timeout": _positive_seconds,
         "connect_timeout": _positive_seconds,
         "max_body_size": parse_size,
         "workers": _positive_int,
+        "per_host": _positive_int,
     }
     values: dict[str, Any] = {}
     for name, (_key_node, value) in fields.items():
@@ -237,7 +263,7 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
         elif name == "title":
             feed = replace(feed, title=reader.string(value, field_key))
         elif name == "interval":
-            feed = replace(feed, interval=reader.convert(value, field_key, parse_duration))
+            feed = replace(feed, interval=reader.convert(value, field_key, parse_interval))
         elif name == "enabled":
             feed = replace(feed, enabled=reader.convert(value, field_key, _boolean))
         elif name == "tags":

@@ -5,13 +5,16 @@
      ├── FeedError          one feed failed this poll; the pipeline turns it into a PollResult
      │    ├── FetchError    network, HTTP status, timeout, size cap
      │    └── ParseError    the body is not a readable feed
-     └── StorageError       the database could not be opened or written
+     ├── StorageError       the database could not be opened or written
+     └── AlreadyRunning     another `aggregator run` holds the database
 
 Outside exceptions are wrapped once, at the module boundary, with ``raise ... from e``.
 Anything that is not an AggregatorError is a bug and propagates.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 
 class AggregatorError(Exception):
@@ -29,9 +32,16 @@ class FeedError(AggregatorError):
 class FetchError(FeedError):
     """The feed could not be retrieved (network, HTTP status, timeout, size cap)."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.headers: Mapping[str, str] = headers or {}  # e.g. Retry-After on a 429 or 503
 
 
 class ParseError(FeedError):
@@ -40,3 +50,7 @@ class ParseError(FeedError):
 
 class StorageError(AggregatorError):
     """The database could not be opened, migrated or written."""
+
+
+class AlreadyRunning(AggregatorError):
+    """A second service on the same database would mean two writers and double polling."""

@@ -128,15 +128,12 @@ def fetch(
                 redirected_permanently=permanent,
                 elapsed=time.monotonic() - started,
             )
-        if response.status_code >= 400:
-            raise FetchError(
-                f"HTTP {response.status_code} {response.reason or ''}".strip(),
-                status=response.status_code,
-            )
         if response.status_code != 200:
+            prefix = "HTTP" if response.status_code >= 400 else "unexpected HTTP"
             raise FetchError(
-                f"unexpected HTTP {response.status_code} {response.reason or ''}".strip(),
+                f"{prefix} {response.status_code} {response.reason or ''}".strip(),
                 status=response.status_code,
+                headers=response.headers,
             )
         body = _read_body(response, limits, started)
         return FetchResult(
@@ -247,3 +244,21 @@ def _fetch_file(url: str, *, last_modified: str | None, limits: FetchLimits) -> 
     except OSError as e:
         raise FetchError(f"cannot read {path}: {e.strerror or e}") from e
     return FetchResult(200, url, headers, body, elapsed=time.monotonic() - started)
+
+
+def publish_to_hub(session: Session, hub: str, topics: list[str], timeout: float = 10.0) -> None:
+    """Tell a WebSub hub that these feed URLs changed (W3C WebSub section 6, publish ping)."""
+    try:
+        response = session.post(
+            hub,
+            data=[("hub.mode", "publish")] + [("hub.url", topic) for topic in topics],
+            timeout=(timeout, timeout),
+            allow_redirects=False,
+        )
+    except requests.RequestException as e:
+        raise FetchError(f"WebSub hub {hub} unreachable: {_short_reason(e)}") from e
+    if not 200 <= response.status_code < 300:
+        raise FetchError(
+            f"WebSub hub {hub} refused the ping: HTTP {response.status_code}",
+            status=response.status_code,
+        )

@@ -7,6 +7,8 @@ A FeedError becomes a PollResult; anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import logging
+import random
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -16,21 +18,28 @@ from pathlib import Path
 
 from aggregator import __version__
 from aggregator.dedupe import plan
-from aggregator.errors import FeedError, FetchError, StorageError
-from aggregator.fetch import FetchLimits, Session, fetch, make_session
+from aggregator.errors import AggregatorError, FeedError, FetchError, StorageError
+from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse import parse_feed
+from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.render import write_outputs
+from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
 from aggregator.store import Store, open_store
 from aggregator.types import (
+    AUTO,
     Config,
+    Defaults,
+    FeedConfig,
     FeedState,
     FetchResult,
     OutputFeed,
     ParsedFeed,
     PollResult,
     PollStatus,
+    Schedule,
 )
 
+log = logging.getLogger("aggregator.pipeline")
 Clock = Callable[[], datetime]
 EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)  # a fixed date keeps empty output stable
 
@@ -78,46 +87,125 @@ def retrieve(session: Session, state: FeedState, limits: FetchLimits, clock: Clo
     return Retrieved(state, started, time.monotonic() - began, fetched, parsed)
 
 
-def save(store: Store, retrieved: Retrieved) -> PollResult:
-    """Write one retrieval to the store (on the writer thread) and say what happened."""
-    state, fetched = retrieved.state, retrieved.fetched
+def policy_for(feed: FeedConfig, defaults: Defaults) -> SchedulePolicy:
+    """The schedule policy of one feed: its interval (or the default), under the global floor."""
+    interval = feed.interval or defaults.interval
+    return SchedulePolicy(
+        interval=None if interval == AUTO else interval,
+        min_interval=defaults.min_interval,
+    )
+
+
+def save(
+    store: Store,
+    retrieved: Retrieved,
+    policy: SchedulePolicy,
+    rand: Callable[[], float] = random.random,
+) -> PollResult:
+    """Write one retrieval, with when to poll next, to the store (on the writer thread)."""
+    state, fetched, parsed = retrieved.state, retrieved.fetched, retrieved.parsed
     if retrieved.error is not None or fetched is None:
-        error = retrieved.error or FetchError("no response")
-        status = getattr(error, "status", None) or (fetched.status if fetched else None)
-        return _failed(store, retrieved, str(error), status)
-    if retrieved.parsed is None:
-        store.record_not_modified(state, fetched, retrieved.started)
-        return PollResult(
-            state.name, PollStatus.NOT_MODIFIED, 304, duration=retrieved.duration, url=fetched.url
+        return _failed(store, retrieved, policy, rand)
+    if parsed is None:
+        facts = PollFacts(
+            now=retrieved.started,
+            outcome=Outcome.OK,
+            headers=fetched.headers,
+            hints=state.hints,
+            entry_times=store.recent_entry_times(state.feed_id),
+            previous_interval=state.interval,
         )
-    planned = plan(retrieved.parsed.entries, store.known_fingerprints(state.feed_id))
+        schedule = _schedule(facts, policy, rand)
+        store.record_not_modified(state, fetched, retrieved.started, schedule)
+        return PollResult(
+            state.name,
+            PollStatus.NOT_MODIFIED,
+            304,
+            duration=retrieved.duration,
+            url=fetched.url,
+            next_due=schedule.due,
+            interval_reason=schedule.reason,
+        )
+    entry_times = [e.published for e in parsed.entries if e.published and not e.date_clamped]
+    facts = PollFacts(
+        now=retrieved.started,
+        outcome=Outcome.OK,
+        headers=fetched.headers,
+        hints=parsed.hints,
+        entry_times=entry_times or store.recent_entry_times(state.feed_id),
+        previous_interval=state.interval,
+    )
+    schedule = _schedule(facts, policy, rand)
+    planned = plan(parsed.entries, store.known_fingerprints(state.feed_id))
     try:
-        counts = store.record_update(state, fetched, retrieved.parsed, planned, retrieved.started)
+        counts = store.record_update(state, fetched, parsed, planned, retrieved.started, schedule)
     except StorageError as error:
         # Nothing of this response was kept (one transaction); recording the failure is itself
         # a write, so a database that cannot be written at all stops the run right there.
-        return _failed(store, retrieved, str(error), fetched.status)
+        return _failed(store, retrieved, policy, rand, storage_error=error)
     return PollResult(
         state.name,
         PollStatus.UPDATED,
         fetched.status,
         new=counts.new,
         updated=counts.updated,
-        error=retrieved.parsed.warning,
+        error=parsed.warning,
         duration=retrieved.duration,
         url=fetched.url,
+        next_due=schedule.due,
+        interval_reason=schedule.reason,
     )
 
 
-def _failed(store: Store, retrieved: Retrieved, message: str, status: int | None) -> PollResult:
-    store.record_error(retrieved.state, message, status, retrieved.started)
+def _failed(
+    store: Store,
+    retrieved: Retrieved,
+    policy: SchedulePolicy,
+    rand: Callable[[], float],
+    storage_error: StorageError | None = None,
+) -> PollResult:
+    """Record a failed poll and back off; a 410 disables the feed, a 429/503 slows it down."""
+    error: AggregatorError = storage_error or retrieved.error or FetchError("no response")
+    fetched = retrieved.fetched
+    status = getattr(error, "status", None) or (fetched.status if fetched else None)
+    headers = getattr(error, "headers", None) or {}
+    if status == 410:
+        outcome = Outcome.GONE
+    elif status in (429, 503):
+        outcome = Outcome.RATE_LIMITED
+    else:
+        outcome = Outcome.ERROR
+    facts = PollFacts(
+        now=retrieved.started,
+        outcome=outcome,
+        headers=headers,
+        hints=retrieved.state.hints,
+        error_count=retrieved.state.error_count + 1,
+        previous_interval=retrieved.state.interval,
+    )
+    schedule = _schedule(facts, policy, rand)
+    store.record_error(
+        retrieved.state,
+        str(error),
+        status,
+        retrieved.started,
+        schedule,
+        disable=outcome is Outcome.GONE,
+    )
     return PollResult(
         retrieved.state.name,
         PollStatus.ERROR,
         status,
-        error=message,
+        error=str(error),
         duration=retrieved.duration,
+        next_due=schedule.due,
+        interval_reason=schedule.reason,
     )
+
+
+def _schedule(facts: PollFacts, policy: SchedulePolicy, rand: Callable[[], float]) -> Schedule:
+    decided = next_poll(facts, policy, rand)
+    return Schedule(due=decided.due, interval=decided.interval, reason=decided.reason)
 
 
 def poll(
@@ -130,6 +218,7 @@ def poll(
 ) -> list[PollResult]:
     """Poll the given feeds concurrently; store each as it arrives."""
     limits = FetchLimits.from_defaults(config.defaults)
+    policies = {f.name: policy_for(f, config.defaults) for f in config.feeds}
     session = make_session(config.defaults.user_agent)
     results: list[PollResult] = []
     states = list(states)
@@ -137,7 +226,8 @@ def poll(
         with ThreadPoolExecutor(max_workers=max(1, min(config.defaults.workers, 32))) as pool:
             futures = [pool.submit(retrieve, session, s, limits, clock) for s in states]
             for future in as_completed(futures):
-                result = save(store, future.result())
+                retrieved = future.result()
+                result = save(store, retrieved, policies[retrieved.state.name])
                 results.append(result)
                 if on_result is not None:
                     on_result(result)
@@ -159,6 +249,8 @@ def update(
     feeds = [f for f in config.feeds if f.enabled and (wanted is None or f.name in wanted)]
     with open_store(config.database) as store:
         states = store.sync_feeds(config.feeds, clock())
+        # A feed that answered 410 Gone stays quiet unless asked for by name.
+        feeds = [f for f in feeds if wanted is not None or not states[f.name].disabled_reason]
         results = poll(
             store, config, [states[f.name] for f in feeds], clock=clock, on_result=on_result
         )
@@ -173,9 +265,26 @@ def build(config: Config) -> list[Path]:
         return build_outputs(store, config)
 
 
-def build_outputs(store: Store, config: Config) -> list[Path]:
-    """Render the merged feed; files whose bytes would not change are left untouched."""
-    return write_outputs(merged_feed(store, config), config.output.dir)
+def build_outputs(store: Store, config: Config, *, session: Session | None = None) -> list[Path]:
+    """Render the merged feed; files whose bytes would not change are left untouched.
+
+    When a WebSub hub is configured, it is pinged for the feeds that changed, and only then.
+    """
+    written = write_outputs(merged_feed(store, config), config.output.dir)
+    hub, base = config.output.websub_hub, config.output.base_url
+    topics = [base + path.name for path in written if path.name in FEED_FILES] if base else []
+    if hub and topics:
+        own_session = session is None
+        session = session or make_session(config.defaults.user_agent)
+        try:
+            publish_to_hub(session, hub, topics)
+            log.info("WebSub: announced %s to %s", ", ".join(topics), hub)
+        except FetchError as e:
+            log.warning("%s (the feeds were written; the hub will catch up next change)", e)
+        finally:
+            if own_session:
+                session.close()
+    return written
 
 
 def merged_feed(store: Store, config: Config) -> OutputFeed:
@@ -189,4 +298,5 @@ def merged_feed(store: Store, config: Config) -> OutputFeed:
         link=config.output.link,
         base_url=config.output.base_url,
         generator_version=__version__,
+        hub=config.output.websub_hub,
     )

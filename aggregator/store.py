@@ -11,8 +11,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from aggregator.types import (
     Enclosure,
     Entry,
     FeedConfig,
+    FeedHints,
     FeedState,
     FetchResult,
     OutputEntry,
     ParsedFeed,
+    Schedule,
     SourceFeed,
 )
 
@@ -116,6 +118,27 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     entries.enable_fts(["title", "summary", "content"], create_triggers=True, tokenize="porter")
 
 
+@migrations()
+def m002_scheduling(db: sqlite_utils.Database) -> None:
+    """Per-feed schedule (survives restarts), permanent moves, 410 disabling, publisher hints."""
+    for column, kind in [
+        ("moved_to", "TEXT"),
+        ("moved_at", "TEXT"),
+        ("disabled_reason", "TEXT"),
+        ("failing_since", "TEXT"),
+        ("next_due", "TEXT"),
+        ("interval_seconds", "REAL"),
+        ("interval_reason", "TEXT"),
+        ("hint_ttl_seconds", "REAL"),
+        ("hint_update_period_seconds", "REAL"),
+        ("hint_skip_hours", "TEXT NOT NULL DEFAULT '[]'"),
+        ("hint_skip_days", "TEXT NOT NULL DEFAULT '[]'"),
+    ]:
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} {kind}")  # no transform(): R-D3
+    db.table("feeds").create_index(["next_due"], if_not_exists=True)
+    db.table("sources").create_index(["feed_id", "published"], if_not_exists=True)
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 UTC text with a Z, the one date format stored (sorts as it reads)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -151,6 +174,12 @@ class FeedRow:
     error_count: int
     entries: int
     final_url: str | None
+    moved_to: str | None
+    disabled_reason: str | None
+    failing_since: str | None
+    next_due: str | None
+    interval_seconds: float | None
+    interval_reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,13 +201,17 @@ class Store:
     # ------------------------------------------------------------ feeds
 
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> dict[str, FeedState]:
-        """Make the feeds table match the config (rows are never deleted: entries keep a home)."""
+        """Make the feeds table match the config (rows are never deleted: entries keep a home).
+
+        A feed whose configured URL changed starts afresh: validators, a permanent move and a
+        410 belonged to the old URL.
+        """
         with _writing("the feed list"), self.db.atomic():
             for feed in feeds:
                 existing = self.db.execute(
-                    "SELECT id FROM feeds WHERE name = ?", [feed.name]
+                    "SELECT id, url FROM feeds WHERE name = ?", [feed.name]
                 ).fetchone()
-                values = {
+                values: dict[str, Any] = {
                     "url": feed.url,
                     "configured_title": feed.title,
                     "tags": json.dumps(list(feed.tags), ensure_ascii=False),
@@ -193,27 +226,57 @@ class Store:
                             **values,
                         }
                     )
-                else:
-                    self.db.table("feeds").update(existing[0], values)
+                    continue
+                if existing[1] != feed.url:
+                    values.update(
+                        etag=None,
+                        last_modified=None,
+                        moved_to=None,
+                        moved_at=None,
+                        disabled_reason=None,
+                        next_due=None,
+                        error_count=0,
+                        failing_since=None,
+                    )
+                self.db.table("feeds").update(existing[0], values)
         return self.feed_states([feed.name for feed in feeds])
 
     def feed_states(self, names: Iterable[str]) -> dict[str, FeedState]:
         wanted = list(names)
-        states: dict[str, FeedState] = {}
-        for row in self.db.query(
-            "SELECT id, name, url, etag, last_modified, source_id FROM feeds "
-            f"WHERE name IN ({', '.join('?' * len(wanted))})",
+        rows = self.db.query(
+            f"SELECT * FROM feeds WHERE name IN ({', '.join('?' * len(wanted))})", wanted
+        )
+        return {row["name"]: _feed_state(row) for row in rows}
+
+    def due_feeds(self, names: Iterable[str], now: datetime) -> list[FeedState]:
+        """Enabled, not disabled, configured feeds whose time has come, most overdue first."""
+        wanted = list(names)
+        rows = self.db.query(
+            "SELECT * FROM feeds WHERE enabled AND disabled_reason IS NULL "
+            "AND (next_due IS NULL OR next_due <= ?) "
+            f"AND name IN ({', '.join('?' * len(wanted))}) ORDER BY next_due IS NOT NULL, next_due",
+            [utc_text(now), *wanted],
+        )
+        return [_feed_state(row) for row in rows]
+
+    def next_due(self, names: Iterable[str]) -> datetime | None:
+        """The earliest time any of these feeds is due (None: nothing scheduled)."""
+        wanted = list(names)
+        row = self.db.execute(
+            "SELECT min(coalesce(next_due, '')) FROM feeds WHERE enabled AND "
+            f"disabled_reason IS NULL AND name IN ({', '.join('?' * len(wanted))})",
             wanted,
-        ):
-            states[row["name"]] = FeedState(
-                feed_id=row["id"],
-                name=row["name"],
-                url=row["url"],
-                etag=row["etag"],
-                last_modified=row["last_modified"],
-                source_id=row["source_id"],
-            )
-        return states
+        ).fetchone()
+        return parse_utc(row[0]) if row and row[0] else None
+
+    def recent_entry_times(self, feed_id: int, limit: int = 20) -> list[datetime]:
+        """Publication times of the feed's latest entries: its publishing rate, for "auto"."""
+        rows = self.db.execute(
+            "SELECT published FROM sources WHERE feed_id = ? AND published IS NOT NULL "
+            "ORDER BY published DESC LIMIT ?",
+            [feed_id, limit],
+        ).fetchall()
+        return [moment for (text,) in rows if (moment := parse_utc(text)) is not None]
 
     def known_fingerprints(self, feed_id: int) -> dict[str, str]:
         """source id -> fingerprint of everything this feed has given us."""
@@ -223,16 +286,14 @@ class Store:
             ).fetchall()
         )
 
-    def record_not_modified(self, state: FeedState, fetched: FetchResult, now: datetime) -> None:
+    def record_not_modified(
+        self, state: FeedState, fetched: FetchResult, now: datetime, schedule: Schedule
+    ) -> None:
         """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3)."""
         values: dict[str, Any] = {
-            "last_fetched": utc_text(now),
-            "last_success": utc_text(now),
-            "last_status": 304,
+            **_success_values(state, fetched, now),
             "last_result": "not-modified",
-            "last_error": None,
-            "error_count": 0,
-            "final_url": fetched.url,
+            **_schedule_values(schedule),
         }
         if fetched.headers.get("ETag"):
             values["etag"] = fetched.headers["ETag"]
@@ -242,14 +303,31 @@ class Store:
             self.db.table("feeds").update(state.feed_id, values)
 
     def record_error(
-        self, state: FeedState, message: str, http_status: int | None, now: datetime
+        self,
+        state: FeedState,
+        message: str,
+        http_status: int | None,
+        now: datetime,
+        schedule: Schedule,
+        *,
+        disable: bool = False,
     ) -> None:
         """A failed poll: stored entries and validators are left exactly as they were."""
         with _writing(f"feed {state.name}"), self.db.atomic():
             self.db.execute(
                 "UPDATE feeds SET last_fetched = ?, last_status = ?, last_result = 'error', "
-                "last_error = ?, error_count = error_count + 1 WHERE id = ?",
-                [utc_text(now), http_status, message, state.feed_id],
+                "last_error = ?, error_count = error_count + 1, "
+                "failing_since = coalesce(failing_since, ?), disabled_reason = ?, "
+                "next_due = ?, interval_seconds = ?, interval_reason = ? WHERE id = ?",
+                [
+                    utc_text(now),
+                    http_status,
+                    message,
+                    utc_text(now),
+                    message if disable else None,
+                    *_schedule_values(schedule).values(),
+                    state.feed_id,
+                ],
             )
 
     def record_update(
@@ -259,26 +337,30 @@ class Store:
         parsed: ParsedFeed,
         planned: Sequence[PlannedEntry],
         now: datetime,
+        schedule: Schedule,
     ) -> WriteCounts:
         """Store one 200 response: entries, sources and the feed's validators, atomically."""
         now_text = utc_text(now)
         new = updated = 0
         with _writing(f"entries of feed {state.name}"), self.db.atomic():
+            hints = parsed.hints
             feed_values: dict[str, Any] = {
+                **_success_values(state, fetched, now),
                 "title": parsed.title,
                 "link": parsed.link,
                 "format": parsed.format,
-                "final_url": fetched.url,
                 # Validators are replaced on every 200, even when nothing changed (R-H2).
                 "etag": fetched.headers.get("ETag"),
                 "last_modified": fetched.headers.get("Last-Modified"),
-                "last_fetched": now_text,
-                "last_success": now_text,
-                "last_status": fetched.status,
                 "last_result": "updated",
-                "last_error": None,
-                "error_count": 0,
                 "warning": parsed.warning,
+                "hint_ttl_seconds": hints.ttl.total_seconds() if hints.ttl else None,
+                "hint_update_period_seconds": (
+                    hints.update_period.total_seconds() if hints.update_period else None
+                ),
+                "hint_skip_hours": json.dumps(sorted(hints.skip_hours)),
+                "hint_skip_days": json.dumps(sorted(hints.skip_days)),
+                **_schedule_values(schedule),
             }
             first_success = (
                 self.db.execute(
@@ -289,7 +371,7 @@ class Store:
             if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id):
                 # An Atom feed's own id names it in atom:source; adopted once, then kept.
                 feed_values["source_id"] = parsed.feed_id
-                state = FeedState(**{**_state_dict(state), "source_id": parsed.feed_id})
+                state = replace(state, source_id=parsed.feed_id)
             self.db.table("feeds").update(state.feed_id, feed_values)
             for item in planned:
                 if item.change is Change.NEW:
@@ -374,19 +456,15 @@ class Store:
             FROM feeds f ORDER BY f.name
             """
         )
+        same_name = [
+            f.name for f in fields(FeedRow) if f.name not in ("title", "enabled", "entries")
+        ]
         return [
             FeedRow(
-                name=r["name"],
-                url=r["url"],
                 title=r["configured_title"] or r["title"],
                 enabled=bool(r["enabled"]),
-                last_fetched=r["last_fetched"],
-                last_result=r["last_result"],
-                last_status=r["last_status"],
-                last_error=r["last_error"],
-                error_count=r["error_count"],
                 entries=r["entry_count"],
-                final_url=r["final_url"],
+                **{name: r[name] for name in same_name},
             )
             for r in rows
         ]
@@ -453,8 +531,55 @@ class Store:
         return self.db[table].count
 
 
-def _state_dict(state: FeedState) -> dict[str, Any]:
-    return {name: getattr(state, name) for name in state.__slots__}
+def _feed_state(row: dict[str, Any]) -> FeedState:
+    interval = row["interval_seconds"]
+    return FeedState(
+        feed_id=row["id"],
+        name=row["name"],
+        url=row["moved_to"] or row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        source_id=row["source_id"],
+        error_count=row["error_count"],
+        interval=timedelta(seconds=interval) if interval else None,
+        hints=FeedHints(
+            ttl=_seconds(row["hint_ttl_seconds"]),
+            update_period=_seconds(row["hint_update_period_seconds"]),
+            skip_hours=frozenset(json.loads(row["hint_skip_hours"])),
+            skip_days=frozenset(json.loads(row["hint_skip_days"])),
+        ),
+        next_due=parse_utc(row["next_due"]),
+        disabled_reason=row["disabled_reason"],
+    )
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value else None
+
+
+def _success_values(state: FeedState, fetched: FetchResult, now: datetime) -> dict[str, Any]:
+    """What any answer from the server (200 or 304) resets, and a permanent move it records."""
+    values: dict[str, Any] = {
+        "final_url": fetched.url,
+        "last_fetched": utc_text(now),
+        "last_success": utc_text(now),
+        "last_status": fetched.status,
+        "last_error": None,
+        "error_count": 0,
+        "failing_since": None,
+    }
+    if fetched.redirected_permanently and fetched.url != state.url:
+        # Only a chain of 301/308 moves a feed (RFC 9110 15.4.2, 15.4.9; R-H7).
+        values.update(moved_to=fetched.url, moved_at=utc_text(now))
+    return values
+
+
+def _schedule_values(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "next_due": utc_text(schedule.due) if schedule.due else None,
+        "interval_seconds": schedule.interval.total_seconds(),
+        "interval_reason": schedule.reason,
+    }
 
 
 def _entry_values(entry: Entry, digest: str) -> dict[str, Any]:

@@ -7,10 +7,14 @@ render takes an OutputFeed. All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
+
+AUTO: Literal["auto"] = "auto"  # an interval that follows the feed's publishing rate
+Interval = timedelta | Literal["auto"]
 
 # ---------------------------------------------------------------- configuration
 
@@ -23,7 +27,7 @@ class FeedConfig:
     name: str  # unique, stable key of the feed (defaults to a slug of the URL)
     title: str | None = None  # overrides the title the feed gives itself
     tags: tuple[str, ...] = ()
-    interval: timedelta | None = None  # None: use defaults.interval
+    interval: Interval | None = None  # None: use defaults.interval
     enabled: bool = True
 
 
@@ -31,11 +35,13 @@ class FeedConfig:
 class Defaults:
     """Settings every feed inherits unless it overrides them."""
 
-    interval: timedelta = timedelta(minutes=30)
+    interval: Interval = AUTO
+    min_interval: timedelta = timedelta(minutes=5)  # the floor no hint or interval goes below
     timeout: float = 30.0  # seconds: read timeout, and the whole-body deadline is 2x this
     connect_timeout: float = 10.0
     max_body_bytes: int = 10 * 1024 * 1024
-    workers: int = 8  # concurrent fetches
+    workers: int = 8  # concurrent fetches, all hosts together
+    per_host: int = 1  # concurrent fetches to one host
     user_agent: str | None = None  # None: aggregator/<version> (+project URL)
 
 
@@ -49,6 +55,7 @@ class OutputConfig:
     id: str = "tag:aggregator.invalid,2026:merged"  # permanent atom:id, never derived from URLs
     base_url: str | None = None  # public URL of `dir`, for rel="self" links
     max_entries: int = 200
+    websub_hub: str | None = None  # announce changed feeds to this WebSub hub (needs base_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +73,30 @@ class Config:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedHints:
+    """What the document itself says about polling it (RSS ttl, sy:*, skipHours/skipDays)."""
+
+    ttl: timedelta | None = None  # RSS <ttl>, minutes in the document
+    update_period: timedelta | None = None  # sy:updatePeriod divided by sy:updateFrequency
+    skip_hours: frozenset[int] = frozenset()  # hours 0-23, GMT, not to poll in
+    skip_days: frozenset[int] = frozenset()  # 0 = Monday ... 6 = Sunday
+
+
+@dataclass(frozen=True, slots=True)
 class FeedState:
     """What the store remembers of a feed between polls."""
 
     feed_id: int
     name: str
-    url: str
+    url: str  # the URL to fetch: where a permanent redirect moved the feed, else as configured
     etag: str | None = None  # exactly as received
     last_modified: str | None = None  # exactly as received
     source_id: str = ""  # permanent id of the feed for atom:source (minted once)
+    error_count: int = 0  # consecutive failed polls
+    interval: timedelta | None = None  # the interval in force after the last poll
+    hints: FeedHints = FeedHints()  # what the last parsed document said about polling it
+    next_due: datetime | None = None
+    disabled_reason: str | None = None  # e.g. "410 Gone": not polled until the config changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +154,7 @@ class ParsedFeed:
     updated: datetime | None
     entries: tuple[Entry, ...]
     warning: str | None = None  # why the document was not well formed, if it was readable anyway
+    hints: FeedHints = FeedHints()
 
 
 # ---------------------------------------------------------------- poll outcome
@@ -141,6 +164,15 @@ class PollStatus(StrEnum):
     UPDATED = "updated"  # a 200 that was parsed and stored (even with nothing new)
     NOT_MODIFIED = "not-modified"  # a 304
     ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a feed is next due and why; written with the poll's outcome."""
+
+    due: datetime | None  # None: never (gone)
+    interval: timedelta  # the interval in force, before jitter
+    reason: str  # "auto", "config", "max-age", "retry-after", "backoff", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +187,8 @@ class PollResult:
     error: str | None = None
     duration: float = 0.0
     url: str | None = None  # final URL
+    next_due: datetime | None = None
+    interval_reason: str | None = None
 
 
 # ---------------------------------------------------------------- render
@@ -200,4 +234,4 @@ class OutputFeed:
     link: str | None = None
     base_url: str | None = None  # public URL of the output dir (self links) if known
     generator_version: str = ""
-    extra: Mapping[str, str] = field(default_factory=dict)
+    hub: str | None = None  # WebSub hub announced with rel="hub"

@@ -33,6 +33,7 @@ class Route:
     hang: bool = False  # accept, then never answer
     trickle: float = 0.0  # seconds between body bytes
     location: str | None = None  # redirect target
+    delay: float = 0.0  # seconds before answering
 
 
 @dataclass
@@ -42,6 +43,9 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    started: float = 0.0  # time.monotonic() when the request arrived
+    body: bytes = b""  # what a POST sent
+    finished: float = 0.0  # ... and when its answer was sent
 
 
 class FeedServer:
@@ -60,13 +64,32 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
-                server.requests.append(Seen("GET", self.path, dict(self.headers.items())))
+                seen = Seen("GET", self.path, dict(self.headers.items()), time.monotonic())
+                server.requests.append(seen)
+                try:
+                    self._answer()
+                finally:
+                    seen.finished = time.monotonic()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                seen = Seen("POST", self.path, dict(self.headers.items()), time.monotonic(), body)
+                server.requests.append(seen)
+                route = server.routes.get(self.path)
+                status = route.status if route else 404
+                self._send(status, b"", {})
+                seen.finished = time.monotonic()
+
+            def _answer(self) -> None:
                 route = server.routes.get(self.path)
                 if route is None:
                     self._send(404, b"not found", {"Content-Type": "text/plain"})
                     return
                 if route.hang:
                     server.stopping.wait(60)
+                    return
+                if route.delay and server.stopping.wait(route.delay):
                     return
                 headers = {"Content-Type": route.content_type, **route.headers}
                 if route.location:

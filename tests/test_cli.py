@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import feedparser
-from conftest import FeedServer, item, rss, write_config
+import requests
+from conftest import FeedServer, item, rss, wait_until, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +48,14 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
     assert listed.returncode == 0, listed.stderr
     health = {row["name"]: row for row in json.loads(listed.stdout)}
     assert health["good"]["status"] == "ok" and health["good"]["entries"] == 1
-    assert health["bad"]["status"] == "failing (1x)" and "HTTP 500" in health["bad"]["last_error"]
+    assert re.fullmatch(
+        r"failing since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d \(1x\)", health["bad"]["status"]
+    )
+    assert "HTTP 500" in health["bad"]["last_error"]
+    assert health["good"]["interval_reason"] == "auto (too little history)"
     table = run("feeds", cwd=tmp_path).stdout
-    assert "good" in table and "failing (1x)" in table and "HTTP 500" in table
+    assert "good" in table and "failing since" in table and "HTTP 500" in table
+    assert "30m (auto (too little history))" in table
 
     shutil.rmtree(tmp_path / "out")
     rebuilt = run("build", cwd=tmp_path)
@@ -122,3 +130,38 @@ def test_version_and_help(tmp_path: Path) -> None:
     helped = run("--help", cwd=tmp_path).stdout
     for command in ("update", "build", "feeds"):
         assert command in helped
+
+
+def test_serve_serves_the_outputs_until_sigterm(tmp_path: Path) -> None:
+    example = tmp_path / "offline"
+    shutil.copytree(
+        ROOT / "examples" / "offline", example, ignore=shutil.ignore_patterns("db", "output")
+    )
+    config = str(example / "feeds.yaml")
+    assert run("--config", config, "update", cwd=tmp_path).returncode == 0
+    log = tmp_path / "serve.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", config, "serve", "--port", "0"],
+        stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: "serving" in log.read_text(), 15), log.read_text()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
+        assert port, log.read_text()
+        response = requests.get(f"http://127.0.0.1:{port.group(1)}/atom.xml", timeout=5)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"].startswith("application/atom+xml")
+        assert response.content == (example / "output" / "atom.xml").read_bytes()
+        again = requests.get(
+            f"http://127.0.0.1:{port.group(1)}/atom.xml",
+            headers={"If-None-Match": response.headers["ETag"]},
+            timeout=5,
+        )
+        assert again.status_code == 304
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import builtins
 import io
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from requests.structures import CaseInsensitiveDict
 
+from aggregator import parse as parse_module
 from aggregator.errors import ParseError
 from aggregator.parse import parse_feed
 from aggregator.sanitize import clean_html, plain_text, text_to_html
-from aggregator.types import Enclosure, Entry, ParsedFeed
+from aggregator.types import Enclosure, Entry, FeedHints, ParsedFeed
 
 DATA = Path(__file__).parent / "data" / "parse"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -461,3 +462,150 @@ def test_plain_text(raw: str, expected: str) -> None:
 
 def test_text_to_html_escapes_instead_of_parsing() -> None:
     assert text_to_html("<b>a</b> & b\n\nnext") == "<p>&lt;b&gt;a&lt;/b&gt; &amp; b</p><p>next</p>"
+
+
+# ---------------------------------------------------------------- publisher hints (R-H12)
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+
+HINT_FIXTURES: list[tuple[str, Any, FeedHints]] = [
+    (
+        "hints_rss.xml",
+        RSS,
+        FeedHints(
+            ttl=3 * HOUR,  # <ttl>180</ttl> minutes
+            update_period=HOUR / 2,  # hourly / 2
+            skip_hours=frozenset({0, 1, 23}),  # 24 is read as 0
+            skip_days=frozenset({5, 6}),
+        ),
+    ),
+    # every junk value dropped; hour 5 and "monday" survive; an item's skipHours is not the feed's
+    ("hints_junk.xml", RSS, FeedHints(skip_hours=frozenset({5}), skip_days=frozenset({0}))),
+    ("hints_rdf_frequency_only.xml", RSS, FeedHints(update_period=6 * HOUR)),  # daily / 4
+    ("hints_atom_sy.xml", ATOM, FeedHints(update_period=7 * DAY)),
+    # not well formed: feedparser's loose parser and lxml's recovering parser still read them
+    (
+        "hints_broken.xml",
+        RSS,
+        FeedHints(ttl=HOUR, skip_hours=frozenset({3, 4}), skip_days=frozenset({1})),
+    ),
+    # entities are never expanded into hints, and the amplification is refused
+    ("hints_billion_laughs.xml", RSS, FeedHints(skip_hours=frozenset({6}))),
+    ("rss20_basic.xml", RSS, FeedHints()),
+    ("json11.json", JSON, FeedHints()),  # JSON Feed has no polling hints
+    ("json10.json", JSON, FeedHints()),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "expected"), HINT_FIXTURES, ids=[c[0] for c in HINT_FIXTURES]
+)
+def test_hint_fixtures(name: str, headers: Any, expected: FeedHints) -> None:
+    assert parse(name, headers).hints == expected
+
+
+def test_broken_feed_with_hints_still_warns() -> None:
+    feed = parse("hints_broken.xml")
+    assert feed.warning is not None
+    assert [e.title for e in feed.entries] == ["Salt & Pepper"]
+
+
+def rss_with(channel_extra: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">'
+        "<channel><title>t</title><link>https://h.example/</link><description>d</description>"
+        f"{channel_extra}<item><title>i</title><link>https://h.example/i</link></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+def sy(period: str | None, frequency: str | None) -> str:
+    text = f"<sy:updatePeriod>{period}</sy:updatePeriod>" if period is not None else ""
+    if frequency is not None:
+        text += f"<sy:updateFrequency>{frequency}</sy:updateFrequency>"
+    return text
+
+
+HINT_VALUE_CASES: list[tuple[str, str, str, object]] = [
+    # (id, channel XML, FeedHints attribute, expected)
+    ("ttl-180", "<ttl>180</ttl>", "ttl", 3 * HOUR),
+    ("ttl-spaces", "<ttl> 60 </ttl>", "ttl", HOUR),
+    ("ttl-zero", "<ttl>0</ttl>", "ttl", None),
+    ("ttl-negative", "<ttl>-5</ttl>", "ttl", None),
+    ("ttl-fraction", "<ttl>1.5</ttl>", "ttl", None),
+    ("ttl-word", "<ttl>soon</ttl>", "ttl", None),
+    ("ttl-empty", "<ttl></ttl>", "ttl", None),
+    ("ttl-huge", f"<ttl>{'9' * 30}</ttl>", "ttl", None),
+    ("ttl-absent", "", "ttl", None),
+    ("sy-hourly-2", sy("hourly", "2"), "update_period", HOUR / 2),
+    ("sy-daily", sy("daily", None), "update_period", DAY),
+    ("sy-frequency-only", sy(None, "4"), "update_period", 6 * HOUR),
+    ("sy-empty-period-is-daily", sy("", "2"), "update_period", 12 * HOUR),
+    ("sy-weekly", sy("weekly", "1"), "update_period", 7 * DAY),
+    ("sy-monthly", sy("monthly", None), "update_period", 30 * DAY),
+    ("sy-yearly-365", sy("yearly", "365"), "update_period", DAY),
+    ("sy-uppercase", sy("HOURLY", None), "update_period", HOUR),
+    ("sy-unknown-period", sy("fortnightly", "1"), "update_period", None),
+    ("sy-zero-frequency", sy("hourly", "0"), "update_period", None),
+    ("sy-negative-frequency", sy("hourly", "-1"), "update_period", None),
+    ("sy-word-frequency", sy("hourly", "two"), "update_period", None),
+    ("sy-absent", "", "update_period", None),
+    ("skip-hour-24-is-0", "<skipHours><hour>24</hour></skipHours>", "skip_hours", {0}),
+    ("skip-hour-leading-zero", "<skipHours><hour>07</hour></skipHours>", "skip_hours", {7}),
+    ("skip-hour-25", "<skipHours><hour>25</hour></skipHours>", "skip_hours", set()),
+    ("skip-hours-empty", "<skipHours/>", "skip_hours", set()),
+    ("skip-day-sunday", "<skipDays><day>Sunday</day></skipDays>", "skip_days", {6}),
+    ("skip-day-any-case", "<skipDays><day> SUNDAY </day></skipDays>", "skip_days", {6}),
+    ("skip-day-number", "<skipDays><day>0</day></skipDays>", "skip_days", set()),
+    ("skip-day-abbreviation", "<skipDays><day>Sun</day></skipDays>", "skip_days", set()),
+]
+
+
+@pytest.mark.parametrize(
+    ("channel", "attribute", "expected"),
+    [c[1:] for c in HINT_VALUE_CASES],
+    ids=[c[0] for c in HINT_VALUE_CASES],
+)
+def test_hint_values(channel: str, attribute: str, expected: object) -> None:
+    feed = parse_feed(rss_with(channel), url=URL, headers=RSS, now=NOW)
+    assert getattr(feed.hints, attribute) == expected
+    assert len(feed.entries) == 1  # a bad hint never costs the entries
+
+
+def test_skip_hints_are_read_only_when_the_body_names_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(body: bytes) -> object:
+        raise AssertionError("lxml read a body without skipHours/skipDays")
+
+    monkeypatch.setattr(parse_module, "_skip_hints", boom)
+    assert parse("rss20_basic.xml").hints == FeedHints()
+    assert parse("hints_atom_sy.xml", ATOM).hints.update_period == 7 * DAY
+
+
+def test_skip_hints_never_load_external_entities(tmp_path: Path) -> None:
+    (tmp_path / "hour.txt").write_text("7", encoding="ascii")
+    (tmp_path / "day.txt").write_text("Monday", encoding="ascii")
+    body = (
+        '<?xml version="1.0"?>\n'
+        "<!DOCTYPE rss [\n"
+        f'  <!ENTITY hour SYSTEM "{(tmp_path / "hour.txt").as_uri()}">\n'
+        f'  <!ENTITY day SYSTEM "{(tmp_path / "day.txt").as_uri()}">\n'
+        '  <!ENTITY remote SYSTEM "http://127.0.0.1:9/hour">\n'
+        "]>\n"
+        '<rss version="2.0"><channel><title>x</title><link>https://x.example/</link>'
+        "<description>d</description>"
+        "<skipHours><hour>&hour;</hour><hour>&remote;</hour></skipHours>"
+        "<skipDays><day>&day;</day></skipDays>"
+        "<item><title>i</title><link>https://x.example/i</link></item>"
+        "</channel></rss>"
+    ).encode()
+    feed = parse_feed(body, url=URL, headers=RSS, now=NOW)
+    assert feed.hints == FeedHints()
+    assert [e.title for e in feed.entries] == ["i"]
+
+
+def test_garbage_with_a_skip_marker_is_still_a_parse_error_not_a_crash() -> None:
+    with pytest.raises(ParseError):
+        parse_feed(b"<skipHours><hour>1</hour></skipHours>\xff\x00", url=URL, headers=RSS, now=NOW)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import feedparser
 import pytest
@@ -12,7 +13,7 @@ from conftest import DATA, FeedServer, item, rss, write_config
 from lxml import etree
 
 from aggregator.config import load_config
-from aggregator.errors import StorageError
+from aggregator.errors import ConfigError, StorageError
 from aggregator.pipeline import build, update
 from aggregator.types import Config, PollStatus
 
@@ -360,3 +361,43 @@ def test_unusable_database_is_a_storage_error(tmp_path: Path) -> None:
     config.database.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StorageError, match="cannot open database"):
         build(config)
+
+
+def test_websub_hub_is_announced_and_pinged_only_on_change(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    hub = feed_server.serve("/hub", status=204)
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    extra_output = f"  base_url: https://news.example.org/\n  websub_hub: {hub}\n"
+    path = write_config(tmp_path, f"  - url: {url}\n")
+    path.write_text(path.read_text().replace("defaults:\n", extra_output + "defaults:\n", 1))
+    config = load_config(path)
+    update(config)
+    pings = [r for r in feed_server.requests if r.method == "POST"]
+    assert len(pings) == 1
+    sent = parse_qs(pings[0].body.decode())
+    assert sent["hub.mode"] == ["publish"]
+    assert set(sent["hub.url"]) == {
+        "https://news.example.org/atom.xml",
+        "https://news.example.org/rss.xml",
+        "https://news.example.org/feed.json",
+    }
+    atom = etree.parse(str(config.output.dir / "atom.xml"))
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    assert atom.xpath("/a:feed/a:link[@rel='hub']/@href", namespaces=ns) == [hub]
+    update(config)  # nothing changed: no ping
+    assert len([r for r in feed_server.requests if r.method == "POST"]) == 1
+    feed_server.serve("/a.xml", rss(item("a2", "Two", "https://a.example/2")))
+    update(config)
+    assert len([r for r in feed_server.requests if r.method == "POST"]) == 2
+
+
+def test_websub_without_base_url_is_a_config_error(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "  - url: https://a.example/rss\n")
+    path.write_text(
+        path.read_text().replace(
+            "defaults:\n", "  websub_hub: https://hub.example/\ndefaults:\n", 1
+        )
+    )
+    with pytest.raises(ConfigError, match=r"output\.websub_hub: a hub needs output\.base_url"):
+        load_config(path)

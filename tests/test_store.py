@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.dedupe import plan
 from aggregator.store import migrations, open_store
-from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed
+from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+LATER = Schedule(NOW + timedelta(minutes=30), timedelta(minutes=30), "config")
 
 
 def parsed(*entries: Entry) -> ParsedFeed:
@@ -37,12 +38,12 @@ def test_entries_are_searchable_and_stay_in_sync(tmp_path: Path) -> None:
             "1", "Volcano erupts in Iceland", "https://f.example/1", summary="<p>lava</p>"
         )
         result = FetchResult(200, "https://f.example/rss", {"ETag": '"e"'}, b"")
-        store.record_update(state, result, parsed(first), plan([first], {}), NOW)
+        store.record_update(state, result, parsed(first), plan([first], {}), NOW, LATER)
         hits = list(store.db["entries"].search("volcano"))
         assert [h["title"] for h in hits] == ["Volcano erupts in Iceland"]
         changed = Entry("1", "Glacier melts in Iceland", "https://f.example/1")
         known = store.known_fingerprints(state.feed_id)
-        store.record_update(state, result, parsed(changed), plan([changed], known), NOW)
+        store.record_update(state, result, parsed(changed), plan([changed], known), NOW, LATER)
         assert list(store.db["entries"].search("volcano")) == []
         assert [h["title"] for h in store.db["entries"].search("glacier")] == [
             "Glacier melts in Iceland"

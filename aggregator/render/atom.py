@@ -97,6 +97,8 @@ def render_atom(feed: OutputFeed) -> bytes:
             type="application/atom+xml",
             href=join_base(feed.base_url, "atom.xml"),
         )
+        if feed.hub:  # WebSub discovery: a hub link beside the self link (W3C WebSub 4)
+            _sub(root, "link", rel="hub", href=feed.hub)
     if feed.link:
         _sub(root, "link", rel="alternate", type="text/html", href=feed.link)
     # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).

@@ -81,6 +81,8 @@ def render_json_feed(feed: OutputFeed) -> bytes:
         doc["home_page_url"] = clean(feed.link)
     if feed.base_url:
         doc["feed_url"] = clean(join_base(feed.base_url, "feed.json"))
+        if feed.hub:
+            doc["hubs"] = [{"type": "WebSub", "url": clean(feed.hub)}]
     doc["items"] = [_item(e) for e in unique_entries(feed.entries)]
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False)
     return (text + "\n").encode("utf-8")

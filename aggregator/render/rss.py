@@ -88,6 +88,8 @@ def render_rss(feed: OutputFeed) -> bytes:
             type="application/rss+xml",
             href=join_base(feed.base_url, "rss.xml"),
         )
+        if feed.hub:
+            _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=feed.hub)
     for entry in unique_entries(feed.entries):
         _item(channel, entry)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

@@ -1,0 +1,322 @@
+"""`aggregator run`: the long-running service, a thin shell over the pipeline.
+
+Threads and who owns what:
+- the main thread is the only writer: it owns the SQLite connection, handles every event
+  (dispatch, a fetched feed, reload, stop) from one queue, and rebuilds the outputs;
+- an APScheduler BackgroundScheduler runs one dispatcher job every few seconds whose only
+  work is to post "dispatch" on that queue (the schedule itself lives in SQLite: `next_due`);
+- daemon worker threads fetch and parse, and post the result back. Being daemons, a fetch stuck
+  in a slow server never holds up shutdown, and none of them writes, so none can write partly.
+Per-host politeness (at most `per_host` requests in flight to one host) is decided on the main
+thread, which hands a host's next feed to the workers only when its previous fetch finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import queue
+import random
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlsplit
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from aggregator.config import load_config
+from aggregator.errors import AlreadyRunning, ConfigError
+from aggregator.fetch import FetchLimits, make_session
+from aggregator.pipeline import (
+    Clock,
+    Retrieved,
+    build_outputs,
+    policy_for,
+    retrieve,
+    save,
+    utc_now,
+)
+from aggregator.store import Store, open_store
+from aggregator.types import Config, FeedState, PollResult, PollStatus
+
+log = logging.getLogger("aggregator.service")
+
+SHUTDOWN_GRACE = (
+    5.0  # seconds to let in-flight fetches finish and be stored; SIGTERM -> exit < 10 s
+)
+MAX_DISPATCH_EVERY = 30.0
+REBUILD_AT_LEAST_EVERY = 60.0  # with feeds always in flight, still publish changes this often
+
+
+@dataclass(frozen=True, slots=True)
+class _Dispatch:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    retrieved: Retrieved
+
+
+@dataclass(frozen=True, slots=True)
+class _Reload:
+    pass
+
+
+_Event = _Dispatch | _Fetched | _Reload
+
+
+@contextlib.contextmanager
+def exclusive_lock(database: Path) -> Iterator[None]:
+    """Refuse a second service on one database; the OS frees the lock even after kill -9."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = database.with_name(database.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise AlreadyRunning(
+                f"another `aggregator run` (pid {holder}) is already using {database}; "
+                "stop it first, or point this one at another database"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def host_of(url: str) -> str:
+    """The politeness key of a URL: its host (all local files share one key)."""
+    parts = urlsplit(url)
+    return (parts.hostname or parts.scheme or "").lower()
+
+
+def describe(result: PollResult) -> str:
+    """One log line per poll: feed, status, new/updated, duration, next due and why."""
+    if result.status is PollStatus.ERROR:
+        what = f"error {result.http_status or '-'}: {result.error}"
+    elif result.status is PollStatus.NOT_MODIFIED:
+        what = "304 not modified"
+    else:
+        what = f"{result.http_status} {result.new} new, {result.updated} updated"
+    due = result.next_due.strftime("%Y-%m-%dT%H:%M:%SZ") if result.next_due else "never"
+    return (
+        f"{result.feed_name}: {what} in {result.duration:.2f}s; "
+        f"next {due} ({result.interval_reason})"
+    )
+
+
+class Service:
+    """Keeps every configured feed fresh until told to stop."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        *,
+        clock: Clock = utc_now,
+        rand: Callable[[], float] = random.random,
+        on_ready: Callable[[Config], None] | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.config = load_config(config_path)
+        self.clock = clock
+        self.rand = rand
+        self.on_ready = on_ready
+        self.events: queue.Queue[_Event] = queue.Queue()
+        self.jobs: queue.Queue[FeedState] = queue.Queue()
+        self.stopping = threading.Event()
+        self.in_flight: set[str] = set()
+        self.host_busy: Counter[str] = Counter()
+        self.host_waiting: dict[str, deque[FeedState]] = {}
+        self.changed = False
+        self.last_build = time.monotonic()
+        self.session = make_session(self.config.defaults.user_agent)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        with exclusive_lock(self.config.database), open_store(self.config.database) as store:
+            store.sync_feeds(self.config.feeds, self.clock())
+            self._start_workers()
+            scheduler = self._start_scheduler()
+            self._install_signal_handlers()
+            log.info(
+                "running: %d feeds, database %s, outputs in %s",
+                len(self.config.feeds),
+                self.config.database,
+                self.config.output.dir,
+            )
+            if self.on_ready is not None:
+                self.on_ready(self.config)
+            try:
+                while not self.stopping.is_set():
+                    try:
+                        event = self.events.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                    self._handle(store, event)
+            finally:
+                scheduler.shutdown(wait=False)
+                self._finish(store)
+        log.info("stopped")
+        return 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # embedded in a test or another program: the caller stops us with stop()
+
+        def on_stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("%s received: finishing in-flight fetches", signal.Signals(signum).name)
+            self.stopping.set()
+
+        def on_hup(_signum: int, _frame: FrameType | None) -> None:
+            self.events.put(_Reload())
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _start_workers(self) -> None:
+        limits = FetchLimits.from_defaults(self.config.defaults)
+
+        def work() -> None:
+            while True:
+                state = self.jobs.get()
+                retrieved = retrieve(self.session, state, limits, self.clock)
+                self.events.put(_Fetched(retrieved))
+
+        for number in range(max(1, self.config.defaults.workers)):
+            threading.Thread(target=work, name=f"fetch-{number}", daemon=True).start()
+
+    def _start_scheduler(self) -> BackgroundScheduler:
+        every = max(1.0, min(MAX_DISPATCH_EVERY, self.config.defaults.min_interval.total_seconds()))
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(
+            lambda: self.events.put(_Dispatch()),
+            "interval",
+            seconds=every,
+            id="dispatch",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,  # the 1 s default would silently skip runs (R-S5)
+            next_run_time=self.clock(),
+        )
+
+        def on_job_trouble(event: JobExecutionEvent) -> None:
+            log.warning("scheduler: job %s: %s", event.job_id, event.exception or event.code)
+
+        scheduler.add_listener(
+            on_job_trouble, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        scheduler.start()
+        return scheduler
+
+    # ------------------------------------------------------------ events (main thread)
+
+    def _handle(self, store: Store, event: _Event) -> None:
+        if isinstance(event, _Dispatch):
+            self._dispatch(store)
+        elif isinstance(event, _Fetched):
+            self._store_result(store, event.retrieved)
+        elif isinstance(event, _Reload):
+            self._reload(store)
+        if self.changed and (
+            not self.in_flight or time.monotonic() - self.last_build > REBUILD_AT_LEAST_EVERY
+        ):
+            self._rebuild(store)
+
+    def _dispatch(self, store: Store) -> None:
+        names = [f.name for f in self.config.feeds if f.enabled]
+        for state in store.due_feeds(names, self.clock()):
+            if state.name in self.in_flight:
+                continue
+            self.in_flight.add(state.name)
+            host = host_of(state.url)
+            if self.host_busy[host] < self.config.defaults.per_host:
+                self._start_fetch(host, state)
+            else:
+                self.host_waiting.setdefault(host, deque()).append(state)
+
+    def _start_fetch(self, host: str, state: FeedState) -> None:
+        self.host_busy[host] += 1
+        self.jobs.put(state)
+
+    def _store_result(self, store: Store, retrieved: Retrieved) -> None:
+        state = retrieved.state
+        host = host_of(state.url)
+        self.host_busy[host] -= 1
+        self.in_flight.discard(state.name)
+        waiting = self.host_waiting.get(host)
+        if waiting:
+            self._start_fetch(host, waiting.popleft())
+        feed = next((f for f in self.config.feeds if f.name == state.name), None)
+        if feed is None:
+            return  # removed from the config while it was being fetched
+        result = save(store, retrieved, policy_for(feed, self.config.defaults), self.rand)
+        (log.warning if result.status is PollStatus.ERROR else log.info)(describe(result))
+        if result.new or result.updated:
+            self.changed = True
+
+    def _reload(self, store: Store) -> None:
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as e:
+            log.error("reload refused, keeping the running config: %s", e)
+            return
+        before = {f.name for f in self.config.feeds}
+        after = {f.name for f in config.feeds}
+        self.config = config
+        store.sync_feeds(config.feeds, self.clock())
+        log.info(
+            "reloaded %s: %d feeds (%d added, %d removed)",
+            self.config_path,
+            len(after),
+            len(after - before),
+            len(before - after),
+        )
+        self.changed = True  # output settings may have changed too
+        self._dispatch(store)
+
+    def _rebuild(self, store: Store) -> None:
+        written = build_outputs(store, self.config, session=self.session)
+        self.changed = False
+        self.last_build = time.monotonic()
+        if written:
+            log.info("outputs rebuilt: %s", ", ".join(p.name for p in written))
+
+    def _finish(self, store: Store) -> None:
+        """Store what finishes within the grace period; abandon the rest unwritten."""
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.in_flight and time.monotonic() < deadline:
+            try:
+                event = self.events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if isinstance(event, _Fetched):
+                self._store_result(store, event.retrieved)
+        if self.in_flight:
+            log.info(
+                "abandoned %d in-flight fetches: %s", len(self.in_flight), sorted(self.in_flight)
+            )
+        if self.changed:
+            self._rebuild(store)

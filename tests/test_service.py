@@ -1,0 +1,250 @@
+"""The long-running service against a real loopback server that counts requests."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+from conftest import FeedServer, item, rss, wait_until, write_config
+
+from aggregator.config import load_config
+from aggregator.errors import AlreadyRunning
+from aggregator.pipeline import update
+from aggregator.service import Service
+
+FAST = "  min_interval: 1s\n  interval: 1s\n"  # second-scale polling for tests
+
+
+@contextmanager
+def running(config_path: Path) -> Iterator[Service]:
+    service = Service(config_path)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        yield service
+    finally:
+        service.stop()
+        thread.join(15)
+        assert not thread.is_alive(), "the service did not stop"
+
+
+def feed_row(config_path: Path, name: str) -> sqlite3.Row:
+    conn = sqlite3.connect(load_config(config_path).database)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM feeds WHERE name = ?", [name]).fetchone()
+    finally:
+        conn.close()
+
+
+def one_feed(tmp_path: Path, url: str, extra: str = FAST) -> Path:
+    return write_config(tmp_path, f"  - url: {url}\n    name: a\n", extra)
+
+
+def test_polls_repeat_and_are_conditional(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")), etag='"v1"')
+    config_path = one_feed(tmp_path, url)
+    with running(config_path):
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 3, 10)
+    hits = feed_server.hits("/a.xml")
+    assert "If-None-Match" not in hits[0].headers  # one unconditional request, when added
+    assert all(h.headers.get("If-None-Match") == '"v1"' for h in hits[1:])
+    row = feed_row(config_path, "a")
+    assert row["last_status"] == 304 and row["interval_reason"] == "config"
+    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
+    assert [e.title for e in atom.entries] == ["One"]
+
+
+def test_retry_after_delays_the_next_request(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve(
+        "/a.xml",
+        "slow down",
+        status=429,
+        content_type="text/plain",
+        headers={"Retry-After": "3600"},
+    )
+    config_path = one_feed(tmp_path, url)
+    before = datetime.now(UTC)
+    with running(config_path):
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 5)
+        time.sleep(3)  # three dispatch rounds at a 1 s interval
+    assert len(feed_server.hits("/a.xml")) == 1
+    row = feed_row(config_path, "a")
+    due = datetime.fromisoformat(row["next_due"].replace("Z", "+00:00"))
+    assert due >= before + timedelta(seconds=3590)
+    assert row["interval_reason"] == "retry-after"
+
+
+def test_bare_429_backs_off(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/a.xml", "no", status=429, content_type="text/plain")
+    config = load_config(one_feed(tmp_path, url))
+    update(config)
+    update(config)
+    row = feed_row(config.path, "a")
+    assert row["interval_reason"] == "rate-limited" and row["interval_seconds"] >= 4
+    assert row["error_count"] == 2
+
+
+def test_410_gone_stops_requests_for_good(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/a.xml", "gone", status=410, content_type="text/plain")
+    config_path = one_feed(tmp_path, url)
+    with running(config_path):
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 5)
+        time.sleep(3)
+    assert len(feed_server.hits("/a.xml")) == 1
+    row = feed_row(config_path, "a")
+    assert "410" in row["disabled_reason"] and row["next_due"] is None
+    update(load_config(config_path))  # a one-shot update leaves it alone too
+    assert len(feed_server.hits("/a.xml")) == 1
+
+
+def test_permanent_redirect_moves_the_feed_temporary_does_not(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    new = feed_server.serve("/new.xml", rss(item("n1", "Moved", "https://n.example/1")))
+    feed_server.serve("/old.xml", status=301, location=new)
+    kept = feed_server.serve("/kept.xml", rss(item("k1", "Kept", "https://k.example/1")))
+    feed_server.serve("/temp.xml", status=302, location=kept)
+    config_path = write_config(
+        tmp_path,
+        f"  - url: {feed_server.url('/old.xml')}\n    name: moved\n"
+        f"  - url: {feed_server.url('/temp.xml')}\n    name: temp\n",
+        FAST,
+    )
+    with running(config_path):
+        assert wait_until(lambda: len(feed_server.hits("/new.xml")) >= 3, 10)
+        assert wait_until(lambda: len(feed_server.hits("/temp.xml")) >= 3, 10)
+    assert len(feed_server.hits("/old.xml")) == 1
+    assert feed_row(config_path, "moved")["moved_to"] == new
+    assert feed_row(config_path, "temp")["moved_to"] is None
+
+
+def test_one_request_in_flight_per_host(feed_server: FeedServer, tmp_path: Path) -> None:
+    feeds = ""
+    for n in range(4):
+        feed_server.serve(
+            f"/f{n}.xml", rss(item(f"i{n}", f"T{n}", f"https://x.example/{n}")), delay=0.3
+        )
+        feeds += f"  - url: {feed_server.url(f'/f{n}.xml')}\n    name: f{n}\n"
+    config_path = write_config(tmp_path, feeds, "  min_interval: 1s\n  interval: 1h\n")
+    with running(config_path):
+        assert wait_until(lambda: all(feed_server.hits(f"/f{n}.xml") for n in range(4)), 10)
+        assert wait_until(lambda: all(r.finished for r in feed_server.requests), 5)
+    spans = sorted((r.started, r.finished) for r in feed_server.requests)
+    assert len(spans) == 4
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end - 0.01, "two requests to one host overlapped"
+
+
+def test_restart_resumes_the_schedule(feed_server: FeedServer, tmp_path: Path) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url, "  min_interval: 1s\n  interval: 1h\n")
+    update(load_config(config_path))
+    with running(config_path):
+        time.sleep(2.5)
+    assert len(feed_server.hits("/a.xml")) == 1  # due in an hour: a restart does not re-poll
+
+
+def test_a_second_service_on_the_same_database_refuses(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url)
+    with running(config_path):
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 5)
+        with pytest.raises(AlreadyRunning, match=r"another `aggregator run` \(pid \d+\)"):
+            Service(config_path).run()
+
+
+# ---------------------------------------------------------------- the real process
+
+
+def start(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config_path), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_run_reload_and_stop_as_a_process(feed_server: FeedServer, tmp_path: Path) -> None:
+    a = feed_server.serve("/a.xml", rss(item("a1", "Alpha", "https://a.example/1")), etag='"a"')
+    b = feed_server.serve("/b.xml", rss(item("b1", "Beta", "https://b.example/1")))
+    config_path = write_config(tmp_path, f"  - url: {a}\n    name: a\n", FAST)
+    log = tmp_path / "run.log"
+    process = start(config_path, log)
+    try:
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 2, 15), log.read_text()
+
+        second = subprocess.run(
+            [sys.executable, "-m", "aggregator", "--config", str(config_path), "run"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1 and "already using" in second.stderr
+
+        write_config(tmp_path, f"  - url: {a}\n    name: a\n  - url: {b}\n    name: b\n", FAST)
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: len(feed_server.hits("/b.xml")) >= 1, 10), log.read_text()
+
+        config_path.write_text("feeds:\n  - url: [broken\n")
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "reload refused" in log.read_text(), 10)
+        polled = len(feed_server.hits("/b.xml"))
+        assert wait_until(lambda: len(feed_server.hits("/b.xml")) > polled, 10)  # old config kept
+
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = log.read_text()
+    assert "a: 200 1 new, 0 updated" in text and "a: 304 not modified" in text
+    assert "b: 200 1 new" in text and "next " in text
+    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
+    assert sorted(e.title for e in atom.entries) == ["Alpha", "Beta"]
+    conn = sqlite3.connect(tmp_path / "db" / "test.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert conn.execute("SELECT count(*) FROM entries").fetchone() == (2,)
+
+
+def test_sigterm_during_a_hanging_fetch_exits_promptly(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/hang.xml", hang=True)
+    config_path = (
+        write_config(
+            tmp_path, f"  - url: {url}\n    name: hang\n", FAST + "  timeout: 60s\n"
+        ).parent
+        / "feeds.yaml"
+    )
+    text = config_path.read_text().replace("  timeout: 2s\n", "")
+    config_path.write_text(text)
+    log = tmp_path / "run.log"
+    process = start(config_path, log)
+    try:
+        assert wait_until(lambda: len(feed_server.hits("/hang.xml")) >= 1, 15), log.read_text()
+        stopped_at = time.monotonic()
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "abandoned 1 in-flight" in log.read_text()

@@ -211,9 +211,27 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
+_PLAIN_REASONS = (
+    (
+        ("NameResolutionError", "Name or service not known", "nodename nor servname"),
+        "cannot resolve",
+    ),
+    (("Connection refused",), "connection refused by"),
+    (("CERTIFICATE_VERIFY_FAILED", "SSLCertVerificationError"), "TLS certificate not trusted for"),
+    (("SSLError",), "TLS handshake failed with"),
+    (("Connection reset", "RemoteDisconnected", "Connection aborted"), "connection dropped by"),
+    (("Network is unreachable",), "network unreachable for"),
+)
+
+
 def _short_reason(error: BaseException) -> str:
-    """The innermost useful message of a requests/urllib3 exception chain."""
+    """A one-line reason a person can act on, instead of urllib3's nested reprs."""
     reason = str(error)
+    request = getattr(error, "request", None)
+    host = urlsplit(getattr(request, "url", "") or "").hostname
+    for markers, plain in _PLAIN_REASONS:
+        if any(marker in reason for marker in markers):
+            return f"{plain} {host}" if host else plain
     if "Max retries exceeded" in reason and "(Caused by " in reason:
         reason = reason.split("(Caused by ", 1)[1].rstrip(")")
     return reason[:300]

@@ -116,8 +116,10 @@ def test_gzip_is_decoded_and_the_cap_applies_after_decoding(feed_server: FeedSer
 
 
 def test_unreachable_host_is_a_clear_error() -> None:
-    with pytest.raises(FetchError, match="request failed"):
+    with pytest.raises(FetchError, match="request failed: connection refused by 127.0.0.1"):
         fetch(make_session(), "http://127.0.0.1:9/feed", limits=FAST)
+    with pytest.raises(FetchError, match="request failed: cannot resolve nowhere.invalid"):
+        fetch(make_session(), "http://nowhere.invalid/feed", limits=FAST)
 
 
 def test_file_urls_read_locally_with_mtime_as_validator(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from dataclasses import asdict
+from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import click
 from tabulate import tabulate
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, load_config
+from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError
 from aggregator.pipeline import build, update
 from aggregator.server import make_server, serve_in_thread
@@ -201,6 +202,60 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
         "last error",
     ]
     click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """A point in time: an ISO date or date-time (UTC unless it says), or a duration ago."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a date (2026-11-25, 2026-11-25T08:00) nor a duration (6h, 2d)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cli.command("stories")
+@click.option(
+    "--since", help="Only stories changed since WHEN: an ISO date or a duration (6h, 2d)."
+)
+@click.option("--all", "show_all", is_flag=True, help="Include stories told by one entry only.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def stories_command(
+    ctx: click.Context, since: str | None, show_all: bool, limit: int, fmt: str
+) -> None:
+    """Stories told by several outlets: their members, and why each was merged."""
+    config = _load(ctx)
+    when = parse_when(since, datetime.now(UTC)) if since else None
+    try:
+        with open_store(config.database) as store:
+            rows = store.stories(since=when, min_members=1 if show_all else 2, limit=limit)
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    if fmt == "json":
+        click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no stories told by several outlets yet" + (f" since {since}" if since else ""))
+        return
+    width = shutil.get_terminal_size((120, 20)).columns
+    for story in rows:
+        outlets = len({m.feed for m in story.members})
+        click.echo(f"story {story.id}: {outlets} outlets, updated {_when(story.updated)}")
+        for m in story.members:
+            why = "first" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
+            mark = "*" if m.representative else "-"
+            line = f"  {mark} {why:<18} {_when(m.published)}  {m.feed}: {m.title}"
+            click.echo(line if len(line) <= width else line[: width - 1] + "…")
+        click.echo()
 
 
 def _setup_logging() -> None:

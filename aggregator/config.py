@@ -166,7 +166,9 @@ def _absolute_http_url(value: Any) -> str:
 # ---------------------------------------------------------------- sections
 
 _TOP_KEYS = frozenset({"database", "output", "defaults", "feeds"})
-_OUTPUT_KEYS = frozenset({"dir", "title", "link", "id", "base_url", "max_entries", "websub_hub"})
+_OUTPUT_KEYS = frozenset(
+    {"dir", "title", "link", "id", "base_url", "max_entries", "websub_hub", "group_stories"}
+)
 _DEFAULTS_KEYS = frozenset(
     {
         "interval",
@@ -179,7 +181,7 @@ _DEFAULTS_KEYS = frozenset(
         "user_agent",
     }
 )
-_FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled"})
+_FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer"})
 
 
 def _resolve_feed_url(raw: str, base_dir: Path) -> str:
@@ -210,6 +212,8 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
         elif name == "base_url":
             url = reader.convert(value, key, _absolute_http_url)
             output = replace(output, base_url=url if url.endswith("/") else url + "/")
+        elif name == "group_stories":
+            output = replace(output, group_stories=reader.convert(value, key, _boolean))
         elif name == "max_entries":
             output = replace(output, max_entries=reader.convert(value, key, _positive_int))
     if output.websub_hub and not output.base_url:
@@ -266,6 +270,8 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
             feed = replace(feed, interval=reader.convert(value, field_key, parse_interval))
         elif name == "enabled":
             feed = replace(feed, enabled=reader.convert(value, field_key, _boolean))
+        elif name == "prefer":
+            feed = replace(feed, prefer=reader.convert(value, field_key, _boolean))
         elif name == "tags":
             feed = replace(feed, tags=_read_tags(reader, value, field_key))
     return feed

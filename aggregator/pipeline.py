@@ -25,6 +25,7 @@ from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.render import write_outputs
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
 from aggregator.store import Store, open_store
+from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy, decide, story_words
 from aggregator.types import (
     AUTO,
     Config,
@@ -138,7 +139,11 @@ def save(
     schedule = _schedule(facts, policy, rand)
     planned = plan(parsed.entries, store.known_fingerprints(state.feed_id))
     try:
-        counts = store.record_update(state, fetched, parsed, planned, retrieved.started, schedule)
+        with store.transaction(f"entries of feed {state.name}"):
+            counts = store.record_update(
+                state, fetched, parsed, planned, retrieved.started, schedule
+            )
+            place_in_stories(store, counts.created, retrieved.started)
     except StorageError as error:
         # Nothing of this response was kept (one transaction); recording the failure is itself
         # a write, so a database that cannot be written at all stops the run right there.
@@ -155,6 +160,23 @@ def save(
         next_due=schedule.due,
         interval_reason=schedule.reason,
     )
+
+
+def place_in_stories(
+    store: Store,
+    entry_ids: Iterable[int],
+    now: datetime,
+    policy: StoryPolicy = DEFAULT_STORY_POLICY,
+) -> None:
+    """Put each new entry in the story it tells (a new one, or one another outlet told)."""
+    for entry_id in entry_ids:
+        title, published = store.entry_for_story(entry_id)
+        words = story_words(title)
+        neighbours, profiles = store.story_candidates(
+            entry_id, words, published, policy.window, policy.signature_min_members
+        )
+        decision = decide(words, neighbours, profiles, policy)
+        store.place_in_story(entry_id, words, published, decision, now)
 
 
 def _failed(
@@ -288,7 +310,9 @@ def build_outputs(store: Store, config: Config, *, session: Session | None = Non
 
 
 def merged_feed(store: Store, config: Config) -> OutputFeed:
-    entries = store.latest_entries(config.output.max_entries)
+    entries = store.latest_entries(
+        config.output.max_entries, group_stories=config.output.group_stories
+    )
     newest = max((e.updated for e in entries), default=EMPTY_FEED_UPDATED)
     return OutputFeed(
         id=config.output.id,

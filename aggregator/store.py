@@ -23,16 +23,20 @@ from aggregator.dedupe import Change, PlannedEntry, feed_source_id, is_absolute_
 from aggregator.dedupe import scoped_id as scoped_output_id
 from aggregator.errors import StorageError
 from aggregator.types import (
+    Coverage,
     Enclosure,
     Entry,
     FeedConfig,
     FeedHints,
     FeedState,
     FetchResult,
+    Neighbour,
     OutputEntry,
     ParsedFeed,
     Schedule,
     SourceFeed,
+    StoryDecision,
+    StoryProfile,
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -139,6 +143,80 @@ def m002_scheduling(db: sqlite_utils.Database) -> None:
     db.table("sources").create_index(["feed_id", "published"], if_not_exists=True)
 
 
+@migrations()
+def m003_stories(db: sqlite_utils.Database) -> None:
+    """Same-story clustering: stories, each entry's story, a word index bounded by time."""
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            representative_id INTEGER NOT NULL REFERENCES entries(id),
+            members INTEGER NOT NULL DEFAULT 1,
+            first_seen TEXT NOT NULL,
+            updated TEXT NOT NULL
+        )
+        """
+    )
+    for column, kind in [
+        ("story_id", "INTEGER REFERENCES stories(id)"),
+        ("story_rule", "TEXT"),
+        ("story_score", "REAL"),
+        ("story_joined", "TEXT"),
+        ("story_word_count", "INTEGER NOT NULL DEFAULT 0"),
+    ]:
+        db.execute(f"ALTER TABLE entries ADD COLUMN {column} {kind}")
+    db.execute("ALTER TABLE feeds ADD COLUMN prefer INTEGER NOT NULL DEFAULT 0")
+    # Entries stored before stories existed each become a story of their own.
+    db.execute(
+        "INSERT INTO stories (uid, representative_id, first_seen, updated) "
+        "SELECT uid, id, first_seen, updated FROM entries"
+    )
+    db.execute(
+        "UPDATE entries SET story_rule = 'new', story_joined = first_seen, "
+        "story_id = (SELECT s.id FROM stories s WHERE s.representative_id = entries.id)"
+    )
+    db.execute(
+        """
+        CREATE TABLE entry_words (
+            word TEXT NOT NULL,
+            published TEXT NOT NULL,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            PRIMARY KEY (word, published, entry_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE story_words (
+            story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+            word TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (story_id, word)
+        ) WITHOUT ROWID
+        """
+    )
+    db.table("entries").create_index(["story_id"], if_not_exists=True)
+    db.table("entry_words").create_index(["entry_id"], if_not_exists=True)
+    db.table("stories").create_index(["updated"], if_not_exists=True)
+
+
+@migrations()
+def m004_fts_on_text_changes_only(db: sqlite_utils.Database) -> None:
+    """Reindex an entry for search only when its text changes, not on every story update."""
+    db.execute("DROP TRIGGER IF EXISTS entries_au")
+    db.execute(
+        """
+        CREATE TRIGGER entries_au AFTER UPDATE OF title, summary, content ON entries BEGIN
+          INSERT INTO entries_fts (entries_fts, rowid, title, summary, content)
+            VALUES ('delete', old.rowid, old.title, old.summary, old.content);
+          INSERT INTO entries_fts (rowid, title, summary, content)
+            VALUES (new.rowid, new.title, new.summary, new.content);
+        END
+        """
+    )
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 UTC text with a Z, the one date format stored (sorts as it reads)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -183,9 +261,33 @@ class FeedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StoryMember:
+    """One entry of a story, and why it joined."""
+
+    feed: str
+    title: str
+    link: str | None
+    published: str
+    rule: str | None
+    score: float | None
+    representative: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A story as `aggregator stories` shows it."""
+
+    id: int
+    uid: str
+    updated: str
+    members: tuple[StoryMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WriteCounts:
     new: int = 0
     updated: int = 0
+    created: tuple[int, ...] = ()  # entries rows created (not merged into one by URL)
 
 
 class Store:
@@ -216,6 +318,7 @@ class Store:
                     "configured_title": feed.title,
                     "tags": json.dumps(list(feed.tags), ensure_ascii=False),
                     "enabled": int(feed.enabled),
+                    "prefer": int(feed.prefer),
                 }
                 if existing is None:
                     self.db.table("feeds").insert(
@@ -342,6 +445,7 @@ class Store:
         """Store one 200 response: entries, sources and the feed's validators, atomically."""
         now_text = utc_text(now)
         new = updated = 0
+        created: list[int] = []
         with _writing(f"entries of feed {state.name}"), self.db.atomic():
             hints = parsed.hints
             feed_values: dict[str, Any] = {
@@ -375,16 +479,20 @@ class Store:
             self.db.table("feeds").update(state.feed_id, feed_values)
             for item in planned:
                 if item.change is Change.NEW:
-                    self._insert(state, item, now_text)
+                    row_id = self._insert(state, item, now_text)
+                    if row_id is not None:
+                        created.append(row_id)
                     new += 1
                 elif item.change is Change.CHANGED:
                     self._update(state, item, now_text)
                     updated += 1
-        return WriteCounts(new=new, updated=updated)
+        return WriteCounts(new=new, updated=updated, created=tuple(created))
 
-    def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
+    def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> int | None:
+        """Store a new item; returns the new entries row, or None when merged by URL."""
         entry = item.entry
         entry_row_id = None
+        created = None
         if entry.canonical_url:
             match = self.db.execute(
                 "SELECT id FROM entries WHERE canonical_url = ? ORDER BY id LIMIT 1",
@@ -413,6 +521,7 @@ class Store:
                 )
                 .last_pk
             )
+            created = entry_row_id
         self.db.table("sources").insert(
             {
                 "entry_id": entry_row_id,
@@ -423,6 +532,7 @@ class Store:
                 **_source_values(entry, item.fingerprint),
             }
         )
+        return created
 
     def _update(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
         entry = item.entry
@@ -447,6 +557,151 @@ class Store:
         values["updated"] = utc_text(fresh) if fresh else now_text
         self.db.table("entries").update(entry_row_id, values)
 
+    # ------------------------------------------------------------ stories
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[None]:
+        """One atomic unit of work (nested writes become savepoints)."""
+        with _writing(what), self.db.atomic():
+            yield
+
+    def entry_for_story(self, entry_id: int) -> tuple[str, datetime]:
+        """The title and publication time of an entry, what story detection looks at."""
+        title, published = self.db.execute(
+            "SELECT title, published FROM entries WHERE id = ?", [entry_id]
+        ).fetchone()
+        return title, _must_utc(published)
+
+    def story_candidates(
+        self,
+        entry_id: int,
+        words: Sequence[str],
+        published: datetime,
+        window: timedelta,
+        min_members: int,
+    ) -> tuple[list[Neighbour], list[StoryProfile]]:
+        """Other entries within the window (either side) sharing a word, and their stories.
+
+        The word index is bounded by time, so the cost follows the window's traffic, not the
+        size of the database.
+        """
+        if not words:
+            return [], []
+        marks = ", ".join("?" * len(words))
+        rows = self.db.execute(
+            f"""
+            SELECT w.entry_id, e.story_id, count(*) AS shared, e.story_word_count
+            FROM entry_words w JOIN entries e ON e.id = w.entry_id
+            WHERE w.word IN ({marks}) AND w.published BETWEEN ? AND ? AND w.entry_id != ?
+            GROUP BY w.entry_id
+            """,
+            [*words, utc_text(published - window), utc_text(published + window), entry_id],
+        ).fetchall()
+        neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
+        story_ids = sorted({n.story_id for n in neighbours})
+        if not story_ids:
+            return neighbours, []
+        sizes = dict(
+            self.db.execute(
+                f"SELECT id, members FROM stories WHERE id IN ({', '.join('?' * len(story_ids))})"
+                " AND members >= ?",
+                [*story_ids, min_members],
+            ).fetchall()
+        )
+        counts: dict[int, dict[str, int]] = {story: {} for story in sizes}
+        if sizes:
+            for story, word, count in self.db.execute(
+                f"SELECT story_id, word, count FROM story_words WHERE story_id IN "
+                f"({', '.join('?' * len(sizes))}) AND word IN ({marks})",
+                [*sizes, *words],
+            ):
+                counts[story][word] = count
+        profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
+        return neighbours, profiles
+
+    def place_in_story(
+        self,
+        entry_id: int,
+        words: Sequence[str],
+        published: datetime,
+        decision: StoryDecision,
+        now: datetime,
+    ) -> int:
+        """Index the entry's words and put it in the decided story (merging bridged ones)."""
+        now_text = utc_text(now)
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
+            [(word, utc_text(published), entry_id) for word in words],
+        )
+        if decision.story_id is not None:
+            story_id = decision.story_id
+        else:
+            uid, entry_updated = self.db.execute(
+                "SELECT uid, updated FROM entries WHERE id = ?", [entry_id]
+            ).fetchone()
+            story_id = _row_id(
+                self.db.table("stories")
+                .insert(
+                    {
+                        "uid": uid,
+                        "representative_id": entry_id,
+                        "members": 0,
+                        "first_seen": now_text,
+                        "updated": entry_updated,
+                    }
+                )
+                .last_pk
+            )
+        for other in decision.merge:
+            self._merge_story(other, into=story_id)
+        self.db.execute(
+            "UPDATE entries SET story_id = ?, story_rule = ?, story_score = ?, story_joined = ?, "
+            "story_word_count = ? WHERE id = ?",
+            [story_id, decision.rule, decision.score, now_text, len(words), entry_id],
+        )
+        self.db.conn.executemany(
+            "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1) "
+            "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1",
+            [(story_id, word) for word in words],
+        )
+        # A story changes when a source joins it: its entry's `updated` moves (not at creation).
+        self.db.execute(
+            "UPDATE stories SET members = members + 1, "
+            "updated = CASE WHEN members > 0 THEN max(updated, ?) ELSE updated END WHERE id = ?",
+            [now_text, story_id],
+        )
+        self._choose_representative(story_id)
+        return story_id
+
+    def _merge_story(self, story_id: int, *, into: int) -> None:
+        """Fold one story into another: its members, word counts and size move over."""
+        self.db.execute("UPDATE entries SET story_id = ? WHERE story_id = ?", [into, story_id])
+        self.db.execute(
+            "INSERT INTO story_words (story_id, word, count) "
+            "SELECT ?, word, count FROM story_words WHERE story_id = ? "
+            "ON CONFLICT (story_id, word) DO UPDATE SET count = story_words.count + excluded.count",
+            [into, story_id],
+        )
+        self.db.execute(
+            "UPDATE stories SET members = members + "
+            "(SELECT members FROM stories WHERE id = ?) WHERE id = ?",
+            [story_id, into],
+        )
+        self.db.execute("DELETE FROM stories WHERE id = ?", [story_id])
+        self.db.execute("DELETE FROM story_words WHERE story_id = ?", [story_id])
+
+    def _choose_representative(self, story_id: int) -> None:
+        """The earliest member from a preferred feed, else the earliest member."""
+        self.db.execute(
+            """
+            UPDATE stories SET representative_id = (
+                SELECT e.id FROM entries e JOIN feeds f ON f.id = e.feed_id
+                WHERE e.story_id = ? ORDER BY f.prefer DESC, e.published, e.id LIMIT 1
+            ) WHERE id = ?
+            """,
+            [story_id, story_id],
+        )
+
     # ------------------------------------------------------------ queries
 
     def feed_rows(self) -> list[FeedRow]:
@@ -469,42 +724,143 @@ class Store:
             for r in rows
         ]
 
-    def latest_entries(self, limit: int) -> list[OutputEntry]:
-        """The newest ``limit`` entries with where they came from, newest first."""
-        rows = list(
-            self.db.query("SELECT * FROM entries ORDER BY published DESC, id DESC LIMIT ?", [limit])
-        )
-        if not rows:
+    def latest_entries(self, limit: int, *, group_stories: bool = True) -> list[OutputEntry]:
+        """The newest ``limit`` items, newest first, each with who else reported it.
+
+        Grouped, a story is one item: its representative entry, its permanent story id, and its
+        `updated` moved to when the last outlet joined. Ungrouped, every entry is an item and
+        only other feeds carrying the very same URL count as coverage.
+        """
+        if group_stories:
+            rows = self.db.query(
+                """
+                SELECT e.*, coalesce(st.uid, e.uid) AS out_uid,
+                       max(e.updated, coalesce(st.updated, e.updated)) AS out_updated
+                FROM entries e LEFT JOIN stories st ON st.id = e.story_id
+                WHERE e.story_id IS NULL OR st.representative_id = e.id
+                ORDER BY e.published DESC, e.id DESC LIMIT ?
+                """,
+                [limit],
+            )
+        else:
+            rows = self.db.query(
+                "SELECT e.*, e.uid AS out_uid, e.updated AS out_updated FROM entries e "
+                "ORDER BY e.published DESC, e.id DESC LIMIT ?",
+                [limit],
+            )
+        selected = list(rows)
+        if not selected:
             return []
         feeds = self._source_feeds()
-        also: dict[int, list[int]] = {}
-        ids = [r["id"] for r in rows]
-        for entry_id, feed_id in self.db.execute(
-            f"SELECT entry_id, feed_id FROM sources WHERE entry_id IN ({', '.join('?' * len(ids))})"
-            " ORDER BY id",
-            ids,
+        coverage = self._coverage(selected, feeds, group_stories)
+        return [
+            OutputEntry(
+                id=r["out_uid"],
+                title=r["title"],
+                link=r["link"],
+                summary=r["summary"],
+                content=r["content"],
+                published=_must_utc(r["published"]),
+                updated=_must_utc(r["out_updated"]),
+                source=feeds[r["feed_id"]],
+                authors=tuple(json.loads(r["authors"])),
+                tags=tuple(json.loads(r["tags"])),
+                enclosures=tuple(Enclosure(**e) for e in json.loads(r["enclosures"])),
+                coverage=coverage.get(r["id"], ()),
+            )
+            for r in selected
+        ]
+
+    def _coverage(
+        self, selected: list[dict[str, Any]], feeds: dict[int, SourceFeed], group_stories: bool
+    ) -> dict[int, tuple[Coverage, ...]]:
+        """For each shown entry: the other outlets' copies (story members, same-URL sources)."""
+        copies: dict[int, list[tuple[int, str, str | None]]] = {r["id"]: [] for r in selected}
+        shown_for: dict[int, int] = {r["id"]: r["id"] for r in selected}  # entry -> shown entry
+        story_of = {r["story_id"]: r["id"] for r in selected if r["story_id"] is not None}
+        if group_stories and story_of:
+            for member_id, story_id, feed_id, title, link in self.db.execute(
+                "SELECT id, story_id, feed_id, title, link FROM entries "
+                f"WHERE story_id IN ({', '.join('?' * len(story_of))}) "
+                "ORDER BY published, id",
+                list(story_of),
+            ):
+                shown = story_of[story_id]
+                shown_for[member_id] = shown
+                if member_id != shown:
+                    copies[shown].append((feed_id, title, link))
+        owner_feed = {r["id"]: r["feed_id"] for r in selected}
+        for entry_id, feed_id, title, link in self.db.execute(
+            "SELECT s.entry_id, s.feed_id, s.title, s.link FROM sources s "
+            f"WHERE s.entry_id IN ({', '.join('?' * len(shown_for))}) ORDER BY s.id",
+            list(shown_for),
         ):
-            also.setdefault(entry_id, []).append(feed_id)
-        result = []
-        for r in rows:
-            others = [f for f in dict.fromkeys(also.get(r["id"], [])) if f != r["feed_id"]]
-            result.append(
-                OutputEntry(
-                    id=r["uid"],
-                    title=r["title"],
-                    link=r["link"],
-                    summary=r["summary"],
-                    content=r["content"],
-                    published=_must_utc(r["published"]),
-                    updated=_must_utc(r["updated"]),
-                    source=feeds[r["feed_id"]],
-                    authors=tuple(json.loads(r["authors"])),
-                    tags=tuple(json.loads(r["tags"])),
-                    enclosures=tuple(Enclosure(**e) for e in json.loads(r["enclosures"])),
-                    also_from=tuple(feeds[f] for f in others),
+            shown = shown_for[entry_id]
+            if not (entry_id == shown and feed_id == owner_feed[shown]):
+                copies[shown].append((feed_id, title, link))
+        result: dict[int, tuple[Coverage, ...]] = {}
+        for shown, found in copies.items():
+            seen: set[tuple[int, str | None]] = {(owner_feed[shown], None)}
+            unique = []
+            for feed_id, title, link in found:
+                if (feed_id, link) in seen or (feed_id == owner_feed[shown] and link is None):
+                    continue
+                seen.add((feed_id, link))
+                unique.append(Coverage(feeds[feed_id], title, link))
+            if unique:
+                result[shown] = tuple(unique)
+        return result
+
+    def stories(
+        self, *, since: datetime | None = None, min_members: int = 2, limit: int = 100
+    ) -> list[StoryRow]:
+        """Stories with every outlet's copy and why it joined, most recently changed first.
+
+        A copy is a source: an entry merged with another by URL counts once per feed, with the
+        rule "same-url"; ``min_members`` counts those copies.
+        """
+        stories = self.db.execute(
+            """
+            SELECT st.id, st.uid, st.updated, st.representative_id FROM stories st
+            WHERE st.updated >= ? AND (
+                SELECT count(*) FROM sources s JOIN entries e ON e.id = s.entry_id
+                WHERE e.story_id = st.id
+            ) >= ?
+            ORDER BY st.updated DESC, st.id DESC LIMIT ?
+            """,
+            [utc_text(since) if since else "", min_members, limit],
+        ).fetchall()
+        if not stories:
+            return []
+        members: dict[int, list[StoryMember]] = {story[0]: [] for story in stories}
+        representative = {story[0]: story[3] for story in stories}
+        for row in self.db.query(
+            """
+            SELECT e.id, e.story_id, e.feed_id = s.feed_id AS own, e.story_rule, e.story_score,
+                   coalesce(f.configured_title, f.title, f.name) AS feed,
+                   s.title, s.link, coalesce(s.published, e.published) AS published
+            FROM sources s JOIN entries e ON e.id = s.entry_id JOIN feeds f ON f.id = s.feed_id
+            WHERE e.story_id IN ({})
+            ORDER BY e.published, e.id, s.id
+            """.format(", ".join("?" * len(members))),
+            list(members),
+        ):
+            members[row["story_id"]].append(
+                StoryMember(
+                    feed=row["feed"],
+                    title=row["title"],
+                    link=row["link"],
+                    published=row["published"],
+                    rule=row["story_rule"] if row["own"] else "same-url",
+                    score=row["story_score"] if row["own"] else 1.0,
+                    representative=bool(row["own"])
+                    and row["id"] == representative[row["story_id"]],
                 )
             )
-        return result
+        return [
+            StoryRow(id=sid, uid=uid, updated=updated, members=tuple(members[sid]))
+            for sid, uid, updated, _ in stories
+        ]
 
     def _source_feeds(self) -> dict[int, SourceFeed]:
         """Each feed as an atom:source: its permanent id, title, URL, site and newest update."""
@@ -551,6 +907,12 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         next_due=parse_utc(row["next_due"]),
         disabled_reason=row["disabled_reason"],
     )
+
+
+def _row_id(value: object) -> int:
+    """sqlite-utils types last_pk loosely; an insert into an INTEGER PRIMARY KEY gives an int."""
+    assert isinstance(value, int)
+    return value
 
 
 def _seconds(value: float | None) -> timedelta | None:

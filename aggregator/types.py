@@ -29,6 +29,7 @@ class FeedConfig:
     tags: tuple[str, ...] = ()
     interval: Interval | None = None  # None: use defaults.interval
     enabled: bool = True
+    prefer: bool = False  # its copy represents a story it shares with other outlets
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ class OutputConfig:
     base_url: str | None = None  # public URL of `dir`, for rel="self" links
     max_entries: int = 200
     websub_hub: str | None = None  # announce changed feeds to this WebSub hub (needs base_url)
+    group_stories: bool = True  # one entry per story, listing the other outlets
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,38 @@ class PollResult:
     interval_reason: str | None = None
 
 
+# ---------------------------------------------------------------- stories
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """An earlier entry in the window that shares at least one word with the new one."""
+
+    entry_id: int
+    story_id: int
+    shared: int  # words in common
+    words: int  # how many words that entry's headline has
+
+
+@dataclass(frozen=True, slots=True)
+class StoryProfile:
+    """A candidate story: its size and, for each of the new headline's words, its count."""
+
+    story_id: int
+    members: int
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryDecision:
+    """Where the new entry goes and why."""
+
+    story_id: int | None  # None: it starts a new story
+    merge: tuple[int, ...] = ()  # other stories this entry bridges into story_id
+    score: float = 0.0  # overlap (similar-title) or summed signature shares (story-signature)
+    rule: str = "new"  # "new", "same-title", "similar-title", "story-signature"
+
+
 # ---------------------------------------------------------------- render
 
 
@@ -203,6 +237,15 @@ class SourceFeed:
     url: str  # the origin feed's own URL
     link: str | None = None  # the origin site
     updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """Another outlet's copy of the same story (or of the same item, by URL)."""
+
+    feed: SourceFeed
+    title: str
+    link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +263,7 @@ class OutputEntry:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     enclosures: tuple[Enclosure, ...] = ()
-    also_from: tuple[SourceFeed, ...] = ()  # other feeds that carried the same item
+    coverage: tuple[Coverage, ...] = ()  # other outlets' copies: "Also reported by"
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,12 +115,16 @@ def test_offline_example_works_without_network(tmp_path: Path) -> None:
     )
     done = run("--config", str(example / "feeds.yaml"), "update", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "3 feeds polled, 0 failed; 7 new" in done.stderr
+    assert "3 feeds polled, 0 failed; 8 new" in done.stderr
     atom = feedparser.parse((example / "output" / "atom.xml").read_bytes())
     assert atom.bozo == 0
     titles = [e.title for e in atom.entries]
-    assert titles.count("Council approves the new sea wall") == 1  # three feeds, one entry
-    assert len(titles) == 5
+    assert titles.count("Council approves the new sea wall") == 1  # three feeds, one URL
+    assert len(titles) == 5  # eight items: the sea wall by URL, the ferry story in other words
+    (ferry,) = [e for e in atom.entries if "ferry" in e.title.lower()]
+    assert (
+        "Also reported by" in ferry.content[0].value and "Valley Courier" in ferry.content[0].value
+    )
     again = run("--config", str(example / "feeds.yaml"), "update", cwd=tmp_path)
     assert "3 feeds polled, 0 failed; 0 new, 0 updated; wrote 0 output files" in again.stderr
 

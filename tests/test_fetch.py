@@ -116,9 +116,9 @@ def test_gzip_is_decoded_and_the_cap_applies_after_decoding(feed_server: FeedSer
 
 
 def test_unreachable_host_is_a_clear_error() -> None:
-    with pytest.raises(FetchError, match="request failed: connection refused by 127.0.0.1"):
+    with pytest.raises(FetchError, match=r"request failed: connection refused by 127\.0\.0\.1"):
         fetch(make_session(), "http://127.0.0.1:9/feed", limits=FAST)
-    with pytest.raises(FetchError, match="request failed: cannot resolve nowhere.invalid"):
+    with pytest.raises(FetchError, match=r"request failed: cannot resolve nowhere\.invalid"):
         fetch(make_session(), "http://nowhere.invalid/feed", limits=FAST)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,8 +23,9 @@ from aggregator.render import (
     write_atomic,
     write_outputs,
 )
+from aggregator.render._common import body_html
 from aggregator.render.rss import NO_LINK
-from aggregator.types import Enclosure, OutputEntry, OutputFeed, SourceFeed
+from aggregator.types import Coverage, Enclosure, OutputEntry, OutputFeed, SourceFeed
 
 A = {"a": "http://www.w3.org/2005/Atom"}
 FH = "http://purl.org/syndication/history/1.0"
@@ -46,6 +48,10 @@ SRC_B = SourceFeed(
     updated=None,
 )
 
+ALSO_REPORTED = (
+    '<p>Also reported by: <a href="https://beta.example/a" '
+    'title="Alpha&#x27;s story, as Beta told it">Beta &amp; &lt;Blog&gt;</a></p>'
+)
 CONTENT_CDATA = (
     '<p>Code: <code>a[b[0]]&gt;c</code> and a raw ]]> end, <a href="https://x.example/">x</a></p>'
 )
@@ -68,7 +74,7 @@ def _entries() -> tuple[OutputEntry, ...]:
                 Enclosure("https://alpha.example/a.mp3", "audio/mpeg", 12345),
                 Enclosure("https://alpha.example/b.ogg"),
             ),
-            also_from=(SRC_B,),
+            coverage=(Coverage(SRC_B, "Alpha's story, as Beta told it", "https://beta.example/a"),),
         ),
         OutputEntry(
             id="tag:aggregator.invalid,2026:entry:2",
@@ -229,7 +235,7 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
             assert c.get("type") == "html"
             assert len(c) == 0
     first = entries[0]
-    assert first.findtext("a:content", namespaces=A) == CONTENT_CDATA
+    assert first.findtext("a:content", namespaces=A) == CONTENT_CDATA + ALSO_REPORTED
     assert first.findtext("a:summary", namespaces=A) == feed.entries[0].summary
     assert first.xpath("a:author/a:name/text()", namespaces=A) == ["Ann Author", "Bob"]
     assert first.xpath("a:category/@term", namespaces=A) == ["tech", "news"]
@@ -278,7 +284,7 @@ def test_atom_round_trips_through_feedparser(atom: bytes, feed: OutputFeed) -> N
         assert got.source.title == want.source.title
         assert got.source.id == want.source.id
     # feedparser re-sanitizes HTML; this markup is already safe, so it comes back unchanged.
-    assert parsed.entries[0].content[0].value == CONTENT_CDATA
+    assert parsed.entries[0].content[0].value == CONTENT_CDATA + ALSO_REPORTED
     assert parsed.entries[0].summary == feed.entries[0].summary
     assert parsed.entries[1].summary == "<p>Only a summary</p>"
     assert "content" not in parsed.entries[1]
@@ -349,7 +355,7 @@ def test_rss_structure(rss: bytes, feed: OutputFeed) -> None:
         assert src is not None and src.get("url") == entry.source.url
         assert src.text == entry.source.title
         assert item.findtext("guid") == entry.id
-    assert items[0].findtext("description") == CONTENT_CDATA
+    assert items[0].findtext("description") == CONTENT_CDATA + ALSO_REPORTED
     assert items[1].findtext("description") == "<p>Only a summary</p>"
     assert items[0].xpath(
         "dc:creator/text()", namespaces={"dc": "http://purl.org/dc/elements/1.1/"}
@@ -437,7 +443,7 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
         assert item["_source"]["title"] == entry.source.title
         assert item.get("url") == entry.link
     first = items[0]
-    assert first["content_html"] == CONTENT_CDATA
+    assert first["content_html"] == CONTENT_CDATA + ALSO_REPORTED
     assert first["summary"] == "Summary one"
     assert first["authors"] == [{"name": "Ann Author"}, {"name": "Bob"}]
     assert first["tags"] == ["tech", "news"]
@@ -446,8 +452,15 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
         {"url": "https://alpha.example/b.ogg", "mime_type": "application/octet-stream"},
     ]
     assert first["_source"]["home_page_url"] == "https://alpha.example/"
-    assert first["_source"]["also_from"] == [{"title": SRC_B.title, "feed_url": SRC_B.url}]
-    assert "also_from" not in items[1]["_source"]
+    assert first["_source"]["also_reported_by"] == [
+        {
+            "title": SRC_B.title,
+            "feed_url": SRC_B.url,
+            "url": "https://beta.example/a",
+            "headline": "Alpha's story, as Beta told it",
+        }
+    ]
+    assert "also_reported_by" not in items[1]["_source"]
     assert items[1]["content_html"] == "<p>Only a summary</p>"
     assert items[3]["content_html"] == ""
     assert "summary" not in items[3]
@@ -548,3 +561,28 @@ def test_characters_xml_cannot_carry_are_removed(render: Callable[[OutputFeed], 
     if render is not render_json_feed:
         etree.fromstring(data)
         assert feedparser.parse(data).bozo == 0
+
+
+def test_coverage_from_hostile_feeds_is_escaped_and_unlinked() -> None:
+    evil = SourceFeed(id="urn:x", title='Evil"><script>alert(1)</script>', url="https://e.example/")
+    entry = make_feed().entries[1]
+    hostile = replace(
+        entry,
+        coverage=(
+            Coverage(evil, 'x" onmouseover="alert(2)', "javascript:alert(3)"),
+            Coverage(evil, "<b>t</b>", 'https://e.example/"onclick="alert(4)'),
+        ),
+    )
+    for render in (render_atom, render_rss):
+        text = render(make_feed(entries=(hostile,))).decode()
+        assert "<script" not in text and "javascript:" not in text
+    item = json.loads(render_json_feed(make_feed(entries=(hostile,))))["items"][0]
+    assert "javascript:" not in item["content_html"] and "<script" not in item["content_html"]
+    assert [c["url"] for c in item["_source"]["also_reported_by"]] == [
+        None,
+        'https://e.example/"onclick="alert(4)',
+    ]
+    html_out = body_html(hostile) or ""
+    parsed = etree.HTML(html_out)
+    assert parsed.xpath("//script") == [] and parsed.xpath("//@onmouseover | //@onclick") == []
+    assert [a.get("href") for a in parsed.xpath("//a")] == ['https://e.example/"onclick="alert(4)']

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Iterable
@@ -74,3 +75,25 @@ def unique_entries(entries: Iterable[OutputEntry]) -> list[OutputEntry]:
         seen.add(key)
         out.append(entry)
     return out
+
+
+def coverage_html(entry: OutputEntry) -> str:
+    """The "Also reported by" paragraph: each other outlet, linked to its own copy."""
+    parts = []
+    for copy in entry.coverage:
+        name = html.escape(clean(copy.feed.title), quote=False)
+        if copy.link and is_http_url(copy.link):
+            title = html.escape(clean(copy.title), quote=True)
+            href = html.escape(clean(copy.link), quote=True)
+            parts.append(f'<a href="{href}" title="{title}">{name}</a>')
+        else:
+            parts.append(name)
+    return f"<p>Also reported by: {', '.join(parts)}</p>" if parts else ""
+
+
+def body_html(entry: OutputEntry) -> str | None:
+    """The entry's HTML as readers get it: content (or summary), then who else reported it."""
+    body = entry.content or entry.summary
+    if not entry.coverage:
+        return body
+    return (body or "") + coverage_html(entry)

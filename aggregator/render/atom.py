@@ -9,7 +9,7 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed, SourceFeed
-from ._common import ATOM_NS, clean, join_base, rfc3339, unique_entries
+from ._common import ATOM_NS, body_html, clean, join_base, rfc3339, unique_entries
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -62,10 +62,11 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
     for tag in entry.tags:
         if clean(tag).strip():
             _sub(el, "category", term=tag)
-    if entry.content:
-        if entry.summary:
+    content = body_html(entry) if entry.coverage else entry.content
+    if content:
+        if entry.summary and entry.summary != content:
             _sub(el, "summary", entry.summary, type="html")
-        _sub(el, "content", entry.content, type="html")
+        _sub(el, "content", content, type="html")
     elif entry.link:
         # RFC 4287 4.1.2: without atom:content the alternate link carries the entry.
         if entry.summary:

@@ -9,8 +9,8 @@ from typing import Any
 import lxml.html
 from lxml import etree
 
-from ..types import OutputEntry, OutputFeed, SourceFeed
-from ._common import clean, join_base, rfc3339, unique_entries
+from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
+from ._common import body_html, clean, is_http_url, join_base, rfc3339, unique_entries
 
 VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
@@ -29,14 +29,22 @@ def html_to_text(html: str) -> str:
     return _SPACE.sub(" ", root.text_content()).strip()
 
 
-def _source(source: SourceFeed, also_from: tuple[SourceFeed, ...]) -> dict[str, Any]:
+def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any]:
     """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
     out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
     out["feed_url"] = clean(source.url)
     if source.link:
         out["home_page_url"] = clean(source.link)
-    if also_from:
-        out["also_from"] = [{"title": clean(s.title), "feed_url": clean(s.url)} for s in also_from]
+    if coverage:
+        out["also_reported_by"] = [
+            {
+                "title": clean(c.feed.title),
+                "feed_url": clean(c.feed.url),
+                "url": clean(c.link) if c.link and is_http_url(c.link) else None,
+                "headline": clean(c.title),
+            }
+            for c in coverage
+        ]
     return out
 
 
@@ -46,7 +54,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     if entry.link:
         item["url"] = clean(entry.link)
     item["title"] = clean(entry.title)
-    item["content_html"] = clean(entry.content or entry.summary or "")
+    item["content_html"] = clean(body_html(entry) or "")
     if entry.summary:
         summary = html_to_text(clean(entry.summary))
         if summary:
@@ -70,7 +78,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
         attachments.append(att)
     if attachments:
         item["attachments"] = attachments
-    item["_source"] = _source(entry.source, entry.also_from)
+    item["_source"] = _source(entry.source, entry.coverage)
     return item
 
 

@@ -6,7 +6,16 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed
-from ._common import ATOM_NS, DC_NS, clean, is_http_url, join_base, rfc822, unique_entries
+from ._common import (
+    ATOM_NS,
+    DC_NS,
+    body_html,
+    clean,
+    is_http_url,
+    join_base,
+    rfc822,
+    unique_entries,
+)
 
 # RSS requires <enclosure type>; this is the honest value when the source did not say.
 UNKNOWN_MIME_TYPE = "application/octet-stream"
@@ -43,7 +52,7 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
     _sub(item, "title", entry.title)
     if entry.link:
         _sub(item, "link", entry.link)
-    html = entry.content or entry.summary
+    html = body_html(entry)
     if html:
         _sub(item, "description", html)
     # isPermaLink defaults to true, so it is always written explicitly (R-R3).

@@ -1,0 +1,26 @@
+"""Shared by the benchmarks: store one entry as if its feed had just delivered it."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from aggregator.dedupe import plan
+from aggregator.pipeline import place_in_stories
+from aggregator.store import Store
+from aggregator.types import Entry, FeedState, FetchResult, ParsedFeed, Schedule
+
+BENCH_SCHEDULE = Schedule(None, timedelta(hours=1), "bench")
+
+
+def store_and_place(store: Store, state: FeedState, entry: Entry, now: datetime) -> float:
+    """The pipeline's write path for one entry, in one transaction; returns seconds placing it."""
+    planned = plan([entry], store.known_fingerprints(state.feed_id))
+    parsed = ParsedFeed("rss20", state.name, None, None, None, (entry,))
+    with store.transaction("bench"):
+        counts = store.record_update(
+            state, FetchResult(200, state.url, {}, b""), parsed, planned, now, BENCH_SCHEDULE
+        )
+        started = time.perf_counter()
+        place_in_stories(store, counts.created, now)
+        return time.perf_counter() - started

@@ -2,31 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import signal
+import sqlite3
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import click
 from tabulate import tabulate
 
-from aggregator import __version__
+from aggregator import __version__, opml, queries
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
-from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError
+from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
+from aggregator.formats import FORMATS, render_rows
 from aggregator.pipeline import build, update
+from aggregator.queries import HIGHLIGHT
+from aggregator.render import load_template, write_atomic
 from aggregator.server import make_server, serve_in_thread
 from aggregator.service import Service
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus
 
 USAGE_ERROR = 2
+
+
+_table_or_json = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 
 
 class _AggregatorError(click.ClickException):
@@ -43,9 +56,12 @@ class _BadConfig(click.ClickException):
 
 def _load(ctx: click.Context) -> Config:
     try:
-        return load_config(ctx.obj["config_path"])
+        config = load_config(ctx.obj["config_path"])
+        if config.output.template is not None:
+            load_template(config.output.template)  # a broken template stops us before any work
     except ConfigError as e:
         raise _BadConfig(str(e)) from None
+    return config
 
 
 @click.group()
@@ -92,14 +108,27 @@ def update_command(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> N
             f"no feed named {', '.join(map(repr, unknown))}", param_hint="--feed"
         )
 
-    def report(result: PollResult) -> None:
-        if not quiet or result.status is PollStatus.ERROR:
-            click.echo(_describe(result), err=True)
+    polled = [f for f in config.feeds if f.enabled and (not names or f.name in names)]
+    # A bar on a terminal; plain lines in pipes and logs, where a bar would be noise.
+    show_bar = sys.stderr.isatty() and not quiet and len(polled) > 1
+    with (
+        click.progressbar(length=len(polled), label="polling", file=sys.stderr, show_pos=True)
+        if show_bar
+        else contextlib.nullcontext() as bar
+    ):
 
-    try:
-        outcome = update(config, names=names or None, on_result=report)
-    except AggregatorError as e:
-        raise _AggregatorError(str(e)) from None
+        def report(result: PollResult) -> None:
+            if bar is not None:
+                bar.update(1)
+                if result.status is PollStatus.ERROR:
+                    click.echo("\n" + _describe(result), err=True)
+            elif not quiet or result.status is PollStatus.ERROR:
+                click.echo(_describe(result), err=True)
+
+        try:
+            outcome = update(config, names=names or None, on_result=report)
+        except AggregatorError as e:
+            raise _AggregatorError(str(e)) from None
     new = sum(r.new for r in outcome.results)
     changed = sum(r.updated for r in outcome.results)
     if not quiet:
@@ -152,9 +181,7 @@ def _duration(seconds: float | None) -> str:
 
 
 @cli.command("feeds")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@_table_or_json
 @click.pass_context
 def feeds_command(ctx: click.Context, fmt: str) -> None:
     """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
@@ -225,9 +252,7 @@ def parse_when(text: str, now: datetime) -> datetime:
 )
 @click.option("--all", "show_all", is_flag=True, help="Include stories told by one entry only.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@_table_or_json
 @click.pass_context
 def stories_command(
     ctx: click.Context, since: str | None, show_all: bool, limit: int, fmt: str
@@ -256,6 +281,179 @@ def stories_command(
             line = f"  {mark} {why:<18} {_when(m.published)}  {m.feed}: {m.title}"
             click.echo(line if len(line) <= width else line[: width - 1] + "…")
         click.echo()
+
+
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for people; json (an array), jsonl or csv for pipes.",
+)
+
+
+class _BadQuery(click.ClickException):
+    """The query given cannot run as typed: exit 2, like any other bad input."""
+
+    exit_code = USAGE_ERROR
+
+
+@contextlib.contextmanager
+def _reading(config: Config) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a database whose schema is current."""
+    try:
+        if config.database.exists():
+            with open_store(config.database):
+                pass  # applies pending migrations (a database from an older version)
+        with queries.open_reader(config.database) as conn:
+            yield conn
+    except QueryError as e:
+        raise _BadQuery(str(e)) from None
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+
+
+def _emit(rows: list[dict[str, Any]], fmt: str) -> None:
+    width = shutil.get_terminal_size((120, 20)).columns
+    click.echo(render_rows(rows, fmt, width=width), nl=False)
+
+
+@cli.command("entries")
+@click.option("--feed", help="Only entries from this feed (by name).")
+@click.option("--tag", help="Only entries whose feed has this tag, or which carry it.")
+@click.option("--since", help="Published at or after WHEN: an ISO date or a duration (6h, 2d).")
+@click.option("--until", help="Published before WHEN.")
+@click.option("--story", type=int, help="Only entries of this story (see `aggregator stories`).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
+@_format_option
+@click.pass_context
+def entries_command(
+    ctx: click.Context,
+    feed: str | None,
+    tag: str | None,
+    since: str | None,
+    until: str | None,
+    story: int | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    """Stored entries, newest first."""
+    config = _load(ctx)
+    now = datetime.now(UTC)
+    start = parse_when(since, now) if since else None
+    end = parse_when(until, now) if until else None
+    with _reading(config) as conn:
+        rows = queries.entries(
+            conn, feed=feed, tag=tag, since=start, until=end, story=story, limit=limit
+        )
+    if fmt == "table":
+        rows = [{k: r[k] for k in ("published", "feed", "title", "link", "story")} for r in rows]
+    _emit(rows, fmt)
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@_format_option
+@click.pass_context
+def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None:
+    """Full-text search, best match first: words, "a phrase", OR, NOT, prefix*."""
+    config = _load(ctx)
+    with _reading(config) as conn:
+        rows = queries.search(conn, query, limit=limit)
+    bold = fmt == "table" and sys.stdout.isatty()
+    start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
+    for row in rows:
+        row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], start).replace(HIGHLIGHT[1], end)
+    if fmt == "table":
+        rows = [{k: r[k] for k in ("published", "feed", "title", "snippet")} for r in rows]
+    _emit(rows, fmt)
+
+
+@cli.command("sql")
+@click.argument("statement")
+@_format_option
+@click.pass_context
+def sql_command(ctx: click.Context, statement: str, fmt: str) -> None:
+    """Run a read-only SQL query on the database (writes are refused)."""
+    config = _load(ctx)
+    with _reading(config) as conn:
+        rows = queries.run_sql(conn, statement)
+    _emit(rows, fmt)
+
+
+@cli.command("stats")
+@_table_or_json
+@click.pass_context
+def stats_command(ctx: click.Context, fmt: str) -> None:
+    """Counts per feed and per day, duplicates merged, database size."""
+    config = _load(ctx)
+    with _reading(config) as conn:
+        found = queries.stats(conn, config.database)
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2))
+        return
+    click.echo(
+        f"{found['feeds']} feeds, {found['entries']} entries in {found['stories']} stories "
+        f"({found['copies']} copies: {found['merged_same_url']} merged by URL, "
+        f"{found['merged_same_story']} by story); database {found['database_bytes'] / 1e6:.1f} MB"
+    )
+    click.echo()
+    _emit(found["per_feed"], "table")
+    click.echo()
+    _emit(found["per_day"], "table")
+
+
+@cli.group("opml")
+def opml_group() -> None:
+    """Exchange the feed list with other readers as OPML 2.0."""
+
+
+@opml_group.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE instead of standard output.",
+)
+@click.pass_context
+def opml_export_command(ctx: click.Context, output: Path | None) -> None:
+    """The configured feeds as OPML 2.0 (tags as categories)."""
+    config = _load(ctx)
+    if output is None:
+        sys.stdout.buffer.write(opml.export_opml(config))
+        return
+    write_atomic(output, opml.export_opml(config, now=datetime.now(UTC)))
+    click.echo(f"wrote {len(config.feeds)} feeds to {output}", err=True)
+
+
+@opml_group.command("import")
+@click.argument("opml_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def opml_import_command(ctx: click.Context, opml_file: Path) -> None:
+    """Add the feeds of an OPML file to the config (comments and order kept)."""
+    config_path: Path = ctx.obj["config_path"]
+    try:
+        result = opml.import_opml(config_path, opml_file)
+    except ConfigError as e:
+        raise _BadConfig(str(e)) from None
+    for feed in result.added:
+        title = f" ({feed.title!r})" if feed.title else ""
+        tags = f" [{', '.join(feed.tags)}]" if feed.tags else ""
+        click.echo(f"added: {feed.url}{title}{tags}", err=True)
+    for feed, why in result.skipped:
+        click.echo(f"skipped: {feed.url}: {why}", err=True)
+    if not result.added:
+        click.echo(f"nothing new; {config_path} unchanged", err=True)
+        return
+    reasons = Counter(why for _, why in result.skipped)
+    detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
+    click.echo(
+        f"{len(result.added)} feeds added to {config_path}, {len(result.skipped)} skipped"
+        + (f" ({detail})" if detail else ""),
+        err=True,
+    )
 
 
 def _setup_logging() -> None:

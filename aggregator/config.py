@@ -167,7 +167,17 @@ def _absolute_http_url(value: Any) -> str:
 
 _TOP_KEYS = frozenset({"database", "output", "defaults", "feeds"})
 _OUTPUT_KEYS = frozenset(
-    {"dir", "title", "link", "id", "base_url", "max_entries", "websub_hub", "group_stories"}
+    {
+        "dir",
+        "title",
+        "link",
+        "id",
+        "base_url",
+        "max_entries",
+        "websub_hub",
+        "group_stories",
+        "template",
+    }
 )
 _DEFAULTS_KEYS = frozenset(
     {
@@ -212,6 +222,8 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
         elif name == "base_url":
             url = reader.convert(value, key, _absolute_http_url)
             output = replace(output, base_url=url if url.endswith("/") else url + "/")
+        elif name == "template":
+            output = replace(output, template=base_dir / reader.string(value, key))
         elif name == "group_stories":
             output = replace(output, group_stories=reader.convert(value, key, _boolean))
         elif name == "max_entries":

@@ -6,6 +6,8 @@
      │    ├── FetchError    network, HTTP status, timeout, size cap
      │    └── ParseError    the body is not a readable feed
      ├── StorageError       the database could not be opened or written
+     ├── QueryError         a query the user typed is unusable (bad FTS syntax, a write in
+     │                      read-only SQL, an unknown feed name)
      └── AlreadyRunning     another `aggregator run` holds the database
 
 Outside exceptions are wrapped once, at the module boundary, with ``raise ... from e``.
@@ -54,3 +56,7 @@ class StorageError(AggregatorError):
 
 class AlreadyRunning(AggregatorError):
     """A second service on the same database would mean two writers and double polling."""
+
+
+class QueryError(AggregatorError):
+    """A query from the user cannot run as given; the message says how to fix it."""

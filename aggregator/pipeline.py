@@ -292,7 +292,7 @@ def build_outputs(store: Store, config: Config, *, session: Session | None = Non
 
     When a WebSub hub is configured, it is pinged for the feeds that changed, and only then.
     """
-    written = write_outputs(merged_feed(store, config), config.output.dir)
+    written = write_outputs(merged_feed(store, config), config.output.dir, config.output.template)
     hub, base = config.output.websub_hub, config.output.base_url
     topics = [base + path.name for path in written if path.name in FEED_FILES] if base else []
     if hub and topics:

@@ -217,6 +217,34 @@ def m004_fts_on_text_changes_only(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_views(db: sqlite_utils.Database) -> None:
+    """Views for people: entries with their outlet and tags; stories with how many told them."""
+    db.create_view(
+        "entries_view",
+        """
+        SELECT e.id, e.uid, e.published, e.updated, f.name AS feed,
+               coalesce(f.configured_title, f.title, f.name) AS feed_title,
+               f.tags AS feed_tags, e.title, e.link, e.summary, e.content, e.tags, e.authors,
+               e.story_id, (SELECT count(*) FROM sources s WHERE s.entry_id = e.id) AS sources
+        FROM entries e JOIN feeds f ON f.id = e.feed_id
+        """,
+        replace=True,
+    )
+    db.create_view(
+        "stories_view",
+        """
+        SELECT st.id, st.uid, st.updated, st.first_seen, st.members AS entries,
+               (SELECT count(DISTINCT s.feed_id) FROM entries m JOIN sources s ON s.entry_id = m.id
+                WHERE m.story_id = st.id) AS outlets,
+               r.title, r.link, r.published, f.name AS feed
+        FROM stories st JOIN entries r ON r.id = st.representative_id
+        JOIN feeds f ON f.id = r.feed_id
+        """,
+        replace=True,
+    )
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 UTC text with a Z, the one date format stored (sorts as it reads)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

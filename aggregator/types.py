@@ -58,6 +58,7 @@ class OutputConfig:
     max_entries: int = 200
     websub_hub: str | None = None  # announce changed feeds to this WebSub hub (needs base_url)
     group_stories: bool = True  # one entry per story, listing the other outlets
+    template: Path | None = None  # a Jinja2 template for index.html instead of the built-in one
 
 
 @dataclass(frozen=True, slots=True)

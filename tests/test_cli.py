@@ -15,6 +15,8 @@ import feedparser
 import requests
 from conftest import FeedServer, item, rss, wait_until, write_config
 
+from aggregator.config import load_config
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,7 +62,7 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
     shutil.rmtree(tmp_path / "out")
     rebuilt = run("build", cwd=tmp_path)
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert "wrote 3 changed output files" in rebuilt.stderr
+    assert "wrote 4 changed output files" in rebuilt.stderr
     assert feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes()).entries[0].title == (
         "Good news"
     )
@@ -169,3 +171,64 @@ def test_serve_serves_the_outputs_until_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_opml_export_and_import_round_trip(tmp_path: Path) -> None:
+    source = tmp_path / "a"
+    source.mkdir()
+    config = source / "feeds.yaml"
+    config.write_text(
+        "# my feeds\nfeeds:\n  - url: https://one.example/rss  # the first\n    tags: [world]\n"
+        "  - url: https://two.example/atom.xml\n    title: Two & Co\n",
+        encoding="utf-8",
+    )
+    exported = run("--config", str(config), "opml", "export", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith("<?xml") and 'category="world"' in exported.stdout
+    assert "Two &amp; Co" in exported.stdout
+    to_file = run(
+        "--config", str(config), "opml", "export", "-o", str(tmp_path / "x.opml"), cwd=tmp_path
+    )
+    assert to_file.returncode == 0 and "<dateCreated>" in (tmp_path / "x.opml").read_text()
+
+    target = tmp_path / "b" / "feeds.yaml"
+    target.parent.mkdir()
+    original = "feeds:\n  # keep me\n  - url: https://two.example/atom.xml\n"
+    target.write_text(original, encoding="utf-8")
+    imported = run(
+        "--config", str(target), "opml", "import", str(tmp_path / "x.opml"), cwd=tmp_path
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "added: https://one.example/rss" in imported.stderr
+    assert "skipped: https://two.example/atom.xml: already configured" in imported.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith(original)  # comments and order of the existing file kept
+    assert [f.url for f in load_config(target).feeds] == [
+        "https://two.example/atom.xml",
+        "https://one.example/rss",
+    ]
+    again = run("--config", str(target), "opml", "import", str(tmp_path / "x.opml"), cwd=tmp_path)
+    assert again.returncode == 0 and "nothing new" in again.stderr
+    (tmp_path / "bad.opml").write_text("<html><body>not opml</body></html>")
+    bad = run("--config", str(target), "opml", "import", str(tmp_path / "bad.opml"), cwd=tmp_path)
+    assert bad.returncode == 2 and "not an OPML file" in bad.stderr
+    assert target.read_text(encoding="utf-8") == text
+
+
+def test_a_broken_template_stops_before_anything_runs(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    path = write_config(tmp_path, f"  - url: {url}\n")
+    (tmp_path / "page.html.j2").write_text("<h1>{{ feed.title }</h1>\n{% for e in entries %}")
+    path.write_text(
+        path.read_text().replace("defaults:\n", "  template: page.html.j2\ndefaults:\n", 1)
+    )
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 2 and "page.html.j2: line 1" in done.stderr
+    assert feed_server.requests == []
+    (tmp_path / "page.html.j2").write_text(
+        "<h1>{{ feed.title }}</h1>{% for e in entries %}<p>{{ e.title }}</p>{% endfor %}"
+    )
+    assert run("update", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "out" / "index.html").read_text() == "<h1>Merged</h1><p>One</p>"

@@ -48,7 +48,7 @@ def test_first_poll_stores_and_writes_valid_outputs(
     report = update(config)
     assert [(r.status, r.new) for r in report.results] == [(PollStatus.UPDATED, 2)]
     assert rows(config, "SELECT count(*) FROM entries") == [(2,)]
-    assert {p.name for p in report.written} == {"atom.xml", "rss.xml", "feed.json"}
+    assert {p.name for p in report.written} == {"atom.xml", "rss.xml", "feed.json", "index.html"}
     assert [e.title for e in atom_entries(config)] == ["First story", "Second"]
     assert atom_schema.validate(etree.parse(str(config.output.dir / "atom.xml"))), (
         atom_schema.error_log

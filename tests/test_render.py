@@ -537,7 +537,7 @@ def test_write_atomic_keeps_permissions(tmp_path: Path) -> None:
 def test_write_outputs(tmp_path: Path) -> None:
     feed = make_feed()
     written = write_outputs(feed, tmp_path / "out")
-    names = ["atom.xml", "rss.xml", "feed.json"]
+    names = ["atom.xml", "rss.xml", "feed.json", "index.html"]
     assert [p.name for p in written] == names
     assert (tmp_path / "out" / "atom.xml").read_bytes() == render_atom(feed)
     assert (tmp_path / "out" / "rss.xml").read_bytes() == render_rss(feed)

@@ -3,20 +3,27 @@
 render_atom(feed)       Atom 1.0 (the primary output)
 render_rss(feed)        RSS 2.0
 render_json_feed(feed)  JSON Feed 1.1
-write_outputs(feed, d)  atom.xml, rss.xml, feed.json in d; returns the files rewritten
+render_html(feed, tpl)  index.html, the river of news page (built-in or user Jinja2 template)
+load_template(path)     compile a user template early; a broken one is a ConfigError
+write_outputs(feed, d, template)  atom.xml, rss.xml, feed.json (OUTPUT_FILES) and index.html
+                        (HTML_FILE) in d; returns the files rewritten
 write_atomic(path, b)   temp file + fsync + os.replace; no-op when the bytes are unchanged
 """
 
 from __future__ import annotations
 
 from .atom import render_atom
+from .html import load_template, render_html
 from .jsonfeed import render_json_feed
 from .rss import render_rss
-from .write import OUTPUT_FILES, write_atomic, write_outputs
+from .write import HTML_FILE, OUTPUT_FILES, write_atomic, write_outputs
 
 __all__ = [
+    "HTML_FILE",
     "OUTPUT_FILES",
+    "load_template",
     "render_atom",
+    "render_html",
     "render_json_feed",
     "render_rss",
     "write_atomic",

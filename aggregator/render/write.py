@@ -10,10 +10,12 @@ from pathlib import Path
 
 from ..types import OutputFeed
 from .atom import render_atom
+from .html import render_html
 from .jsonfeed import render_json_feed
 from .rss import render_rss
 
-OUTPUT_FILES = ("atom.xml", "rss.xml", "feed.json")
+OUTPUT_FILES = ("atom.xml", "rss.xml", "feed.json")  # the feeds (WebSub topics), not the page
+HTML_FILE = "index.html"
 
 
 def write_atomic(path: Path, data: bytes) -> bool:
@@ -66,16 +68,21 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_outputs(feed: OutputFeed, out_dir: Path) -> list[Path]:
-    """Render every format and publish it; return the paths that were actually rewritten."""
+def write_outputs(feed: OutputFeed, out_dir: Path, template: Path | None = None) -> list[Path]:
+    """Render the three feeds and index.html, publish them; return the paths actually rewritten.
+
+    Everything is rendered before anything is written, so a broken user ``template`` (a
+    ConfigError) leaves every published file as it was instead of a half-updated set.
+    """
     out_dir = Path(out_dir)
     rendered = {
         "atom.xml": render_atom(feed),
         "rss.xml": render_rss(feed),
         "feed.json": render_json_feed(feed),
+        HTML_FILE: render_html(feed, template),
     }
     written: list[Path] = []
-    for name in OUTPUT_FILES:
+    for name in (*OUTPUT_FILES, HTML_FILE):
         path = out_dir / name
         if write_atomic(path, rendered[name]):
             written.append(path)

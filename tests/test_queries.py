@@ -1,0 +1,239 @@
+"""Querying the database from the CLI and Datasette: a real database built by the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FeedServer, item, rss, write_config
+
+from aggregator.config import load_config
+from aggregator.pipeline import update
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def news(feed_server: FeedServer, tmp_path: Path) -> Path:
+    """A config whose database holds two feeds' entries, one story told by both."""
+    world = rss(
+        item(
+            "w1",
+            "Volcano erupts near Grindavik, thousands evacuated",
+            "https://w.example/1",
+            date="Wed, 25 Nov 2026 09:00:00 GMT",
+            body="Lava reached the town's edge.",
+        )
+        + item(
+            "w2",
+            "Parliament passes the budget",
+            "https://w.example/2",
+            date="Tue, 24 Nov 2026 15:00:00 GMT",
+            body="A narrow vote on spending.",
+        )
+        + item(
+            "w3",
+            "Old news from last year",
+            "https://w.example/3",
+            date="Mon, 25 Nov 2025 15:00:00 GMT",
+            body="Archive.",
+        ),
+        title="World",
+    )
+    local = rss(
+        item(
+            "l1",
+            "Thousands evacuated as volcano erupts near Grindavik",
+            "https://l.example/1",
+            date="Wed, 25 Nov 2026 09:30:00 GMT",
+            body="Evacuation of Grindavik continues.",
+        ),
+        title="Local",
+    )
+    feeds = (
+        f"  - url: {feed_server.serve('/world.xml', world)}\n    name: world\n    tags: [world]\n"
+        f"  - url: {feed_server.serve('/local.xml', local)}\n    name: local\n    tags: [local]\n"
+    )
+    path = write_config(tmp_path, feeds)
+    update(load_config(path))
+    return path
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def test_entries_formats_and_filters(news: Path) -> None:
+    as_json = json.loads(cli(news, "entries", "--format", "json").stdout)
+    assert [e["title"] for e in as_json] == [
+        "Thousands evacuated as volcano erupts near Grindavik",
+        "Volcano erupts near Grindavik, thousands evacuated",
+        "Parliament passes the budget",
+        "Old news from last year",
+    ]
+    assert as_json[0]["feed"] == "local" and as_json[0]["feed_tags"] == ["local"]
+    assert as_json[0]["story"] == as_json[1]["story"]  # one story, two outlets
+
+    lines = cli(news, "entries", "--feed", "world", "--format", "jsonl").stdout.splitlines()
+    assert [json.loads(line)["feed"] for line in lines] == ["world"] * 3
+
+    rows = list(
+        csv.DictReader(
+            io.StringIO(cli(news, "entries", "--tag", "local", "--format", "csv").stdout)
+        )
+    )
+    assert [r["title"] for r in rows] == ["Thousands evacuated as volcano erupts near Grindavik"]
+
+    since = json.loads(cli(news, "entries", "--since", "2026-11-25", "--format", "json").stdout)
+    assert len(since) == 2
+    until = json.loads(cli(news, "entries", "--until", "2026-11-01", "--format", "json").stdout)
+    assert [e["title"] for e in until] == ["Old news from last year"]
+    story = as_json[0]["story"]
+    members = json.loads(cli(news, "entries", "--story", str(story), "--format", "json").stdout)
+    assert len(members) == 2
+    assert len(json.loads(cli(news, "entries", "--limit", "1", "--format", "json").stdout)) == 1
+
+    table = cli(news, "entries").stdout.splitlines()
+    assert table[0].split() == ["published", "feed", "title", "link", "story"]
+    assert all(len(line) <= 120 for line in table)  # fits the terminal
+
+
+def test_search_ranks_and_highlights(news: Path) -> None:
+    found = json.loads(cli(news, "search", "grindavik", "--format", "json").stdout)
+    assert {f["feed"] for f in found} == {"world", "local"}
+    assert all("[" in f["snippet"].lower() and "grindavik" in f["snippet"].lower() for f in found)
+    assert found[0]["rank"] <= found[-1]["rank"]  # bm25: lower is better, best first
+    phrase = json.loads(cli(news, "search", '"narrow vote"', "--format", "json").stdout)
+    assert [p["title"] for p in phrase] == ["Parliament passes the budget"]
+    either = json.loads(cli(news, "search", "budget OR lava", "--format", "json").stdout)
+    assert len(either) == 2
+    # words are stemmed (porter): a prefix matches stems, "evac*" finds "evacuated"
+    prefix = json.loads(cli(news, "search", "evac*", "--format", "json").stdout)
+    assert len(prefix) == 2
+    table = cli(news, "search", "budget")
+    assert table.returncode == 0 and "Parliament passes the budget" in table.stdout
+
+
+def test_sql_is_read_only(news: Path) -> None:
+    rows = json.loads(
+        cli(news, "sql", "SELECT name FROM feeds ORDER BY name", "--format", "json").stdout
+    )
+    assert rows == [{"name": "local"}, {"name": "world"}]
+    for statement in (
+        "DELETE FROM entries",
+        "UPDATE feeds SET name = 'x'",
+        "DROP TABLE entries",
+        "CREATE TABLE t (x)",
+        "PRAGMA query_only = 0; DELETE FROM entries",
+    ):
+        refused = cli(news, "sql", statement)
+        assert refused.returncode == 2, statement
+        assert "read-only" in refused.stderr or "SQL error" in refused.stderr, refused.stderr
+    database = load_config(news).database
+    assert sqlite3.connect(database).execute("SELECT count(*) FROM entries").fetchone() == (4,)
+    broken = cli(news, "sql", "SELEC nothing")
+    assert (
+        broken.returncode == 2 and "SQL error" in broken.stderr and "Traceback" not in broken.stderr
+    )
+
+
+def test_stats(news: Path) -> None:
+    found = json.loads(cli(news, "stats", "--format", "json").stdout)
+    assert (found["feeds"], found["entries"], found["copies"]) == (2, 4, 4)
+    assert found["stories"] == 3 and found["merged_same_story"] == 1
+    assert found["database_bytes"] > 0
+    assert {f["feed"]: f["copies"] for f in found["per_feed"]} == {"world": 3, "local": 1}
+    assert found["per_day"][0] == {"day": "2026-11-25", "entries": 2}
+    text = cli(news, "stats").stdout
+    assert "2 feeds, 4 entries in 3 stories" in text and "1 by story" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("entries", "--feed", "nope"), "no feed named 'nope' (feeds: local, world)"),
+        (("entries", "--since", "last tuesday"), "neither a date"),
+        (("search", '"unterminated'), "cannot search for"),
+        (("search", "AND"), "cannot search for"),
+        (("entries", "--format", "xml"), "Invalid value for '--format'"),
+    ],
+)
+def test_bad_input_is_a_clear_error_with_exit_2(
+    news: Path, args: tuple[str, ...], message: str
+) -> None:
+    done = cli(news, *args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_no_database_yet(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "  - url: https://a.example/rss\n")
+    done = cli(path, "entries")
+    assert (
+        done.returncode == 1 and "no database" in done.stderr and "aggregator update" in done.stderr
+    )
+
+
+def test_datasette_opens_it_with_search_and_canned_queries(news: Path) -> None:
+    datasette_app = pytest.importorskip("datasette.app")
+    yaml = pytest.importorskip("yaml")
+    database = load_config(news).database
+    named = database.with_name("aggregator.db")  # the name datasette.yaml describes
+    database.rename(named)
+    metadata = yaml.safe_load((ROOT / "datasette.yaml").read_text())
+
+    async def browse() -> None:
+        ds = datasette_app.Datasette([str(named)], metadata=metadata)
+        found = await ds.client.get("/aggregator/entries.json?_search=grindavik&_shape=array")
+        assert found.status_code == 200 and len(found.json()) == 2
+        canned = await ds.client.get("/aggregator/search.json?query=budget&_shape=array")
+        assert [r["title"] for r in canned.json()] == ["Parliament passes the budget"]
+        top = await ds.client.get("/aggregator/top_stories.json?_shape=array")
+        assert top.json()[0]["outlets"] == 2
+        view = await ds.client.get("/aggregator/entries_view.json?_shape=array&feed=local")
+        assert [r["title"] for r in view.json()] == [
+            "Thousands evacuated as volcano erupts near Grindavik"
+        ]
+
+    asyncio.run(browse())
+
+
+def test_update_shows_a_progress_bar_only_on_a_terminal(news: Path) -> None:
+    piped = cli(news, "update")
+    assert "polling" not in piped.stderr and "world: 0 new" in piped.stderr
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(news), "update"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert "polling" in text and "2/2" in text

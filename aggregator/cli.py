@@ -26,13 +26,13 @@ from aggregator import __version__, opml, queries
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, render_rows
-from aggregator.pipeline import build, update
+from aggregator.pipeline import build, prune_and_build, update
 from aggregator.queries import HIGHLIGHT
 from aggregator.render import load_template, write_atomic
 from aggregator.server import make_server, serve_in_thread
 from aggregator.service import Service
 from aggregator.store import FeedRow, open_store
-from aggregator.types import Config, PollResult, PollStatus
+from aggregator.types import Config, PollResult, PollStatus, Retention
 
 USAGE_ERROR = 2
 
@@ -152,6 +152,24 @@ def build_command(ctx: click.Context) -> None:
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
     click.echo(f"wrote {len(written)} changed output files in {config.output.dir}", err=True)
+
+
+@cli.command("prune")
+@click.pass_context
+def prune_command(ctx: click.Context) -> None:
+    """Apply `retention:` now: delete old entries (their ids are kept as tombstones)."""
+    config = _load(ctx)
+    if config.retention == Retention():
+        click.echo("no retention configured (retention: days / max_entries_per_feed): kept all")
+        return
+    try:
+        counts, written = prune_and_build(config)
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    click.echo(
+        f"pruned {counts.entries} entries ({counts.stories} stories ended), "
+        f"forgot {counts.tombstones_expired} old tombstones; rewrote {len(written)} output files"
+    )
 
 
 def _health(row: FeedRow) -> str:

@@ -19,7 +19,15 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError
-from aggregator.types import AUTO, Config, Defaults, FeedConfig, Interval, OutputConfig
+from aggregator.types import (
+    AUTO,
+    Config,
+    Defaults,
+    FeedConfig,
+    Interval,
+    OutputConfig,
+    Retention,
+)
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_DATABASE = "db/aggregator.db"
@@ -165,7 +173,8 @@ def _absolute_http_url(value: Any) -> str:
 
 # ---------------------------------------------------------------- sections
 
-_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds"})
+_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds", "retention"})
+_RETENTION_KEYS = frozenset({"days", "max_entries_per_feed"})
 _OUTPUT_KEYS = frozenset(
     {
         "dir",
@@ -262,6 +271,15 @@ def _read_defaults(reader: _Reader, node: Node) -> Defaults:
                 value, key, converters[name]
             )
     return Defaults(**values)
+
+
+def _read_retention(reader: _Reader, node: Node) -> Retention:
+    fields = reader.mapping(node, "retention", _RETENTION_KEYS)
+    values = {
+        name: reader.convert(value, f"retention.{name}", _positive_int)
+        for name, (_key_node, value) in fields.items()
+    }
+    return Retention(**values)
 
 
 def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedConfig:
@@ -371,4 +389,14 @@ def parse_config(text: str, path: Path) -> Config:
     )
     defaults = _read_defaults(reader, fields["defaults"][1]) if "defaults" in fields else Defaults()
     feeds = _read_feeds(reader, fields["feeds"][1], base_dir)
-    return Config(path=path, database=database, output=output, defaults=defaults, feeds=feeds)
+    retention = (
+        _read_retention(reader, fields["retention"][1]) if "retention" in fields else Retention()
+    )
+    return Config(
+        path=path,
+        database=database,
+        output=output,
+        defaults=defaults,
+        feeds=feeds,
+        retention=retention,
+    )

@@ -23,6 +23,11 @@ _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _ID_NAMESPACE = uuid.UUID("6f1c3f0e-51a2-4c57-9d7e-1f3e2b7a9c10")
 
 
+# What the store reports for an id whose entry was pruned: the feed still carries it, but it must
+# not come back as new (retention keeps such ids as tombstones).
+PRUNED = "pruned"
+
+
 class Change(StrEnum):
     NEW = "new"
     CHANGED = "changed"
@@ -70,8 +75,10 @@ def plan(entries: Iterable[Entry], known: Mapping[str, str]) -> list[PlannedEntr
         if entry.source_id in seen:  # parse already disambiguates; never store one id twice
             continue
         seen.add(entry.source_id)
-        digest = fingerprint(entry)
         stored = known.get(entry.source_id)
+        if stored == PRUNED:
+            continue
+        digest = fingerprint(entry)
         if stored is None:
             change = Change.NEW
         elif stored != digest:

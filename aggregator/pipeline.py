@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator import __version__
@@ -24,7 +24,7 @@ from aggregator.parse import parse_feed
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.render import write_outputs
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
-from aggregator.store import Store, open_store
+from aggregator.store import PruneCounts, Store, open_store
 from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy, decide, story_words
 from aggregator.types import (
     AUTO,
@@ -148,13 +148,16 @@ def save(
         # Nothing of this response was kept (one transaction); recording the failure is itself
         # a write, so a database that cannot be written at all stops the run right there.
         return _failed(store, retrieved, policy, rand, storage_error=error)
+    warnings = [parsed.warning] if parsed.warning else []
+    if counts.rekeyed:
+        warnings.append(f"the feed changed the ids of {counts.rekeyed} items it had given before")
     return PollResult(
         state.name,
         PollStatus.UPDATED,
         fetched.status,
         new=counts.new,
         updated=counts.updated,
-        error=parsed.warning,
+        error="; ".join(warnings) or None,
         duration=retrieved.duration,
         url=fetched.url,
         next_due=schedule.due,
@@ -278,6 +281,33 @@ def update(
         )
         written = build_outputs(store, config)
     return UpdateReport(tuple(results), tuple(written))
+
+
+TOMBSTONE_MINIMUM = timedelta(days=90)
+
+
+def prune(store: Store, config: Config, now: datetime) -> PruneCounts:
+    """Apply `retention:`; tombstones outlive what they stand for, so items never come back.
+
+    They are kept for twice the retention period (at least 90 days): long enough for any feed
+    to have dropped the item from its document.
+    """
+    days = config.retention.days
+    keep_tombstones = max(TOMBSTONE_MINIMUM, timedelta(days=2 * (days or 0)))
+    return store.prune(
+        older_than=now - timedelta(days=days) if days else None,
+        max_per_feed=config.retention.max_entries_per_feed,
+        forget_tombstones_before=now - keep_tombstones,
+        now=now,
+    )
+
+
+def prune_and_build(config: Config, *, clock: Clock = utc_now) -> tuple[PruneCounts, list[Path]]:
+    """`aggregator prune`: apply retention, then rewrite the outputs if anything went."""
+    with open_store(config.database) as store:
+        counts = prune(store, config, clock())
+        written = build_outputs(store, config) if counts.entries else []
+    return counts, written
 
 
 def build(config: Config) -> list[Path]:

@@ -25,6 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -45,12 +46,13 @@ from aggregator.pipeline import (
     Retrieved,
     build_outputs,
     policy_for,
+    prune,
     retrieve,
     save,
     utc_now,
 )
 from aggregator.store import Store, open_store
-from aggregator.types import Config, FeedState, PollResult, PollStatus
+from aggregator.types import Config, FeedState, PollResult, PollStatus, Retention
 
 log = logging.getLogger("aggregator.service")
 
@@ -76,7 +78,14 @@ class _Reload:
     pass
 
 
-_Event = _Dispatch | _Fetched | _Reload
+@dataclass(frozen=True, slots=True)
+class _Prune:
+    pass
+
+
+_Event = _Dispatch | _Fetched | _Reload | _Prune
+PRUNE_EVERY = timedelta(days=1)
+FIRST_PRUNE_AFTER = timedelta(minutes=5)  # not in the way of the first round of polls
 
 
 @contextlib.contextmanager
@@ -222,6 +231,17 @@ class Service:
             next_run_time=self.clock(),
         )
 
+        scheduler.add_job(
+            lambda: self.events.put(_Prune()),
+            "interval",
+            seconds=PRUNE_EVERY.total_seconds(),
+            id="prune",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=self.clock() + FIRST_PRUNE_AFTER,
+        )
+
         def on_job_trouble(event: JobExecutionEvent) -> None:
             log.warning("scheduler: job %s: %s", event.job_id, event.exception or event.code)
 
@@ -240,6 +260,8 @@ class Service:
             self._store_result(store, event.retrieved)
         elif isinstance(event, _Reload):
             self._reload(store)
+        elif isinstance(event, _Prune):
+            self._prune(store)
         if self.changed and (
             not self.in_flight or time.monotonic() - self.last_build > REBUILD_AT_LEAST_EVERY
         ):
@@ -297,10 +319,27 @@ class Service:
         self.changed = True  # output settings may have changed too
         self._dispatch(store)
 
+    def _prune(self, store: Store) -> None:
+        if self.config.retention == Retention():
+            return
+        counts = prune(store, self.config, self.clock())
+        # Reclaim what the WAL grew to, now that the writer is idle for a moment (R-D8).
+        store.checkpoint()
+        if counts.entries:
+            log.info(
+                "pruned %d entries (%d stories ended), forgot %d old tombstones",
+                counts.entries,
+                counts.stories,
+                counts.tombstones_expired,
+            )
+            self.changed = True
+
     def _rebuild(self, store: Store) -> None:
         written = build_outputs(store, self.config, session=self.session)
         self.changed = False
         self.last_build = time.monotonic()
+        store.checkpoint()
+        store.checkpoint()
         if written:
             log.info("outputs rebuilt: %s", ", ".join(p.name for p in written))
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,14 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from aggregator.dedupe import Change, PlannedEntry, feed_source_id, is_absolute_iri, output_id
+from aggregator.dedupe import (
+    PRUNED,
+    Change,
+    PlannedEntry,
+    feed_source_id,
+    is_absolute_iri,
+    output_id,
+)
 from aggregator.dedupe import scoped_id as scoped_output_id
 from aggregator.errors import StorageError
 from aggregator.types import (
@@ -245,6 +253,23 @@ def m005_views(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m006_retention(db: sqlite_utils.Database) -> None:
+    """Tombstones for pruned items, and the lookup that bounds feeds that re-key their items."""
+    db.execute(
+        """
+        CREATE TABLE tombstones (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            source_entry_id TEXT NOT NULL,
+            pruned TEXT NOT NULL,
+            PRIMARY KEY (feed_id, source_entry_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.table("tombstones").create_index(["pruned"], if_not_exists=True)
+    db.table("sources").create_index(["feed_id", "fingerprint"], if_not_exists=True)
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 UTC text with a Z, the one date format stored (sorts as it reads)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -312,10 +337,20 @@ class StoryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PruneCounts:
+    """What a prune removed."""
+
+    entries: int
+    stories: int
+    tombstones_expired: int
+
+
+@dataclass(frozen=True, slots=True)
 class WriteCounts:
     new: int = 0
     updated: int = 0
     created: tuple[int, ...] = ()  # entries rows created (not merged into one by URL)
+    rekeyed: int = 0  # items the feed gave again under a new id (kept once, not duplicated)
 
 
 class Store:
@@ -327,6 +362,12 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file so it does not grow without bound (R-D8)."""
+        # A reader holding an old snapshot makes it fail: the next checkpoint will do.
+        with suppress(sqlite3.OperationalError):
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # ------------------------------------------------------------ feeds
 
@@ -410,10 +451,12 @@ class Store:
         return [moment for (text,) in rows if (moment := parse_utc(text)) is not None]
 
     def known_fingerprints(self, feed_id: int) -> dict[str, str]:
-        """source id -> fingerprint of everything this feed has given us."""
+        """source id -> fingerprint of everything this feed has given us (PRUNED if deleted)."""
         return dict(
             self.db.execute(
-                "SELECT source_entry_id, fingerprint FROM sources WHERE feed_id = ?", [feed_id]
+                "SELECT source_entry_id, ? FROM tombstones WHERE feed_id = ? "
+                "UNION ALL SELECT source_entry_id, fingerprint FROM sources WHERE feed_id = ?",
+                [PRUNED, feed_id, feed_id],
             ).fetchall()
         )
 
@@ -505,8 +548,12 @@ class Store:
                 feed_values["source_id"] = parsed.feed_id
                 state = replace(state, source_id=parsed.feed_id)
             self.db.table("feeds").update(state.feed_id, feed_values)
+            in_document = {item.entry.source_id for item in planned}
+            rekeyed = 0
             for item in planned:
-                if item.change is Change.NEW:
+                if item.change is Change.NEW and self._rekey(state, item, in_document, now_text):
+                    rekeyed += 1
+                elif item.change is Change.NEW:
                     row_id = self._insert(state, item, now_text)
                     if row_id is not None:
                         created.append(row_id)
@@ -514,7 +561,43 @@ class Store:
                 elif item.change is Change.CHANGED:
                     self._update(state, item, now_text)
                     updated += 1
-        return WriteCounts(new=new, updated=updated, created=tuple(created))
+        return WriteCounts(new=new, updated=updated, created=tuple(created), rekeyed=rekeyed)
+
+    def _rekey(
+        self, state: FeedState, item: PlannedEntry, in_document: set[str], now_text: str
+    ) -> bool:
+        """A "new" id for an item this feed already gave under an id it no longer uses.
+
+        Some feeds mint fresh ids on every poll; matching the item by its canonical URL or its
+        exact content keeps one copy instead of a new one per poll (the database stays bounded).
+        """
+        entry = item.entry
+        row = None
+        if entry.canonical_url:
+            row = self.db.execute(
+                "SELECT s.id, s.source_entry_id FROM sources s JOIN entries e ON e.id = s.entry_id "
+                "WHERE s.feed_id = ? AND e.canonical_url = ? ORDER BY s.id",
+                [state.feed_id, entry.canonical_url],
+            ).fetchall()
+        if not row:
+            row = self.db.execute(
+                "SELECT id, source_entry_id FROM sources WHERE feed_id = ? AND fingerprint = ? "
+                "ORDER BY id",
+                [state.feed_id, item.fingerprint],
+            ).fetchall()
+        stale = [(sid, old) for sid, old in row or () if old not in in_document]
+        if not stale:
+            return False
+        source_row_id = stale[0][0]
+        self.db.execute(
+            "UPDATE sources SET source_entry_id = ? WHERE id = ?", [entry.source_id, source_row_id]
+        )
+        (stored,) = self.db.execute(
+            "SELECT fingerprint FROM sources WHERE id = ?", [source_row_id]
+        ).fetchone()
+        if stored != item.fingerprint:
+            self._update(state, item, now_text)
+        return True
 
     def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> int | None:
         """Store a new item; returns the new entries row, or None when merged by URL."""
@@ -729,6 +812,96 @@ class Store:
             """,
             [story_id, story_id],
         )
+
+    # ------------------------------------------------------------ retention
+
+    def prune(
+        self,
+        *,
+        older_than: datetime | None,
+        max_per_feed: int | None,
+        forget_tombstones_before: datetime,
+        now: datetime,
+    ) -> PruneCounts:
+        """Delete old entries, keeping their ids as tombstones, in one transaction.
+
+        A feed that still carries a pruned item must not bring it back as new, so each copy's
+        id is remembered; stories lose the members (and word counts) they had, and die with
+        their last one; the search index follows through its delete trigger.
+        """
+        with _writing("a prune"), self.db.atomic():
+            self.db.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS prune_victims (id INTEGER PRIMARY KEY)"
+            )
+            self.db.execute("DELETE FROM prune_victims")
+            if older_than is not None:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO prune_victims "
+                    "SELECT id FROM entries WHERE published < ?",
+                    [utc_text(older_than)],
+                )
+            if max_per_feed is not None:
+                self.db.execute(
+                    """
+                    INSERT OR IGNORE INTO prune_victims SELECT id FROM (
+                        SELECT id, row_number() OVER (
+                            PARTITION BY feed_id ORDER BY published DESC, id DESC
+                        ) AS newest FROM entries
+                    ) WHERE newest > ?
+                    """,
+                    [max_per_feed],
+                )
+            (victims,) = self.db.execute("SELECT count(*) FROM prune_victims").fetchone()
+            removed_stories = 0
+            if victims:
+                removed_stories = self._remove_victims(now)
+            expired = self.db.execute(
+                "DELETE FROM tombstones WHERE pruned < ?", [utc_text(forget_tombstones_before)]
+            ).rowcount
+            self.db.execute("DELETE FROM prune_victims")
+        return PruneCounts(victims, removed_stories, expired)
+
+    def _remove_victims(self, now: datetime) -> int:
+        """Delete the entries listed in prune_victims; returns how many stories died."""
+        victims = "SELECT id FROM prune_victims"
+        self.db.execute(
+            "INSERT OR REPLACE INTO tombstones (feed_id, source_entry_id, pruned) "
+            f"SELECT feed_id, source_entry_id, ? FROM sources WHERE entry_id IN ({victims})",
+            [utc_text(now)],
+        )
+        lost = Counter(
+            self.db.execute(
+                "SELECT e.story_id, w.word FROM entry_words w JOIN entries e ON e.id = w.entry_id "
+                f"WHERE w.entry_id IN ({victims}) AND e.story_id IS NOT NULL"
+            ).fetchall()
+        )
+        self.db.conn.executemany(
+            "UPDATE story_words SET count = count - ? WHERE story_id = ? AND word = ?",
+            [(n, story, word) for (story, word), n in lost.items()],
+        )
+        affected = [
+            story
+            for (story,) in self.db.execute(
+                f"SELECT DISTINCT story_id FROM entries WHERE id IN ({victims}) "
+                "AND story_id IS NOT NULL"
+            )
+        ]
+        # Entries and stories point at each other: detach the victims first.
+        self.db.execute(f"UPDATE entries SET story_id = NULL WHERE id IN ({victims})")
+        died = 0
+        for story in affected:
+            (left,) = self.db.execute(
+                "SELECT count(*) FROM entries WHERE story_id = ?", [story]
+            ).fetchone()
+            if left == 0:
+                self.db.execute("DELETE FROM stories WHERE id = ?", [story])
+                died += 1
+            else:
+                self.db.execute("UPDATE stories SET members = ? WHERE id = ?", [left, story])
+                self._choose_representative(story)
+        self.db.execute(f"DELETE FROM entries WHERE id IN ({victims})")
+        self.db.execute("DELETE FROM story_words WHERE count <= 0")
+        return died
 
     # ------------------------------------------------------------ queries
 

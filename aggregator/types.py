@@ -62,6 +62,14 @@ class OutputConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """How long entries are kept; None keeps everything."""
+
+    days: int | None = None  # delete entries published longer ago than this
+    max_entries_per_feed: int | None = None  # keep each feed's newest N entries
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole validated feeds.yaml."""
 
@@ -70,6 +78,7 @@ class Config:
     output: OutputConfig
     defaults: Defaults
     feeds: tuple[FeedConfig, ...]
+    retention: Retention = Retention()
 
 
 # ---------------------------------------------------------------- fetch

@@ -1,0 +1,230 @@
+"""Entries and sources: one feed response stored in one transaction, with exact dedup."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from aggregator.dedupe import (
+    Change,
+    PlannedEntry,
+    is_absolute_iri,
+    output_id,
+)
+from aggregator.dedupe import scoped_id as scoped_output_id
+from aggregator.store._base import StoreBase, _writing, utc_text
+from aggregator.store.feeds import _schedule_values, _success_values
+from aggregator.types import (
+    Entry,
+    FeedState,
+    FetchResult,
+    ParsedFeed,
+    Schedule,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCounts:
+    new: int = 0
+    updated: int = 0
+    created: tuple[int, ...] = ()  # entries rows created (not merged into one by URL)
+    rekeyed: int = 0  # items the feed gave again under a new id (kept once, not duplicated)
+
+
+class EntriesMixin(StoreBase):
+    """Writes of entries and their per-feed copies."""
+
+    def record_update(
+        self,
+        state: FeedState,
+        fetched: FetchResult,
+        parsed: ParsedFeed,
+        planned: Sequence[PlannedEntry],
+        now: datetime,
+        schedule: Schedule,
+    ) -> WriteCounts:
+        """Store one 200 response: entries, sources and the feed's validators, atomically."""
+        now_text = utc_text(now)
+        new = updated = 0
+        created: list[int] = []
+        with _writing(f"entries of feed {state.name}"), self.db.atomic():
+            hints = parsed.hints
+            feed_values: dict[str, Any] = {
+                **_success_values(state, fetched, now),
+                "title": parsed.title,
+                "link": parsed.link,
+                "format": parsed.format,
+                # Validators are replaced on every 200, even when nothing changed (R-H2).
+                "etag": fetched.headers.get("ETag"),
+                "last_modified": fetched.headers.get("Last-Modified"),
+                "last_result": "updated",
+                "warning": parsed.warning,
+                "hint_ttl_seconds": hints.ttl.total_seconds() if hints.ttl else None,
+                "hint_update_period_seconds": (
+                    hints.update_period.total_seconds() if hints.update_period else None
+                ),
+                "hint_skip_hours": json.dumps(sorted(hints.skip_hours)),
+                "hint_skip_days": json.dumps(sorted(hints.skip_days)),
+                **_schedule_values(schedule),
+            }
+            first_success = (
+                self.db.execute(
+                    "SELECT last_success FROM feeds WHERE id = ?", [state.feed_id]
+                ).fetchone()[0]
+                is None
+            )
+            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id):
+                # An Atom feed's own id names it in atom:source; adopted once, then kept.
+                feed_values["source_id"] = parsed.feed_id
+                state = replace(state, source_id=parsed.feed_id)
+            self.db.table("feeds").update(state.feed_id, feed_values)
+            in_document = {item.entry.source_id for item in planned}
+            rekeyed = 0
+            for item in planned:
+                if item.change is Change.NEW and self._rekey(state, item, in_document, now_text):
+                    rekeyed += 1
+                elif item.change is Change.NEW:
+                    row_id = self._insert(state, item, now_text)
+                    if row_id is not None:
+                        created.append(row_id)
+                    new += 1
+                elif item.change is Change.CHANGED:
+                    self._update(state, item, now_text)
+                    updated += 1
+        return WriteCounts(new=new, updated=updated, created=tuple(created), rekeyed=rekeyed)
+
+    def _rekey(
+        self, state: FeedState, item: PlannedEntry, in_document: set[str], now_text: str
+    ) -> bool:
+        """A "new" id for an item this feed already gave under an id it no longer uses.
+
+        Some feeds mint fresh ids on every poll; matching the item by its canonical URL or its
+        exact content keeps one copy instead of a new one per poll (the database stays bounded).
+        """
+        entry = item.entry
+        row = None
+        if entry.canonical_url:
+            row = self.db.execute(
+                "SELECT s.id, s.source_entry_id FROM sources s JOIN entries e ON e.id = s.entry_id "
+                "WHERE s.feed_id = ? AND e.canonical_url = ? ORDER BY s.id",
+                [state.feed_id, entry.canonical_url],
+            ).fetchall()
+        if not row:
+            row = self.db.execute(
+                "SELECT id, source_entry_id FROM sources WHERE feed_id = ? AND fingerprint = ? "
+                "ORDER BY id",
+                [state.feed_id, item.fingerprint],
+            ).fetchall()
+        stale = [(sid, old) for sid, old in row or () if old not in in_document]
+        if not stale:
+            return False
+        source_row_id = stale[0][0]
+        self.db.execute(
+            "UPDATE sources SET source_entry_id = ? WHERE id = ?", [entry.source_id, source_row_id]
+        )
+        (stored,) = self.db.execute(
+            "SELECT fingerprint FROM sources WHERE id = ?", [source_row_id]
+        ).fetchone()
+        if stored != item.fingerprint:
+            self._update(state, item, now_text)
+        return True
+
+    def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> int | None:
+        """Store a new item; returns the new entries row, or None when merged by URL."""
+        entry = item.entry
+        entry_row_id = None
+        created = None
+        if entry.canonical_url:
+            match = self.db.execute(
+                "SELECT id FROM entries WHERE canonical_url = ? ORDER BY id LIMIT 1",
+                [entry.canonical_url],
+            ).fetchone()
+            entry_row_id = match[0] if match else None
+        if entry_row_id is None:
+            uid = output_id(entry.source_id, state.source_id)
+            if self.db.execute("SELECT 1 FROM entries WHERE uid = ?", [uid]).fetchone():
+                # Another feed already claims this id for a different item: never merge
+                # silently (RFC 4287 section 8.4); scope the id to this feed instead.
+                uid = scoped_output_id(entry.source_id, state.source_id)
+            published = entry.published or entry.updated
+            updated = entry.updated or entry.published
+            entry_row_id = (
+                self.db.table("entries")
+                .insert(
+                    {
+                        "uid": uid,
+                        "feed_id": state.feed_id,
+                        "first_seen": now_text,
+                        **_entry_values(entry, item.fingerprint),
+                        "published": utc_text(published) if published else now_text,
+                        "updated": utc_text(updated) if updated else now_text,
+                    }
+                )
+                .last_pk
+            )
+            created = entry_row_id
+        self.db.table("sources").insert(
+            {
+                "entry_id": entry_row_id,
+                "feed_id": state.feed_id,
+                "source_entry_id": entry.source_id,
+                "first_seen": now_text,
+                "last_changed": now_text,
+                **_source_values(entry, item.fingerprint),
+            }
+        )
+        return created
+
+    def _update(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
+        entry = item.entry
+        row = self.db.execute(
+            "SELECT s.id, s.entry_id, e.feed_id, e.published FROM sources s "
+            "JOIN entries e ON e.id = s.entry_id WHERE s.feed_id = ? AND s.source_entry_id = ?",
+            [state.feed_id, entry.source_id],
+        ).fetchone()
+        source_row_id, entry_row_id, owner_feed_id, stored_published = row
+        self.db.table("sources").update(
+            source_row_id,
+            {"last_changed": now_text, **_source_values(entry, item.fingerprint)},
+        )
+        if owner_feed_id != state.feed_id:
+            return  # another feed's copy is the one shown; ours stays queryable in sources
+        values = _entry_values(entry, item.fingerprint)
+        # A missing or clamped date never moves an entry's first publication time.
+        published = entry.published if entry.published and not entry.date_clamped else None
+        values["published"] = utc_text(published) if published else stored_published
+        # It changed now; a feed that says when (and not in the future) knows better.
+        fresh = entry.updated if entry.updated and not entry.date_clamped else None
+        values["updated"] = utc_text(fresh) if fresh else now_text
+        self.db.table("entries").update(entry_row_id, values)
+
+
+def _entry_values(entry: Entry, digest: str) -> dict[str, Any]:
+    return {
+        "title": entry.title,
+        "link": entry.link,
+        "canonical_url": entry.canonical_url,
+        "summary": entry.summary,
+        "content": entry.content,
+        "authors": json.dumps(list(entry.authors), ensure_ascii=False),
+        "tags": json.dumps(list(entry.tags), ensure_ascii=False),
+        "enclosures": json.dumps(
+            [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures],
+            ensure_ascii=False,
+        ),
+        "date_clamped": int(entry.date_clamped),
+        "fingerprint": digest,
+    }
+
+
+def _source_values(entry: Entry, digest: str) -> dict[str, Any]:
+    return {
+        "title": entry.title,
+        "link": entry.link,
+        "published": utc_text(entry.published) if entry.published else None,
+        "updated": utc_text(entry.updated) if entry.updated else None,
+        "fingerprint": digest,
+    }

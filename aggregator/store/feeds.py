@@ -1,0 +1,249 @@
+"""Feeds: the configured list, validators, health and schedule (what `aggregator feeds` shows)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from aggregator.dedupe import (
+    PRUNED,
+    feed_source_id,
+)
+from aggregator.store._base import StoreBase, _seconds, _writing, parse_utc, utc_text
+from aggregator.types import (
+    FeedConfig,
+    FeedHints,
+    FeedState,
+    FetchResult,
+    Schedule,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRow:
+    """A feed as the `feeds` command shows it."""
+
+    name: str
+    url: str
+    title: str | None
+    enabled: bool
+    last_fetched: str | None
+    last_result: str | None
+    last_status: int | None
+    last_error: str | None
+    error_count: int
+    entries: int
+    final_url: str | None
+    moved_to: str | None
+    disabled_reason: str | None
+    failing_since: str | None
+    next_due: str | None
+    interval_seconds: float | None
+    interval_reason: str | None
+
+
+class FeedsMixin(StoreBase):
+    """Feed rows: synced with the config, updated after every poll."""
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> dict[str, FeedState]:
+        """Make the feeds table match the config (rows are never deleted: entries keep a home).
+
+        A feed whose configured URL changed starts afresh: validators, a permanent move and a
+        410 belonged to the old URL.
+        """
+        with _writing("the feed list"), self.db.atomic():
+            for feed in feeds:
+                existing = self.db.execute(
+                    "SELECT id, url FROM feeds WHERE name = ?", [feed.name]
+                ).fetchone()
+                values: dict[str, Any] = {
+                    "url": feed.url,
+                    "configured_title": feed.title,
+                    "tags": json.dumps(list(feed.tags), ensure_ascii=False),
+                    "enabled": int(feed.enabled),
+                    "prefer": int(feed.prefer),
+                }
+                if existing is None:
+                    self.db.table("feeds").insert(
+                        {
+                            "name": feed.name,
+                            "source_id": feed_source_id(feed.url),
+                            "added": utc_text(now),
+                            **values,
+                        }
+                    )
+                    continue
+                if existing[1] != feed.url:
+                    values.update(
+                        etag=None,
+                        last_modified=None,
+                        moved_to=None,
+                        moved_at=None,
+                        disabled_reason=None,
+                        next_due=None,
+                        error_count=0,
+                        failing_since=None,
+                    )
+                self.db.table("feeds").update(existing[0], values)
+        return self.feed_states([feed.name for feed in feeds])
+
+    def feed_states(self, names: Iterable[str]) -> dict[str, FeedState]:
+        wanted = list(names)
+        rows = self.db.query(
+            f"SELECT * FROM feeds WHERE name IN ({', '.join('?' * len(wanted))})", wanted
+        )
+        return {row["name"]: _feed_state(row) for row in rows}
+
+    def due_feeds(self, names: Iterable[str], now: datetime) -> list[FeedState]:
+        """Enabled, not disabled, configured feeds whose time has come, most overdue first."""
+        wanted = list(names)
+        rows = self.db.query(
+            "SELECT * FROM feeds WHERE enabled AND disabled_reason IS NULL "
+            "AND (next_due IS NULL OR next_due <= ?) "
+            f"AND name IN ({', '.join('?' * len(wanted))}) ORDER BY next_due IS NOT NULL, next_due",
+            [utc_text(now), *wanted],
+        )
+        return [_feed_state(row) for row in rows]
+
+    def next_due(self, names: Iterable[str]) -> datetime | None:
+        """The earliest time any of these feeds is due (None: nothing scheduled)."""
+        wanted = list(names)
+        row = self.db.execute(
+            "SELECT min(coalesce(next_due, '')) FROM feeds WHERE enabled AND "
+            f"disabled_reason IS NULL AND name IN ({', '.join('?' * len(wanted))})",
+            wanted,
+        ).fetchone()
+        return parse_utc(row[0]) if row and row[0] else None
+
+    def recent_entry_times(self, feed_id: int, limit: int = 20) -> list[datetime]:
+        """Publication times of the feed's latest entries: its publishing rate, for "auto"."""
+        rows = self.db.execute(
+            "SELECT published FROM sources WHERE feed_id = ? AND published IS NOT NULL "
+            "ORDER BY published DESC LIMIT ?",
+            [feed_id, limit],
+        ).fetchall()
+        return [moment for (text,) in rows if (moment := parse_utc(text)) is not None]
+
+    def known_fingerprints(self, feed_id: int) -> dict[str, str]:
+        """source id -> fingerprint of everything this feed has given us (PRUNED if deleted)."""
+        return dict(
+            self.db.execute(
+                "SELECT source_entry_id, ? FROM tombstones WHERE feed_id = ? "
+                "UNION ALL SELECT source_entry_id, fingerprint FROM sources WHERE feed_id = ?",
+                [PRUNED, feed_id, feed_id],
+            ).fetchall()
+        )
+
+    def record_not_modified(
+        self, state: FeedState, fetched: FetchResult, now: datetime, schedule: Schedule
+    ) -> None:
+        """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3)."""
+        values: dict[str, Any] = {
+            **_success_values(state, fetched, now),
+            "last_result": "not-modified",
+            **_schedule_values(schedule),
+        }
+        if fetched.headers.get("ETag"):
+            values["etag"] = fetched.headers["ETag"]
+        if fetched.headers.get("Last-Modified"):
+            values["last_modified"] = fetched.headers["Last-Modified"]
+        with _writing(f"feed {state.name}"), self.db.atomic():
+            self.db.table("feeds").update(state.feed_id, values)
+
+    def record_error(
+        self,
+        state: FeedState,
+        message: str,
+        http_status: int | None,
+        now: datetime,
+        schedule: Schedule,
+        *,
+        disable: bool = False,
+    ) -> None:
+        """A failed poll: stored entries and validators are left exactly as they were."""
+        with _writing(f"feed {state.name}"), self.db.atomic():
+            self.db.execute(
+                "UPDATE feeds SET last_fetched = ?, last_status = ?, last_result = 'error', "
+                "last_error = ?, error_count = error_count + 1, "
+                "failing_since = coalesce(failing_since, ?), disabled_reason = ?, "
+                "next_due = ?, interval_seconds = ?, interval_reason = ? WHERE id = ?",
+                [
+                    utc_text(now),
+                    http_status,
+                    message,
+                    utc_text(now),
+                    message if disable else None,
+                    *_schedule_values(schedule).values(),
+                    state.feed_id,
+                ],
+            )
+
+    def feed_rows(self) -> list[FeedRow]:
+        rows = self.db.query(
+            """
+            SELECT f.*, (SELECT count(*) FROM sources s WHERE s.feed_id = f.id) AS entry_count
+            FROM feeds f ORDER BY f.name
+            """
+        )
+        same_name = [
+            f.name for f in fields(FeedRow) if f.name not in ("title", "enabled", "entries")
+        ]
+        return [
+            FeedRow(
+                title=r["configured_title"] or r["title"],
+                enabled=bool(r["enabled"]),
+                entries=r["entry_count"],
+                **{name: r[name] for name in same_name},
+            )
+            for r in rows
+        ]
+
+
+def _feed_state(row: dict[str, Any]) -> FeedState:
+    interval = row["interval_seconds"]
+    return FeedState(
+        feed_id=row["id"],
+        name=row["name"],
+        url=row["moved_to"] or row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        source_id=row["source_id"],
+        error_count=row["error_count"],
+        interval=timedelta(seconds=interval) if interval else None,
+        hints=FeedHints(
+            ttl=_seconds(row["hint_ttl_seconds"]),
+            update_period=_seconds(row["hint_update_period_seconds"]),
+            skip_hours=frozenset(json.loads(row["hint_skip_hours"])),
+            skip_days=frozenset(json.loads(row["hint_skip_days"])),
+        ),
+        next_due=parse_utc(row["next_due"]),
+        disabled_reason=row["disabled_reason"],
+    )
+
+
+def _success_values(state: FeedState, fetched: FetchResult, now: datetime) -> dict[str, Any]:
+    """What any answer from the server (200 or 304) resets, and a permanent move it records."""
+    values: dict[str, Any] = {
+        "final_url": fetched.url,
+        "last_fetched": utc_text(now),
+        "last_success": utc_text(now),
+        "last_status": fetched.status,
+        "last_error": None,
+        "error_count": 0,
+        "failing_since": None,
+    }
+    if fetched.redirected_permanently and fetched.url != state.url:
+        # Only a chain of 301/308 moves a feed (RFC 9110 15.4.2, 15.4.9; R-H7).
+        values.update(moved_to=fetched.url, moved_at=utc_text(now))
+    return values
+
+
+def _schedule_values(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "next_due": utc_text(schedule.due) if schedule.due else None,
+        "interval_seconds": schedule.interval.total_seconds(),
+        "interval_reason": schedule.reason,
+    }

@@ -1,0 +1,230 @@
+"""The database schema as versioned migrations (sqlite-utils Migrations, applied on open).
+
+Never edit an applied migration: add the next one. `transform()` is avoided: it drops FTS
+triggers (STANDARDS R-D3).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("aggregator")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    """feeds, entries, sources (each feed's copy of an entry), and full-text search."""
+    db.execute(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            url TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            title TEXT,
+            configured_title TEXT,
+            link TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            format TEXT,
+            final_url TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            added TEXT NOT NULL,
+            last_fetched TEXT,
+            last_success TEXT,
+            last_status INTEGER,
+            last_result TEXT,
+            last_error TEXT,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            warning TEXT
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE entries (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            title TEXT NOT NULL,
+            link TEXT,
+            canonical_url TEXT,
+            summary TEXT,
+            content TEXT,
+            authors TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '[]',
+            enclosures TEXT NOT NULL DEFAULT '[]',
+            published TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            date_clamped INTEGER NOT NULL DEFAULT 0,
+            fingerprint TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            source_entry_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT,
+            published TEXT,
+            updated TEXT,
+            fingerprint TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_changed TEXT NOT NULL
+        )
+        """
+    )
+    sources, entries = db.table("sources"), db.table("entries")
+    sources.create_index(["feed_id", "source_entry_id"], unique=True, if_not_exists=True)
+    sources.create_index(["entry_id"], if_not_exists=True)
+    entries.create_index(["canonical_url"], if_not_exists=True)
+    entries.create_index(["published"], if_not_exists=True)
+    entries.create_index(["feed_id", "updated"], if_not_exists=True)  # atom:source updated
+    entries.enable_fts(["title", "summary", "content"], create_triggers=True, tokenize="porter")
+
+
+@migrations()
+def m002_scheduling(db: sqlite_utils.Database) -> None:
+    """Per-feed schedule (survives restarts), permanent moves, 410 disabling, publisher hints."""
+    for column, kind in [
+        ("moved_to", "TEXT"),
+        ("moved_at", "TEXT"),
+        ("disabled_reason", "TEXT"),
+        ("failing_since", "TEXT"),
+        ("next_due", "TEXT"),
+        ("interval_seconds", "REAL"),
+        ("interval_reason", "TEXT"),
+        ("hint_ttl_seconds", "REAL"),
+        ("hint_update_period_seconds", "REAL"),
+        ("hint_skip_hours", "TEXT NOT NULL DEFAULT '[]'"),
+        ("hint_skip_days", "TEXT NOT NULL DEFAULT '[]'"),
+    ]:
+        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} {kind}")  # no transform(): R-D3
+    db.table("feeds").create_index(["next_due"], if_not_exists=True)
+    db.table("sources").create_index(["feed_id", "published"], if_not_exists=True)
+
+
+@migrations()
+def m003_stories(db: sqlite_utils.Database) -> None:
+    """Same-story clustering: stories, each entry's story, a word index bounded by time."""
+    db.execute(
+        """
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            representative_id INTEGER NOT NULL REFERENCES entries(id),
+            members INTEGER NOT NULL DEFAULT 1,
+            first_seen TEXT NOT NULL,
+            updated TEXT NOT NULL
+        )
+        """
+    )
+    for column, kind in [
+        ("story_id", "INTEGER REFERENCES stories(id)"),
+        ("story_rule", "TEXT"),
+        ("story_score", "REAL"),
+        ("story_joined", "TEXT"),
+        ("story_word_count", "INTEGER NOT NULL DEFAULT 0"),
+    ]:
+        db.execute(f"ALTER TABLE entries ADD COLUMN {column} {kind}")
+    db.execute("ALTER TABLE feeds ADD COLUMN prefer INTEGER NOT NULL DEFAULT 0")
+    # Entries stored before stories existed each become a story of their own.
+    db.execute(
+        "INSERT INTO stories (uid, representative_id, first_seen, updated) "
+        "SELECT uid, id, first_seen, updated FROM entries"
+    )
+    db.execute(
+        "UPDATE entries SET story_rule = 'new', story_joined = first_seen, "
+        "story_id = (SELECT s.id FROM stories s WHERE s.representative_id = entries.id)"
+    )
+    db.execute(
+        """
+        CREATE TABLE entry_words (
+            word TEXT NOT NULL,
+            published TEXT NOT NULL,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            PRIMARY KEY (word, published, entry_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE story_words (
+            story_id INTEGER NOT NULL REFERENCES stories(id) ON DELETE CASCADE,
+            word TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (story_id, word)
+        ) WITHOUT ROWID
+        """
+    )
+    db.table("entries").create_index(["story_id"], if_not_exists=True)
+    db.table("entry_words").create_index(["entry_id"], if_not_exists=True)
+    db.table("stories").create_index(["updated"], if_not_exists=True)
+
+
+@migrations()
+def m004_fts_on_text_changes_only(db: sqlite_utils.Database) -> None:
+    """Reindex an entry for search only when its text changes, not on every story update."""
+    db.execute("DROP TRIGGER IF EXISTS entries_au")
+    db.execute(
+        """
+        CREATE TRIGGER entries_au AFTER UPDATE OF title, summary, content ON entries BEGIN
+          INSERT INTO entries_fts (entries_fts, rowid, title, summary, content)
+            VALUES ('delete', old.rowid, old.title, old.summary, old.content);
+          INSERT INTO entries_fts (rowid, title, summary, content)
+            VALUES (new.rowid, new.title, new.summary, new.content);
+        END
+        """
+    )
+
+
+@migrations()
+def m005_views(db: sqlite_utils.Database) -> None:
+    """Views for people: entries with their outlet and tags; stories with how many told them."""
+    db.create_view(
+        "entries_view",
+        """
+        SELECT e.id, e.uid, e.published, e.updated, f.name AS feed,
+               coalesce(f.configured_title, f.title, f.name) AS feed_title,
+               f.tags AS feed_tags, e.title, e.link, e.summary, e.content, e.tags, e.authors,
+               e.story_id, (SELECT count(*) FROM sources s WHERE s.entry_id = e.id) AS sources
+        FROM entries e JOIN feeds f ON f.id = e.feed_id
+        """,
+        replace=True,
+    )
+    db.create_view(
+        "stories_view",
+        """
+        SELECT st.id, st.uid, st.updated, st.first_seen, st.members AS entries,
+               (SELECT count(DISTINCT s.feed_id) FROM entries m JOIN sources s ON s.entry_id = m.id
+                WHERE m.story_id = st.id) AS outlets,
+               r.title, r.link, r.published, f.name AS feed
+        FROM stories st JOIN entries r ON r.id = st.representative_id
+        JOIN feeds f ON f.id = r.feed_id
+        """,
+        replace=True,
+    )
+
+
+@migrations()
+def m006_retention(db: sqlite_utils.Database) -> None:
+    """Tombstones for pruned items, and the lookup that bounds feeds that re-key their items."""
+    db.execute(
+        """
+        CREATE TABLE tombstones (
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            source_entry_id TEXT NOT NULL,
+            pruned TEXT NOT NULL,
+            PRIMARY KEY (feed_id, source_entry_id)
+        ) WITHOUT ROWID
+        """
+    )
+    db.table("tombstones").create_index(["pruned"], if_not_exists=True)
+    db.table("sources").create_index(["feed_id", "fingerprint"], if_not_exists=True)

@@ -1,0 +1,229 @@
+"""Stories: the word index bounded by time, placement decisions written, stories audited."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from aggregator.store._base import StoreBase, _must_utc, _row_id, utc_text
+from aggregator.types import (
+    Neighbour,
+    StoryDecision,
+    StoryProfile,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """One entry of a story, and why it joined."""
+
+    feed: str
+    title: str
+    link: str | None
+    published: str
+    rule: str | None
+    score: float | None
+    representative: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRow:
+    """A story as `aggregator stories` shows it."""
+
+    id: int
+    uid: str
+    updated: str
+    members: tuple[StoryMember, ...]
+
+
+class StoriesMixin(StoreBase):
+    """Same-story clustering state: candidates for the pure decision, and its writes."""
+
+    def entry_for_story(self, entry_id: int) -> tuple[str, datetime]:
+        """The title and publication time of an entry, what story detection looks at."""
+        title, published = self.db.execute(
+            "SELECT title, published FROM entries WHERE id = ?", [entry_id]
+        ).fetchone()
+        return title, _must_utc(published)
+
+    def story_candidates(
+        self,
+        entry_id: int,
+        words: Sequence[str],
+        published: datetime,
+        window: timedelta,
+        min_members: int,
+    ) -> tuple[list[Neighbour], list[StoryProfile]]:
+        """Other entries within the window (either side) sharing a word, and their stories.
+
+        The word index is bounded by time, so the cost follows the window's traffic, not the
+        size of the database.
+        """
+        if not words:
+            return [], []
+        marks = ", ".join("?" * len(words))
+        rows = self.db.execute(
+            f"""
+            SELECT w.entry_id, e.story_id, count(*) AS shared, e.story_word_count
+            FROM entry_words w JOIN entries e ON e.id = w.entry_id
+            WHERE w.word IN ({marks}) AND w.published BETWEEN ? AND ? AND w.entry_id != ?
+            GROUP BY w.entry_id
+            """,
+            [*words, utc_text(published - window), utc_text(published + window), entry_id],
+        ).fetchall()
+        neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
+        story_ids = sorted({n.story_id for n in neighbours})
+        if not story_ids:
+            return neighbours, []
+        sizes = dict(
+            self.db.execute(
+                f"SELECT id, members FROM stories WHERE id IN ({', '.join('?' * len(story_ids))})"
+                " AND members >= ?",
+                [*story_ids, min_members],
+            ).fetchall()
+        )
+        counts: dict[int, dict[str, int]] = {story: {} for story in sizes}
+        if sizes:
+            for story, word, count in self.db.execute(
+                f"SELECT story_id, word, count FROM story_words WHERE story_id IN "
+                f"({', '.join('?' * len(sizes))}) AND word IN ({marks})",
+                [*sizes, *words],
+            ):
+                counts[story][word] = count
+        profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
+        return neighbours, profiles
+
+    def place_in_story(
+        self,
+        entry_id: int,
+        words: Sequence[str],
+        published: datetime,
+        decision: StoryDecision,
+        now: datetime,
+    ) -> int:
+        """Index the entry's words and put it in the decided story (merging bridged ones)."""
+        now_text = utc_text(now)
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
+            [(word, utc_text(published), entry_id) for word in words],
+        )
+        if decision.story_id is not None:
+            story_id = decision.story_id
+        else:
+            uid, entry_updated = self.db.execute(
+                "SELECT uid, updated FROM entries WHERE id = ?", [entry_id]
+            ).fetchone()
+            story_id = _row_id(
+                self.db.table("stories")
+                .insert(
+                    {
+                        "uid": uid,
+                        "representative_id": entry_id,
+                        "members": 0,
+                        "first_seen": now_text,
+                        "updated": entry_updated,
+                    }
+                )
+                .last_pk
+            )
+        for other in decision.merge:
+            self._merge_story(other, into=story_id)
+        self.db.execute(
+            "UPDATE entries SET story_id = ?, story_rule = ?, story_score = ?, story_joined = ?, "
+            "story_word_count = ? WHERE id = ?",
+            [story_id, decision.rule, decision.score, now_text, len(words), entry_id],
+        )
+        self.db.conn.executemany(
+            "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1) "
+            "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1",
+            [(story_id, word) for word in words],
+        )
+        # A story changes when a source joins it: its entry's `updated` moves (not at creation).
+        self.db.execute(
+            "UPDATE stories SET members = members + 1, "
+            "updated = CASE WHEN members > 0 THEN max(updated, ?) ELSE updated END WHERE id = ?",
+            [now_text, story_id],
+        )
+        self._choose_representative(story_id)
+        return story_id
+
+    def _merge_story(self, story_id: int, *, into: int) -> None:
+        """Fold one story into another: its members, word counts and size move over."""
+        self.db.execute("UPDATE entries SET story_id = ? WHERE story_id = ?", [into, story_id])
+        self.db.execute(
+            "INSERT INTO story_words (story_id, word, count) "
+            "SELECT ?, word, count FROM story_words WHERE story_id = ? "
+            "ON CONFLICT (story_id, word) DO UPDATE SET count = story_words.count + excluded.count",
+            [into, story_id],
+        )
+        self.db.execute(
+            "UPDATE stories SET members = members + "
+            "(SELECT members FROM stories WHERE id = ?) WHERE id = ?",
+            [story_id, into],
+        )
+        self.db.execute("DELETE FROM stories WHERE id = ?", [story_id])
+        self.db.execute("DELETE FROM story_words WHERE story_id = ?", [story_id])
+
+    def _choose_representative(self, story_id: int) -> None:
+        """The earliest member from a preferred feed, else the earliest member."""
+        self.db.execute(
+            """
+            UPDATE stories SET representative_id = (
+                SELECT e.id FROM entries e JOIN feeds f ON f.id = e.feed_id
+                WHERE e.story_id = ? ORDER BY f.prefer DESC, e.published, e.id LIMIT 1
+            ) WHERE id = ?
+            """,
+            [story_id, story_id],
+        )
+
+    def stories(
+        self, *, since: datetime | None = None, min_members: int = 2, limit: int = 100
+    ) -> list[StoryRow]:
+        """Stories with every outlet's copy and why it joined, most recently changed first.
+
+        A copy is a source: an entry merged with another by URL counts once per feed, with the
+        rule "same-url"; ``min_members`` counts those copies.
+        """
+        stories = self.db.execute(
+            """
+            SELECT st.id, st.uid, st.updated, st.representative_id FROM stories st
+            WHERE st.updated >= ? AND (
+                SELECT count(*) FROM sources s JOIN entries e ON e.id = s.entry_id
+                WHERE e.story_id = st.id
+            ) >= ?
+            ORDER BY st.updated DESC, st.id DESC LIMIT ?
+            """,
+            [utc_text(since) if since else "", min_members, limit],
+        ).fetchall()
+        if not stories:
+            return []
+        members: dict[int, list[StoryMember]] = {story[0]: [] for story in stories}
+        representative = {story[0]: story[3] for story in stories}
+        for row in self.db.query(
+            """
+            SELECT e.id, e.story_id, e.feed_id = s.feed_id AS own, e.story_rule, e.story_score,
+                   coalesce(f.configured_title, f.title, f.name) AS feed,
+                   s.title, s.link, coalesce(s.published, e.published) AS published
+            FROM sources s JOIN entries e ON e.id = s.entry_id JOIN feeds f ON f.id = s.feed_id
+            WHERE e.story_id IN ({})
+            ORDER BY e.published, e.id, s.id
+            """.format(", ".join("?" * len(members))),
+            list(members),
+        ):
+            members[row["story_id"]].append(
+                StoryMember(
+                    feed=row["feed"],
+                    title=row["title"],
+                    link=row["link"],
+                    published=row["published"],
+                    rule=row["story_rule"] if row["own"] else "same-url",
+                    score=row["story_score"] if row["own"] else 1.0,
+                    representative=bool(row["own"])
+                    and row["id"] == representative[row["story_id"]],
+                )
+            )
+        return [
+            StoryRow(id=sid, uid=uid, updated=updated, members=tuple(members[sid]))
+            for sid, uid, updated, _ in stories
+        ]

@@ -8,10 +8,13 @@ A FeedError becomes a PollResult; anything else is a bug and propagates.
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import random
+import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,7 +74,67 @@ class UpdateReport:
         return [r for r in self.results if r.status is PollStatus.ERROR]
 
 
-def retrieve(session: Session, state: FeedState, limits: FetchLimits, clock: Clock) -> Retrieved:
+ParseFunction = Callable[..., ParsedFeed]
+PROCESSES_FROM_FEEDS = (
+    16  # fewer feeds than this: starting worker processes costs more than it saves
+)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a parse worker: exit as soon as the parent is gone (even after a kill -9).
+
+    The parent's pid comes from the parent itself: if it died while this worker was starting,
+    the worker already belongs to init and must leave at once.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class Parser:
+    """Parses feeds on every core: feedparser is pure Python, so threads would share one.
+
+    Worker threads still fetch; each hands its body to a process and waits. With one core, or
+    few feeds, it parses in the calling thread.
+    """
+
+    def __init__(self, feeds: int, processes: int | None = None) -> None:
+        cores = processes if processes is not None else (os.cpu_count() or 1)
+        self.pool = (
+            ProcessPoolExecutor(
+                cores,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
+            if cores > 1 and feeds >= PROCESSES_FROM_FEEDS
+            else None
+        )
+
+    def __call__(
+        self, body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
+    ) -> ParsedFeed:
+        if self.pool is None:
+            return parse_feed(body, url=url, headers=headers, now=now)
+        future = self.pool.submit(parse_feed, body, url=url, headers=dict(headers), now=now)
+        return future.result()
+
+    def close(self, *, wait: bool = True) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def retrieve(
+    session: Session,
+    state: FeedState,
+    limits: FetchLimits,
+    clock: Clock,
+    parse: ParseFunction = parse_feed,
+) -> Retrieved:
     """Fetch and parse one feed; a FeedError is returned as a value, not raised."""
     started = clock()
     began = time.monotonic()
@@ -82,7 +145,7 @@ def retrieve(session: Session, state: FeedState, limits: FetchLimits, clock: Clo
         )
         parsed = None
         if fetched.body is not None:  # a 304 costs no parsing (R-H3)
-            parsed = parse_feed(fetched.body, url=fetched.url, headers=fetched.headers, now=started)
+            parsed = parse(fetched.body, url=fetched.url, headers=fetched.headers, now=started)
     except FeedError as error:
         return Retrieved(state, started, time.monotonic() - began, fetched, error=error)
     return Retrieved(state, started, time.monotonic() - began, fetched, parsed)
@@ -247,9 +310,10 @@ def poll(
     session = make_session(config.defaults.user_agent)
     results: list[PollResult] = []
     states = list(states)
+    parser = Parser(len(states))
     try:
         with ThreadPoolExecutor(max_workers=max(1, min(config.defaults.workers, 32))) as pool:
-            futures = [pool.submit(retrieve, session, s, limits, clock) for s in states]
+            futures = [pool.submit(retrieve, session, s, limits, clock, parser) for s in states]
             for future in as_completed(futures):
                 retrieved = future.result()
                 result = save(store, retrieved, policies[retrieved.state.name])
@@ -258,6 +322,7 @@ def poll(
                     on_result(result)
     finally:
         session.close()
+        parser.close()
     order = {s.name: i for i, s in enumerate(states)}
     return sorted(results, key=lambda r: order[r.feed_name])
 

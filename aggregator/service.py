@@ -43,6 +43,7 @@ from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.pipeline import (
     Clock,
+    Parser,
     Retrieved,
     build_outputs,
     policy_for,
@@ -156,6 +157,7 @@ class Service:
         self.changed = False
         self.last_build = time.monotonic()
         self.session = make_session(self.config.defaults.user_agent)
+        self.parser = Parser(len(self.config.feeds))
 
     # ------------------------------------------------------------ lifecycle
 
@@ -184,6 +186,7 @@ class Service:
             finally:
                 scheduler.shutdown(wait=False)
                 self._finish(store)
+                self.parser.close(wait=False)
         log.info("stopped")
         return 0
 
@@ -211,7 +214,7 @@ class Service:
         def work() -> None:
             while True:
                 state = self.jobs.get()
-                retrieved = retrieve(self.session, state, limits, self.clock)
+                retrieved = retrieve(self.session, state, limits, self.clock, self.parser)
                 self.events.put(_Fetched(retrieved))
 
         for number in range(max(1, self.config.defaults.workers)):

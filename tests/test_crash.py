@@ -125,6 +125,8 @@ def test_kill_9_at_random_moments(feed_server: FeedServer, tmp_path: Path) -> No
             committed = check_invariants(database, publisher, committed)
         publisher.grow(rng)
     assert kills >= 20, f"only {kills} runs were killed mid-way; widen the window"
+    # parse worker processes must not outlive a killed parent
+    assert wait_until(lambda: orphaned_workers() == [], 5), orphaned_workers()
     finished = subprocess.run(
         [sys.executable, "-m", "aggregator", "--config", str(config_path), "update", "-q"],
         capture_output=True,
@@ -139,6 +141,22 @@ def test_kill_9_at_random_moments(feed_server: FeedServer, tmp_path: Path) -> No
         *(publisher.carried[(f, f'"f{f}-v{v}"')] for f, v in publisher.versions.items())
     )
     assert current <= stored  # the run after the crashes completes and catches up
+
+
+def orphaned_workers() -> list[int]:
+    """Multiprocessing children that lost their parent (reparented to init)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes()
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == 1 and b"multiprocessing" in command:
+            found.append(int(proc.name))
+    return found
 
 
 @contextmanager

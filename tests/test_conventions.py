@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import sqlite3
+import subprocess
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -78,3 +80,19 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command = "python -m pip install -e '.[test]' && python -m pytest"
     assert command in readme and command in ci
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "aggregator", "tests", "bench"],
+        ["ruff", "format", "--check", "aggregator"],
+    ],
+    ids=["lint", "format"],
+)
+def test_ruff_is_clean(command: list[str]) -> None:
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    done = subprocess.run([ruff, *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -5,6 +5,10 @@ sanitized and absolutized in one nh3 pass (sanitize.clean_html); feedparser's ow
 URI resolution are off because they are slow and incomplete (STANDARDS R-F7, R-F9).
 Any problem with the input comes out as ParseError; a non-well-formed but readable document is
 returned with ``warning`` set (R-F4).
+
+Ids are taken as written: feedparser is not told the fetch URL, so it cannot resolve a relative
+guid or id against it (the same item would get a new id whenever the feed moved). Links are
+resolved here, against xml:base and the fetch URL.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import feedparser
-from lxml import etree
+import feedparser  # type: ignore[import-untyped]
+from lxml import etree  # type: ignore[import-untyped]
 
 from aggregator.errors import ParseError
 from aggregator.sanitize import (
@@ -29,6 +33,7 @@ from aggregator.sanitize import (
     collapse_space,
     is_web_url,
     plain_text,
+    shows_something,
     strip_invalid_chars,
     text_to_html,
 )
@@ -42,6 +47,45 @@ _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "html", "xhtml"})
 _PLAIN_TYPES = frozenset({"text/plain", "text"})
 _SNIFF_BYTES = 1024
 _HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]")
+# The prolog before the root element: XML declaration, processing instructions, comments and a
+# doctype (with an internal subset); what follows is the root element's start tag.
+_PROLOG_ITEM = re.compile(
+    rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!doctype(?:[^\[>]|\[.*?\])*>)", re.DOTALL | re.IGNORECASE
+)
+_ROOT_TAG = re.compile(rb"\s*<([A-Za-z_][^\s/>]*)([^>]*)")
+_DEFAULT_NS = re.compile(rb"""\sxmlns\s*=\s*["']([^"']*)["']""")
+_ROOT_SNIFF_BYTES = 16 * 1024
+_RSS11_NS = "http://purl.org/net/rss1.1#"
+# Root elements of documents that are feeds even when feedparser names no version: RSS 0.9x-2.0,
+# RDF (RSS 0.90/1.0), Atom, CDF (<CHANNEL>) and RSS 1.1 (<Channel>).
+_FEED_ROOTS = frozenset({"rss", "rdf", "feed", "channel"})
+_HTML_ROOTS = frozenset({"html", "head", "body"})
+# Leading whitespace before the XML declaration (a blank line printed by a PHP template) makes
+# the document not well-formed and sends feedparser to its weaker loose parser.
+_LEADING_SPACE = re.compile(rb"[ \t\r\n]+(?=<[^\x00])")
+_XML_DECL_ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=", re.IGNORECASE)
+# UTF-16/32 without a byte order mark and without an XML declaration, told by the NUL bytes
+# around the first "<" (XML 1.0 appendix F); with a declaration feedparser manages on its own.
+_UNMARKED_UTF = (
+    (re.compile(rb"\x00\x00\x00<\x00\x00\x00[^?]"), "utf-32-be"),
+    (re.compile(rb"<\x00\x00\x00[^?]\x00\x00\x00"), "utf-32-le"),
+    (re.compile(rb"\x00<\x00[^?\x00]"), "utf-16-be"),
+    (re.compile(rb"<\x00[^?\x00]\x00"), "utf-16-le"),
+)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")  # UTF-32 BOMs start like UTF-16 ones
+_DETECT_BYTES = 64 * 1024
+_BAD_CHAR_REF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+);")
+# Elements feedparser reads as text; a child element inside one crashes feedparser 6.0.14.
+_TEXT_ONLY_ELEMENTS = frozenset(
+    {"link", "category", "guid", "thumbnail", "id", "pubdate", "updated", "published", "comments"}
+)
+# RFC 6838 type/subtype names, then optional parameters.
+_MEDIA_TYPE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}(\s*;.*)?$"
+)
+_DOTTED_DATE = re.compile(
+    r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*$"
+)
 _EMAIL_NAME = re.compile(r"^\s*(\S+@\S+)\s*\((.+)\)\s*$")  # "a@b.c (Name)", RSS style
 _NAME_EMAIL = re.compile(r"^\s*(.+?)\s*<\s*(\S+@\S+)\s*>\s*$")  # "Name <a@b.c>"
 _WARNING_MAX = 200
@@ -103,26 +147,35 @@ def _parse_xml(
     """RSS/Atom/RDF through feedparser, from a BytesIO so it never opens files or URLs (R-F2)."""
     # Without a Content-Type (file:// feeds) feedparser flags every document as bozo; the
     # generic XML type makes it take the encoding from the BOM or XML declaration instead.
-    response_headers = {
-        "content-location": url,
-        "content-type": headers.get("content-type") or "application/xml",
-    }
+    content_type = headers.get("content-type") or "application/xml"
+    body, content_type, encoding_note = _prepare_xml(body, content_type)
+    # No Content-Location: feedparser would resolve relative guids and ids against it, so an
+    # entry's id would change with the URL the feed happens to be fetched from. Links and
+    # xml:base are resolved here instead (``_base_of``, ``_web_url``).
+    response_headers = {"content-type": content_type}
     if headers.get("content-language"):
         response_headers["content-language"] = headers["content-language"]
     try:
-        d = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=response_headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
+        d = _feedparser(body, response_headers)
     except Exception as e:  # e.g. 6.0.14 raises UnicodeDecodeError on a garbled declaration
-        raise ParseError(f"not a feed: feedparser could not read it: {_bozo_text(e)}") from e
+        repaired = _repaired(body)
+        try:
+            if repaired is None:
+                raise
+            d = _feedparser(repaired, response_headers)
+        except Exception:
+            raise ParseError(f"not a feed: feedparser could not read it: {_bozo_text(e)}") from e
+        body = repaired
+        encoding_note = f"read a repaired copy: feedparser failed with {_bozo_text(e)}"
+        if d.get("bozo"):
+            encoding_note += f"; {_bozo_text(d.get('bozo_exception'))}"
+        d["bozo"] = False
     version = str(d.get("version") or "")
     raw_entries = d.get("entries") or []
+    root = _root_tag(body)
     if not version and not raw_entries:
-        raise ParseError(_not_a_feed_reason(body, media_type, d.get("bozo_exception")))
-    warning = _bozo_text(d.get("bozo_exception")) if d.get("bozo") else None
+        _require_feed_root(root, d, body, media_type)  # an empty feed, or ParseError
+    warning = _bozo_text(d.get("bozo_exception")) if d.get("bozo") else encoding_note
 
     feed = d.get("feed") or {}
     feed_link = _web_url(url, feed.get("link"))
@@ -132,12 +185,10 @@ def _parse_xml(
         _xml_entry(raw, url=url, feed_link=feed_link, feed_authors=feed_authors, now=now)
         for raw in raw_entries
     )
-    updated, _ = _clamp(
-        _from_struct(feed.get("updated_parsed")) or _from_struct(feed.get("published_parsed")), now
-    )
+    updated, _ = _clamp(_feed_date(feed, "updated") or _feed_date(feed, "published"), now)
     feed_id = collapse_space(str(feed.get("id") or "")) if is_atom else ""
     return ParsedFeed(
-        format=version or "unknown",
+        format=version or _format_of_root(root),
         title=_detail_title(feed) or None,
         link=feed_link,
         feed_id=feed_id or None,
@@ -148,15 +199,179 @@ def _parse_xml(
     )
 
 
-def _not_a_feed_reason(body: bytes, media_type: str, exc: object) -> str:
+def _feedparser(body: bytes, response_headers: Mapping[str, str]) -> Any:
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=dict(response_headers),
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
+def _repaired(body: bytes) -> bytes | None:
+    """A copy of a document feedparser 6.0.14 crashed on, without what crashes it; or None.
+
+    Two known crashes: a numeric character reference to a surrogate or past U+10FFFF (it
+    calls chr() and encodes the result), and markup inside an element it reads as plain text
+    (``<link>``, ``<category>``, ``<guid>`` ... with a child element: a KeyError). The first
+    becomes U+FFFD; for the second the document is read by lxml's recovering parser (no
+    entities, no network) and such elements keep only their text.
+    """
+    fixed = _BAD_CHAR_REF.sub(_replace_char_ref, body)
+    parser = etree.XMLParser(recover=True, resolve_entities=False, no_network=True, huge_tree=False)
+    try:
+        root = etree.fromstring(fixed, parser)
+    except (etree.Error, ValueError):
+        return fixed if fixed != body else None
+    if root is None:
+        return fixed if fixed != body else None
+    for element in list(root.iter()):  # a list: the loop removes elements
+        if (
+            isinstance(element.tag, str)
+            and len(element)
+            and etree.QName(element).localname.lower() in _TEXT_ONLY_ELEMENTS
+        ):
+            text = "".join(element.itertext())
+            for child in list(element):
+                element.remove(child)
+            element.text = text
+    repaired = etree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return repaired if repaired != body else None
+
+
+def _replace_char_ref(m: re.Match[bytes]) -> bytes:
+    """A character reference XML cannot carry becomes U+FFFD; others stay as written."""
+    digits = m.group(1)
+    try:
+        code = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+    except ValueError:
+        return b"&#xFFFD;"
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return b"&#xFFFD;"
+    return m.group(0)
+
+
+def _prepare_xml(body: bytes, content_type: str) -> tuple[bytes, str, str | None]:
+    """The body as feedparser reads it best, the Content-Type to tell it, and an encoding note.
+
+    Leading whitespace before the first tag is dropped (it would make the document not
+    well-formed). When nothing declares the encoding (no BOM, no HTTP charset, no ``encoding=``
+    in the XML declaration) and the bytes are not UTF-8, UTF-16/32 is recognized from its NUL
+    bytes, and a non-Latin legacy encoding (Big5, EUC-JP, KOI8-R ...) is detected by
+    charset_normalizer; such a body is handed over as UTF-8. A Latin-looking guess is not used:
+    feedparser's windows-1252 fallback is the better bet there, and guesses between Latin code
+    pages are unreliable.
+    """
+    bom = next((b for b in _BOMS if body.startswith(b)), b"")
+    if bom == b"\xef\xbb\xbf" or not bom:
+        rest = body[len(bom) :]
+        if m := _LEADING_SPACE.match(rest):
+            body = bom + rest[m.end() :]
+    if bom or _charset_param(content_type):
+        return body, content_type, None
+    for pattern, codec in _UNMARKED_UTF:
+        if pattern.match(body):
+            text = body.decode(codec, errors="replace")
+            return text.lstrip().encode("utf-8"), _with_utf8(content_type), None
+    head = body[:_SNIFF_BYTES]
+    if head.lstrip().startswith(b"<?xml") and _XML_DECL_ENCODING.search(head.split(b"?>")[0]):
+        return body, content_type, None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        detected = _detect_non_latin(body)
+        if detected is not None:
+            text = body.decode(detected, errors="replace")
+            note = f"no encoding declared and not UTF-8: read as {detected} (detected)"
+            return text.encode("utf-8"), _with_utf8(content_type), note
+    return body, content_type, None
+
+
+def _charset_param(content_type: str) -> str:
+    """The charset parameter of a Content-Type, unquoted, or ''."""
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip("\"'").strip()
+    return ""
+
+
+def _with_utf8(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip() + "; charset=utf-8"
+
+
+def _detect_non_latin(body: bytes) -> str | None:
+    """A legacy encoding whose text is not Latin script, per charset_normalizer; else None."""
+    try:
+        import charset_normalizer  # installed with requests
+    except ImportError:  # pragma: no cover - requests always brings it
+        return None
+    best = charset_normalizer.from_bytes(body[:_DETECT_BYTES]).best()
+    if best is None or best.encoding in ("utf_8", "ascii"):
+        return None
+    if any("Latin" in alphabet and alphabet != "Basic Latin" for alphabet in best.alphabets):
+        return None
+    return str(best.encoding)
+
+
+def _root_tag(body: bytes) -> tuple[str, str] | None:
+    """The root element's local name (lowercased) and default namespace, from the raw bytes."""
+    head = body[:_ROOT_SNIFF_BYTES]
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    pos = 0
+    while m := _PROLOG_ITEM.match(head, pos):
+        if m.end() == pos:
+            break
+        pos = m.end()
+    m = _ROOT_TAG.match(head, pos)
+    if m is None:
+        return None
+    name = m.group(1).decode("latin-1").rsplit(":", 1)[-1].lower()
+    ns = _DEFAULT_NS.search(m.group(2))
+    return name, ns.group(1).decode("latin-1").strip() if ns else ""
+
+
+def _format_of_root(root: tuple[str, str] | None) -> str:
+    """A format name for a document feedparser gave no version: CDF, RSS 1.1 or unknown."""
+    if root is not None and root[0] == "channel":
+        return "rss11" if root[1] == _RSS11_NS else "cdf"
+    return "unknown"
+
+
+def _require_feed_root(
+    root: tuple[str, str] | None, d: Mapping[str, Any], body: bytes, media_type: str
+) -> None:
+    """Accept a well-formed feed document with no entries (a CDF or RSS 1.1 channel, say);
+    raise ParseError for anything else."""
+    exc = d.get("bozo_exception")
+    if root is not None and root[0] in _FEED_ROOTS:
+        if not d.get("bozo"):
+            return
+        raise ParseError(
+            f"not a feed: a broken <{root[0]}> document with no readable entries: {_bozo_text(exc)}"
+        )
+    raise ParseError(_not_a_feed_reason(body, media_type, exc, root))
+
+
+def _not_a_feed_reason(
+    body: bytes, media_type: str, exc: object, root: tuple[str, str] | None = None
+) -> str:
     """A human reason for a body feedparser found no feed in."""
-    if media_type in ("text/html", "application/xhtml+xml") or _HTML_SNIFF.search(
-        body[:_SNIFF_BYTES].lower()
+    if root is not None and root[0] == "opml":
+        return "not a feed: an OPML subscription list (add its feeds with `aggregator opml import`)"
+    if (
+        media_type in ("text/html", "application/xhtml+xml")
+        or (root is not None and root[0] in _HTML_ROOTS)
+        or (root is None and _HTML_SNIFF.search(body[:_SNIFF_BYTES].lower()))
     ):
         return f"not a feed: looks like an HTML page ({media_type or 'no content-type'})"
     reason = "not a feed: no RSS, Atom or JSON Feed document found"
-    if media_type:
-        reason += f" ({media_type})"
+    details = [media_type] if media_type else []
+    if root is not None:
+        details.append(f"root element <{root[0]}>")
+    if details:
+        reason += f" ({', '.join(details)})"
     if exc is not None:
         reason += f": {_bozo_text(exc)}"
     return reason
@@ -179,33 +394,40 @@ def _xml_entry(
     now: datetime,
 ) -> Entry | None:
     """One feedparser entry as an Entry, or None when it carries nothing usable."""
-    link = _web_url(_base_of(raw.get("title_detail")) or url, raw.get("link"))
+    link = _entry_link(raw, url)
     fallback_base = _first_web_url(link, feed_link, url)
 
     content_raw = _pick_content(raw.get("content") or [])
-    content = _detail_html(content_raw, fallback_base) if content_raw else None
+    content = _detail_html(content_raw, url, fallback_base) if content_raw else None
     summary = None
     summary_raw = raw.get("summary_detail")  # absent when feedparser copied content to summary
     if summary_raw and summary_raw.get("value"):
-        summary = _detail_html(summary_raw, fallback_base)
+        summary = _detail_html(summary_raw, url, fallback_base)
     if summary == content:
         summary = None
 
     entry_base = _first_web_url(
-        _base_of(raw.get("summary_detail")), _base_of(raw.get("title_detail")), fallback_base
+        _base_of(raw.get("summary_detail"), url),
+        _base_of(raw.get("title_detail"), url),
+        fallback_base,
     )
     enclosures = _xml_enclosures(raw, entry_base)
     title = _detail_title(raw)
-    if not (title or link or content or summary or enclosures or raw.get("id")):
+    if not (
+        title
+        or link
+        or content
+        or summary
+        or enclosures
+        or collapse_space(str(raw.get("id") or ""))
+    ):
         return None  # an empty shell, e.g. left over by the loose parser
 
     published, clamped_p = _clamp(
-        _from_struct(raw.get("published_parsed"))
-        or _from_struct(raw.get("updated_parsed"))
-        or _from_struct(raw.get("created_parsed")),
+        _feed_date(raw, "published") or _feed_date(raw, "updated") or _feed_date(raw, "created"),
         now,
     )
-    updated, clamped_u = _clamp(_from_struct(raw.get("updated_parsed")), now)
+    updated, clamped_u = _clamp(_feed_date(raw, "updated"), now)
     raw_text = str((content_raw or {}).get("value") or (summary_raw or {}).get("value") or "")
     return Entry(
         source_id=_source_id(raw.get("id"), link, str(raw.get("title") or ""), raw_text),
@@ -226,6 +448,20 @@ def _xml_entry(
     )
 
 
+def _entry_link(raw: Mapping[str, Any], url: str) -> str | None:
+    """The entry's link, absolute; an id feedparser copied into ``link`` only if it is a URL.
+
+    feedparser fills a missing link with the guid/id (``guidislink``). An RSS permalink guid
+    or an Atom id that is an http(s) URL is a fair link, but "post-17" or a tag: URI is not,
+    and resolving it against the feed URL would invent a page that does not exist.
+    """
+    value = raw.get("link")
+    if raw.get("guidislink") and isinstance(value, str) and value == raw.get("id"):
+        value = strip_invalid_chars(value).strip()
+        return value if is_web_url(value) and " " not in value else None
+    return _web_url(_base_of(raw.get("title_detail"), url) or url, value)
+
+
 def _pick_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The content to keep: HTML over plain text, then the longest, then the first."""
     usable = [c for c in contents if c.get("value") and _kind(c.get("type")) is not None]
@@ -244,7 +480,7 @@ def _kind(content_type: object) -> str | None:
     return None
 
 
-def _detail_html(detail: Mapping[str, Any], fallback_base: str | None) -> str | None:
+def _detail_html(detail: Mapping[str, Any], url: str, fallback_base: str | None) -> str | None:
     """A feedparser text construct as sanitized HTML; text/plain is escaped, not parsed."""
     value = str(detail.get("value") or "")
     kind = _kind(detail.get("type"))
@@ -252,8 +488,9 @@ def _detail_html(detail: Mapping[str, Any], fallback_base: str | None) -> str | 
         return None
     if kind == "text":
         return text_to_html(value) or None
-    base = _first_web_url(_base_of(detail), fallback_base)
-    return clean_html(value, base) or None
+    base = _first_web_url(_base_of(detail, url), fallback_base)
+    cleaned = clean_html(value, base)
+    return cleaned if shows_something(cleaned) else None
 
 
 def _detail_title(node: Mapping[str, Any]) -> str:
@@ -265,11 +502,12 @@ def _detail_title(node: Mapping[str, Any]) -> str:
     return plain_text(str(node.get("title") or ""))
 
 
-def _base_of(detail: object) -> str | None:
-    """The xml:base (or document base) feedparser recorded on a detail dict."""
+def _base_of(detail: object, url: str) -> str | None:
+    """The base URL of a feedparser detail dict: its xml:base resolved against the document
+    URL, else the document URL (None when there is no detail)."""
     if isinstance(detail, Mapping):
         base = detail.get("base")
-        return str(base) if base else None
+        return absolute_url(url, strip_invalid_chars(str(base))) if base else url
     return None
 
 
@@ -282,11 +520,20 @@ def _xml_enclosures(raw: Mapping[str, Any], base: str | None) -> tuple[Enclosure
         href = _web_url(base, item.get("href") or item.get("url"))
         if not href or href in result:
             continue
-        mime = collapse_space(str(item.get("type") or "")) or None
+        mime = _media_type(item.get("type"))
         if mime == "text/html":  # feedparser's default for a link without a type
             mime = None
         result[href] = Enclosure(url=href, type=mime, length=_length(item.get("length")))
     return tuple(result.values())
+
+
+def _media_type(value: object) -> str | None:
+    """A MIME type such as ``audio/mpeg`` (parameters kept), or None for junk.
+
+    Atom requires type/subtype (RFC 4287 atomMediaType), and a reader cannot use anything else.
+    """
+    text = collapse_space(value) if isinstance(value, str) else ""
+    return text if _MEDIA_TYPE.match(text) else None
 
 
 def _authors(node: Mapping[str, Any]) -> tuple[str, ...]:
@@ -477,8 +724,9 @@ def _json_entry(
     content_html, content_text = _str(item.get("content_html")), _str(item.get("content_text"))
     content: str | None = None
     if content_html.strip():
-        content = clean_html(content_html, base) or None
-    elif content_text.strip():
+        cleaned = clean_html(content_html, base)
+        content = cleaned if shows_something(cleaned) else None
+    if content is None and content_text.strip():
         content = text_to_html(content_text) or None
     summary_text = _str(item.get("summary"))
     summary = text_to_html(summary_text) or None
@@ -542,7 +790,7 @@ def _json_enclosures(raw: object, base: str) -> tuple[Enclosure, ...]:
             continue
         href = _web_url(base, _str(att.get("url")))
         if href and href not in result:
-            mime = collapse_space(_str(att.get("mime_type"))) or None
+            mime = _media_type(att.get("mime_type"))
             result[href] = Enclosure(url=href, type=mime, length=_length(att.get("size_in_bytes")))
     return tuple(result.values())
 
@@ -606,6 +854,25 @@ def _from_struct(value: object) -> datetime | None:
     try:
         return _EPOCH + timedelta(seconds=calendar.timegm(value))
     except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def _feed_date(node: Mapping[str, Any], key: str) -> datetime | None:
+    """A feedparser date field as aware UTC: its parsed form, else the text read day-first."""
+    return _from_struct(node.get(f"{key}_parsed")) or _dotted_date(node.get(key))
+
+
+def _dotted_date(value: object) -> datetime | None:
+    """A day-first dotted date such as ``22.11.2022 12:16:00`` (German, Russian ... feeds), UTC.
+
+    feedparser reads none of these; a dotted date is day.month.year wherever it is used.
+    """
+    if not isinstance(value, str) or not (m := _DOTTED_DATE.match(value)):
+        return None
+    day, month, year, hour, minute, second = (int(g) if g else 0 for g in m.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError:
         return None
 
 

@@ -50,6 +50,11 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer nofollow"
 
+# In sanitized HTML (attributes quoted, "<" and ">" escaped in text and values) a tag is exactly
+# "<" ... ">", and an image that shows something has a src (only web URLs survive cleaning).
+_TAG = re.compile(r"<[^>]*>")
+_IMAGE_WITH_SOURCE = re.compile(r"<img\s[^>]*\bsrc=\"[^\"]")
+
 # Characters that are illegal in XML 1.0 output, plus lone surrogates (which nh3 cannot take).
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -92,6 +97,19 @@ def clean_html(fragment: str, base: str | None) -> str:
         cleaned = _nh3_clean(text, "deny")
     # Entities such as &#11; decode to illegal characters inside nh3; remove them again.
     return strip_invalid_chars(cleaned).strip()
+
+
+def shows_something(cleaned: str | None) -> bool:
+    """True when sanitized HTML (clean_html's output) has visible text or an image with a src.
+
+    Markup alone (``<span></span>``, ``<p><br></p>``, or what is left of an SVG or MathML
+    island, which the sanitizer drops) shows nothing.
+    """
+    if not cleaned:
+        return False
+    if _IMAGE_WITH_SOURCE.search(cleaned):
+        return True
+    return bool(html.unescape(_TAG.sub("", cleaned)).strip())
 
 
 def _nh3_clean(text: str, url_relative: UrlRelative) -> str:

@@ -15,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 from aggregator import parse as parse_module
 from aggregator.errors import ParseError
 from aggregator.parse import parse_feed
-from aggregator.sanitize import clean_html, plain_text, text_to_html
+from aggregator.sanitize import clean_html, plain_text, shows_something, text_to_html
 from aggregator.types import Enclosure, Entry, FeedHints, ParsedFeed
 
 DATA = Path(__file__).parent / "data" / "parse"
@@ -609,3 +609,215 @@ def test_skip_hints_never_load_external_entities(tmp_path: Path) -> None:
 def test_garbage_with_a_skip_marker_is_still_a_parse_error_not_a_crash() -> None:
     with pytest.raises(ParseError):
         parse_feed(b"<skipHours><hour>1</hour></skipHours>\xff\x00", url=URL, headers=RSS, now=NOW)
+
+
+# ---------------------------------------------------------------- real-world corpus findings
+# Each case below was found by running the real pipeline over ../shared/corpus
+# (bench/corpus_tally.py, tests/test_corpus.py); each fixture is a small hand-written stand-in.
+
+XML = {"Content-Type": "application/xml"}
+RSS_NO_CHARSET = {"Content-Type": "application/rss+xml"}  # the document speaks for itself
+
+
+def test_whitespace_before_the_xml_declaration_is_not_a_broken_feed() -> None:
+    body = fixture("leading_blank_lines.xml")
+    assert body.startswith(b"\n\n  <?xml")
+    for raw in (body, b"\xef\xbb\xbf" + body):  # also after a UTF-8 BOM
+        feed = parse_feed(raw, url=URL, headers=RSS, now=NOW)
+        assert feed.warning is None  # strict parser, not the loose one with a warning
+        assert [(e.title, e.authors) for e in feed.entries] == [
+            ("Printed by a template", ("Tem Plate",))
+        ]
+
+
+@pytest.mark.parametrize(
+    ("name", "headers"),
+    [
+        ("utf16be_no_bom_no_declaration.xml", RSS_NO_CHARSET),
+        ("utf16le_no_bom_no_declaration.xml", {"Content-Type": "text/xml"}),
+        ("utf16be_no_bom_no_declaration.xml", {}),
+    ],
+)
+def test_utf16_without_bom_or_declaration_is_read(name: str, headers: Any) -> None:
+    body = fixture(name)
+    assert body[:2] in (b"\x00<", b"<\x00")
+    feed = parse(name, headers)
+    assert feed.title == "Zwölf Boxkämpfer"
+    assert [e.title for e in feed.entries] == ["Größe über alles"]
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "entry_title", "codec"),
+    [
+        ("koi8r_undeclared.xml", "Новости дня", "Как пережить новогоднюю ночь", "koi8_r"),
+        ("shiftjis_undeclared.xml", "ゲームの日記", "ゲーム三昧な正月", "cp932"),
+    ],
+)
+def test_undeclared_non_latin_encoding_is_detected(
+    name: str, title: str, entry_title: str, codec: str
+) -> None:
+    feed = parse(name, RSS_NO_CHARSET)
+    assert (feed.title, [e.title for e in feed.entries]) == (title, [entry_title])
+    assert feed.warning == f"no encoding declared and not UTF-8: read as {codec} (detected)"
+
+
+def test_undeclared_latin_text_keeps_the_windows_1252_fallback() -> None:
+    feed = parse("latin1_undeclared.xml", RSS_NO_CHARSET)
+    assert feed.title == "Café du coin"
+    assert [e.title for e in feed.entries] == ["Crème brûlée à la française"]
+    assert feed.warning is not None and "windows-1252" in feed.warning
+
+
+def test_a_declared_or_http_charset_is_never_second_guessed() -> None:
+    body = fixture("koi8r_undeclared.xml")
+    feed = parse_feed(body, url=URL, headers={"Content-Type": "text/xml; charset=koi8-r"}, now=NOW)
+    assert feed.title == "Новости дня" and feed.warning is None
+    declared = b'<?xml version="1.0" encoding="koi8-r"?>\n' + body
+    assert parse_feed(declared, url=URL, headers=RSS_NO_CHARSET, now=NOW).warning is None
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "title", "entries"),
+    [
+        ("cdf_channel.xml", "cdf", "Channel without items yet", []),
+        ("cdf_items.xml", "cdf", "CDF news", ["First CDF item"]),
+        ("rss11_empty.xml", "rss11", "RSS 1.1, nothing yet", []),
+        ("rss11_items.xml", "rss11", "RSS 1.1 news", ["Item A"]),
+    ],
+)
+def test_cdf_and_rss11_channels_are_feeds_even_when_empty(
+    name: str, fmt: str, title: str, entries: list[str]
+) -> None:
+    feed = parse(name, XML)
+    assert (feed.format, feed.title, feed.warning) == (fmt, title, None)
+    assert [e.title for e in feed.entries] == entries
+
+
+def test_cdf_item_fields() -> None:
+    entry = parse("cdf_items.xml", XML).entries[0]
+    assert entry.link == "https://cdf.example/one"
+    assert entry.summary == "<p>What it is about</p>"
+    assert entry.published == utc(2026, 11, 20, 10, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "headers", "message"),
+    [
+        ("broken_channel_no_entries.xml", XML, r"^not a feed: a broken <channel> document "),
+        ("subscriptions.opml", {"Content-Type": "text/x-opml"}, r"^not a feed: an OPML "),
+        ("subscriptions.opml", {"Content-Type": "application/octet-stream"}, "OPML"),
+        # <body> inside a non-HTML document is not an HTML page
+        ("xml_note.xml", XML, r"no RSS, Atom or JSON Feed document found .*root element <note>"),
+    ],
+)
+def test_not_a_feed_messages_name_what_the_document_is(
+    name: str, headers: Any, message: str
+) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse(name, headers)
+
+
+def test_junk_enclosure_types_are_dropped_not_published() -> None:
+    entries = by_id(parse("enclosure_types.xml"))
+    assert [e.type for e in entries["e1"].enclosures] == ["audio/mpeg", "audio/ogg; codecs=opus"]
+    assert [(e.url, e.type, e.length) for e in entries["e2"].enclosures] == [
+        ("https://pod.example/2.mp3", None, 100),  # "rss_0.94...^type" broke atom.xml validity
+        ("https://pod.example/2.m4a", None, 100),
+        ("https://pod.example/2.wav", None, 100),
+    ]
+    attachments = by_id(parse("json_shows_nothing.json", JSON))["2"].enclosures
+    assert [(e.url, e.type) for e in attachments] == [
+        ("https://jodd.example/a.mp3", None),
+        ("https://jodd.example/b.mp3", "audio/mpeg"),
+    ]
+
+
+def test_entries_whose_content_shows_nothing_are_empty() -> None:
+    feed = parse("invisible_content.xml", ATOM)
+    # markup only, SVG only, MathML only, a script and an empty paragraph: all dropped
+    assert [(e.title, e.content, e.summary) for e in feed.entries] == [
+        ("", '<img src="https://invisible.example/cam.jpg">', None),  # an image shows something
+        ("Titled", None, None),  # kept for its title; its empty markup is not kept
+    ]
+
+
+def test_json_content_html_that_shows_nothing_falls_back_to_content_text() -> None:
+    feed = parse("json_shows_nothing.json", JSON)
+    assert [e.source_id for e in feed.entries] == ["1", "2"]  # the SVG-only item is empty
+    assert feed.entries[0].content == "<p>The text version</p>"
+
+
+def test_day_first_dotted_dates_are_read() -> None:
+    feed = parse("dotted_dates.xml")
+    entries = by_id(feed)
+    assert entries["d1"].published == utc(2022, 11, 22, 12, 16)
+    assert entries["d2"].published == utc(2022, 2, 1)
+    assert entries["d3"].published is None  # 31 February: no date rather than a wrong one
+    assert entries["d4"].published == utc(2022, 11, 22, 11, 16)  # RFC 822 as before
+    assert feed.updated == utc(2022, 11, 23, 8, 30)
+
+
+def test_relative_guids_and_ids_are_kept_as_written_whatever_the_feed_url() -> None:
+    """feedparser resolved permalink guids and Atom ids against the fetch URL: the same item
+    got another id whenever the feed moved, and came back as a duplicate."""
+    ids = [
+        [e.source_id for e in parse("guid_as_link.xml", RSS, url=u).entries]
+        + [e.source_id for e in parse("atom_id_not_a_link.xml", ATOM, url=u).entries]
+        for u in ("https://feeds.example/dir/feed", "http://mirror.example/other/rss")
+    ]
+    assert (
+        ids[0]
+        == ids[1]
+        == [
+            "foo",
+            "https://guid.example/posts/2",
+            "https://guid.example/posts/3",
+            "bar",
+            "Correct Value",
+            "tag:ids.example,2026:2",
+        ]
+    )
+
+
+def test_a_guid_is_a_link_only_when_it_is_a_web_url() -> None:
+    links = [e.link for e in parse("guid_as_link.xml").entries]
+    assert links == [
+        None,  # "foo" is no page, however permanent feedparser thinks it is
+        "https://guid.example/posts/2",
+        None,  # isPermaLink="false"
+        "https://feeds.example/posts/4",  # a real relative <link> still resolves
+    ]
+    assert [e.link for e in parse("atom_id_not_a_link.xml", ATOM).entries] == [None, None]
+
+
+@pytest.mark.parametrize(
+    ("html", "shows"),
+    [
+        ("<p>text</p>", True),
+        ('<img src="https://e.example/p.png">', True),
+        ('<img alt="only alt">', False),
+        ("<span></span><p><br></p>", False),
+        ("<p>&nbsp;</p>", False),
+        ("<p>&amp;</p>", True),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_shows_something(html: str | None, shows: bool) -> None:
+    assert shows_something(html) is shows
+
+
+def test_a_document_feedparser_crashes_on_is_read_from_a_repaired_copy() -> None:
+    """feedparser 6.0.14 raises on a surrogate character reference and on markup inside
+    <link>/<category>: one odd item must not lose the whole feed."""
+    body = fixture("feedparser_crash.xml")
+    with pytest.raises(Exception):  # noqa: B017 - feedparser's own crash, any type
+        parse_module._feedparser(body, {"content-type": "application/rss+xml"})
+    feed = parse("feedparser_crash.xml")
+    assert [(e.source_id, e.title, e.link, e.tags) for e in feed.entries] == [
+        ("c1", "Bad reference", None, ()),
+        ("c2", "Markup in a link", "https://crash.example/2x", ("news",)),
+        ("c3", "Fine", "https://crash.example/3", ()),
+    ]
+    assert feed.entries[0].summary == "before \ufffd after"
+    assert feed.warning is not None and feed.warning.startswith("read a repaired copy: ")

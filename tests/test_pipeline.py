@@ -401,3 +401,29 @@ def test_websub_without_base_url_is_a_config_error(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"output\.websub_hub: a hub needs output\.base_url"):
         load_config(path)
+
+
+def test_two_feeds_sharing_an_atom_id_and_entry_ids_are_both_kept(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    def atom(link: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            "<id>tag:same.example,2026:feed</id><title>Copy</title>"
+            "<updated>2026-11-25T09:00:00Z</updated>"
+            "<entry><id>tag:same.example,2026:1</id><title>One</title>"
+            f'<link href="{link}"/><updated>2026-11-25T09:00:00Z</updated></entry></feed>'
+        )
+
+    a = feed_server.serve(
+        "/a.atom", atom("https://a.example/1"), content_type="application/atom+xml"
+    )
+    b = feed_server.serve(
+        "/b.atom", atom("https://b.example/1"), content_type="application/atom+xml"
+    )
+    config = config_for(tmp_path, a, b)
+    report = update(config)
+    assert [r.status for r in report.results] == [PollStatus.UPDATED, PollStatus.UPDATED]
+    uids = [u for (u,) in rows(config, "SELECT uid FROM entries ORDER BY id")]
+    assert len(uids) == 2 and len(set(uids)) == 2
+    assert rows(config, "SELECT count(DISTINCT source_id) FROM feeds") == [(2,)]

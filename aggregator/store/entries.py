@@ -76,8 +76,16 @@ class EntriesMixin(StoreBase):
                 ).fetchone()[0]
                 is None
             )
-            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id):
-                # An Atom feed's own id names it in atom:source; adopted once, then kept.
+            claimed = (
+                parsed.feed_id
+                and self.db.execute(
+                    "SELECT 1 FROM feeds WHERE source_id = ? AND id != ?",
+                    [parsed.feed_id, state.feed_id],
+                ).fetchone()
+            )
+            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id) and not claimed:
+                # An Atom feed's own id names it in atom:source; adopted once, then kept (unless
+                # another feed already goes by it: copies of one feed under two URLs exist).
                 feed_values["source_id"] = parsed.feed_id
                 state = replace(state, source_id=parsed.feed_id)
             self.db.table("feeds").update(state.feed_id, feed_values)
@@ -148,7 +156,8 @@ class EntriesMixin(StoreBase):
             if self.db.execute("SELECT 1 FROM entries WHERE uid = ?", [uid]).fetchone():
                 # Another feed already claims this id for a different item: never merge
                 # silently (RFC 4287 section 8.4); scope the id to this feed instead.
-                uid = scoped_output_id(entry.source_id, state.source_id)
+                # Scoped by the feed's row too: two feeds may share an atom:id.
+                uid = scoped_output_id(entry.source_id, f"{state.source_id}#{state.feed_id}")
             published = entry.published or entry.updated
             updated = entry.updated or entry.published
             entry_row_id = (

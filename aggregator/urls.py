@@ -1,16 +1,29 @@
 """Canonical URLs: a dedup key only, never the link we publish (STANDARDS R-K2).
 
-Lowercase scheme and host, IDNA host, default port dropped, dot-segments resolved, fragment
-dropped, tracking parameters dropped, the remaining query sorted (so parameter order does not
-split duplicates) and an empty ``?`` dropped. The path's trailing slash and http/https are kept:
-servers are free to treat those as different resources.
+Lowercase scheme and host, IDNA host, IP literals bracketed, default port dropped, userinfo
+dropped, percent-encoding normalized (%7E is ~, %2F stays %2F) and dot-segments resolved,
+fragment dropped, tracking parameters dropped, the remaining query sorted (so parameter order
+does not split duplicates) and an empty ``?`` dropped. The path's trailing slash and http/https
+are kept: servers are free to treat those as different resources. The key is a fixed point
+(canonicalizing it again gives it back); tests/test_properties.py checks that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import posixpath
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+import re
+import string
+from urllib.parse import (
+    SplitResult,
+    parse_qsl,
+    quote,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 TRACKING_PARAMS = frozenset(
     {
@@ -47,42 +60,87 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+# Characters a path may carry as they are (besides ASCII letters and digits). A %XX escape of
+# one of them is decoded, so %7E and ~ compare equal; "/" is not among them: %2F is data inside
+# a segment, and decoding it would move segment boundaries (and break idempotence).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_DECODABLE = frozenset(string.ascii_letters + string.digits + _PATH_SAFE) - {"/"}
+_PATH_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9" + re.escape(_PATH_SAFE) + "]")
+# What a host may not contain (WHATWG forbidden host code points, C0 controls and DEL): such a
+# "host" would be read differently when the canonical URL is parsed again.
+_FORBIDDEN_HOST = re.compile(r"[\x00-\x20\x7f#/:<>?@\[\\\]^|]")
+
+
+def _path_token(match: re.Match[str]) -> str:
+    token = match.group()
+    if len(token) == 3:  # a %XX escape: decode a safe character, else uppercase the hex
+        char = chr(int(token[1:], 16))
+        return char if char in _DECODABLE else token.upper()
+    return quote(token, safe="")  # anything else, a lone "%" included, as UTF-8 escapes
+
+
 def _normalize_path(path: str) -> str:
+    """Percent-encoding normalized (RFC 3986 6.2.2.2), then dot-segments removed (6.2.2.3).
+
+    In that order, so %2E%2E is a dot-segment too. Invalid UTF-8 escapes are kept as they are
+    (uppercased), never replaced. Raises UnicodeEncodeError on a lone surrogate.
+    """
     if not path:
         return "/"
     trailing = path.endswith("/")
-    normalized = posixpath.normpath(path)
+    normalized = posixpath.normpath(_PATH_TOKEN.sub(_path_token, path))
     if normalized.startswith("//"):  # normpath keeps a leading double slash
         normalized = "/" + normalized.lstrip("/")
     if trailing and not normalized.endswith("/"):
         normalized += "/"
-    # Re-quote with a stable set of safe characters so %7E and ~ compare equal.
-    return quote(unquote(normalized), safe="/:@!$&'()*+,;=-._~")
+    return normalized
+
+
+def _normalize_host(parts: SplitResult) -> str | None:
+    """Lowercase, IDNA, no trailing dot; IP literals bracketed; None when no usable host."""
+    host = parts.hostname
+    if not host:
+        return None
+    if "[" in parts.netloc:  # an IP literal (urlsplit checked the brackets)
+        with contextlib.suppress(ValueError):
+            host = ipaddress.ip_address(host).compressed
+        return f"[{host}]"
+    host = host.rstrip(".")
+    with contextlib.suppress(UnicodeError):
+        # IDNA 2003 maps some characters to dots (U+3002, U+FF0E) or to ASCII punctuation.
+        host = host.encode("idna").decode("ascii").rstrip(".")
+    if not host or _FORBIDDEN_HOST.search(host):
+        return None
+    return host
 
 
 def canonical_url(url: str | None) -> str | None:
-    """The dedup key of a URL, or None when it is not an absolute http(s) URL."""
+    """The dedup key of a URL, or None when it is not an absolute http(s) URL.
+
+    Idempotent: ``canonical_url(k) == k`` for every key ``k`` it returns. Never raises.
+    """
     if not url:
         return None
     try:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS or not parts.hostname:
+        if scheme not in DEFAULT_PORTS:
             return None
-        host = parts.hostname.rstrip(".").lower()
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("idna").decode("ascii")
+        host = _normalize_host(parts)
+        if host is None:
+            return None
         port = parts.port
-    except ValueError:
+        netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+        query_pairs = [
+            (key, value)
+            for key, value in parse_qsl(parts.query, keep_blank_values=True)
+            if not is_tracking_param(key)
+        ]
+        query = urlencode(sorted(query_pairs))
+        path = _normalize_path(parts.path)
+    except ValueError:  # a bad port or IP literal; UnicodeError (a lone surrogate) too
         return None
-    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query_pairs = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not is_tracking_param(key)
-    ]
-    query = urlencode(sorted(query_pairs))
-    return urlunsplit((scheme, netloc, _normalize_path(parts.path), query, ""))
+    return urlunsplit((scheme, netloc, path, query, ""))
 
 
 def absolute_url(base: str | None, url: str | None) -> str | None:

@@ -73,6 +73,10 @@ def check_invariants(database: Path, publisher: Publisher, committed: int) -> in
     conn = sqlite3.connect(database)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        if "entries_fts" not in tables:  # killed before the first migration committed
+            assert "entries" not in tables and committed == 0
+            return 0
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         conn.execute("INSERT INTO entries_fts(entries_fts) VALUES('integrity-check')")
         duplicates = conn.execute(

@@ -1,26 +1,45 @@
 """HTTP (and file://) retrieval of one feed -> FetchResult. The only module that imports requests.
 
 Polite and bounded (STANDARDS R-H1, R-H7, R-H9, R-H10): validators sent back exactly as received,
-an honest User-Agent and Accept header, no cookies, a (connect, read) timeout, a whole-response
-deadline so a server trickling a byte a second cannot hold a worker, and a body cap enforced
-while streaming (after gzip decoding, so a gzip bomb is capped too).
+an honest User-Agent and Accept header, no cookies, a (connect, read) timeout, and a hostile
+publisher cannot hold a worker or its memory:
+
+- a whole-exchange deadline (connect, headers, every redirect hop, body) that shuts the socket,
+  so a server trickling a byte a second, in the headers or in the body, is cut off on time;
+- a body cap enforced while streaming, after gzip decoding (a gzip bomb is capped too), whether
+  the body has a Content-Length, is chunked, or runs until the connection closes;
+- redirects followed by hand: at most MAX_REDIRECTS hops, http(s) only (never file:, ftp:, ...),
+  a loop stopped as soon as it comes back, and a redirect's own body never read;
+- header lines, header counts and chunk-size lines bounded (http.client's 64 KiB / 100 headers
+  limits, and the same 64 KiB for the chunk-size lines urllib3 reads itself);
+- every network-level failure, however malformed the answer, comes out as one FetchError with
+  a one-line reason; nothing else escapes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import http.client
 import socket
+import stat as stat_module
 import threading
 import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
 from aggregator import PROJECT_URL, __version__
@@ -32,8 +51,10 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.8, application/json;q=0.8, */*;q=0.5"
 )
 DEFAULT_USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
-MAX_REDIRECTS = 10
+MAX_REDIRECTS = 10  # hops followed; the 11th redirect is an error
 PERMANENT_REDIRECTS = frozenset({301, 308})
+REDIRECT_SCHEMES = frozenset({"http", "https"})  # R-H7: never follow a redirect elsewhere
+MAX_LINE = 65536  # longest header / chunk-size line read (http.client's own header limit)
 _CHUNK = 64 * 1024
 Session = requests.Session  # callers hold one per run without importing requests
 # A local file has no Content-Type header; its name is the best hint feedparser can get.
@@ -46,6 +67,13 @@ FILE_TYPES = {
     ".html": "text/html",
     ".htm": "text/html",
 }
+# What a hostile or broken server can make the HTTP stack raise; all of it becomes FetchError.
+_NETWORK_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +82,7 @@ class FetchLimits:
 
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
-    total_timeout: float = 60.0  # the whole response, headers to last byte
+    total_timeout: float = 60.0  # the whole exchange: connect, headers, redirects, body
     max_body_bytes: int = 10 * 1024 * 1024
 
     @classmethod
@@ -67,12 +95,33 @@ class FetchLimits:
         )
 
 
+class _Session(requests.Session):
+    """A Session that leaves redirects to ``fetch``, which follows them by hand.
+
+    Even with ``allow_redirects=False``, requests' Session.send runs ``resolve_redirects`` on
+    a 3xx to prepare ``Response.next``, and that reads the redirect's whole body into memory:
+    a 301 with an endless body would grow one bytes object until the deadline.
+    """
+
+    def resolve_redirects(
+        self, *args: Any, **kwargs: Any
+    ) -> Generator[requests.Response, None, None]:
+        yield from ()
+
+
 def make_session(user_agent: str | None = None) -> Session:
-    """One Session for a run: pooled connections, no cookies kept, honest headers."""
-    session = requests.Session()
+    """One Session for a run: pooled connections, no cookies kept, honest headers.
+
+    Only a session made here is fully bounded: its connections report to the deadline of the
+    fetch using them (see ``_Deadline``), and it never reads a redirect's body.
+    """
+    session = _Session()
     session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     session.max_redirects = MAX_REDIRECTS
     session.trust_env = False  # no .netrc credentials or proxy settings leaking into requests
+    adapter = _WatchedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     session.headers.update(
         {
             "User-Agent": user_agent or DEFAULT_USER_AGENT,
@@ -100,67 +149,140 @@ def fetch(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     started = time.monotonic()
+    with _Deadline(limits.total_timeout) as deadline:
+        response, hops = _follow(session, url, headers, limits, deadline)
+        try:
+            session.cookies.clear()
+            permanent = bool(hops) and all(status in PERMANENT_REDIRECTS for status in hops)
+            if response.status_code == 304:
+                return FetchResult(
+                    status=304,
+                    url=response.url,
+                    headers=response.headers,
+                    body=None,
+                    redirected_permanently=permanent,
+                    elapsed=time.monotonic() - started,
+                )
+            if response.status_code != 200:
+                prefix = "HTTP" if response.status_code >= 400 else "unexpected HTTP"
+                raise FetchError(
+                    f"{prefix} {response.status_code} {response.reason or ''}".strip(),
+                    status=response.status_code,
+                    headers=response.headers,
+                )
+            body = _read_body(response, limits, deadline)
+            return FetchResult(
+                status=200,
+                url=response.url,
+                headers=response.headers,
+                body=body,
+                redirected_permanently=permanent,
+                elapsed=time.monotonic() - started,
+            )
+        finally:
+            response.close()
+
+
+def _follow(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    limits: FetchLimits,
+    deadline: _Deadline,
+) -> tuple[requests.Response, list[int]]:
+    """GET ``url``, following redirects by hand; returns the final response and the hops.
+
+    By hand rather than by requests, which reads each redirect's whole body into memory
+    (a 301 with an endless body), follows any scheme it has an adapter for, and only notices
+    a loop after ``max_redirects`` requests.
+    """
+    hops: list[int] = []
+    visited = [url]
+    while True:
+        response = _get(session, url, headers, limits, deadline)
+        if not response.is_redirect:  # a 301/302/303/307/308 with a Location header
+            return response, hops
+        response.close()  # without reading the redirect's body
+        hops.append(response.status_code)
+        location = response.headers["Location"]
+        # http.client decodes header bytes as Latin-1; they are far more often UTF-8.
+        with contextlib.suppress(UnicodeError):
+            location = location.encode("latin-1").decode("utf-8")
+        try:
+            target = urljoin(response.url or url, location.strip())
+            scheme = urlsplit(target).scheme.lower()
+        except ValueError as e:  # e.g. "http://[::1" (an unclosed IPv6 literal)
+            raise FetchError(
+                f"unusable redirect Location {_clip(repr(location), 120)}: {e}",
+                status=response.status_code,
+            ) from e
+        if scheme not in REDIRECT_SCHEMES:
+            raise FetchError(
+                f"refused to follow a redirect to a non-HTTP URL: {_clip(target)}",
+                status=response.status_code,
+            )
+        if target in visited:
+            raise FetchError(
+                f"too many redirects: a loop ({len(hops)} hops, back to {_clip(target)})",
+                status=response.status_code,
+            )
+        if len(hops) > MAX_REDIRECTS:
+            raise FetchError(
+                f"too many redirects (more than {MAX_REDIRECTS}; last to {_clip(target)})",
+                status=response.status_code,
+            )
+        visited.append(target)
+        url = target
+
+
+def _get(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    limits: FetchLimits,
+    deadline: _Deadline,
+) -> requests.Response:
+    """One request, up to the end of the response headers."""
+    too_slow = (
+        f"timed out: the whole response took longer than {limits.total_timeout:g}s "
+        "(still waiting for the headers)"
+    )
     try:
         response = session.get(
             url,
             headers=headers,
             timeout=(limits.connect_timeout, limits.read_timeout),
             stream=True,
-            allow_redirects=True,
+            allow_redirects=False,
         )
-    except requests.TooManyRedirects as e:
-        raise FetchError(f"too many redirects (more than {MAX_REDIRECTS}; a loop?)") from e
-    except requests.Timeout as e:
-        raise FetchError(f"timed out after {time.monotonic() - started:.0f}s: {e}") from e
-    except requests.RequestException as e:
-        raise FetchError(f"request failed: {_short_reason(e)}") from e
-    try:
-        session.cookies.clear()
-        permanent = bool(response.history) and all(
-            hop.status_code in PERMANENT_REDIRECTS for hop in response.history
-        )
-        if response.status_code == 304:
-            return FetchResult(
-                status=304,
-                url=response.url,
-                headers=response.headers,
-                body=None,
-                redirected_permanently=permanent,
-                elapsed=time.monotonic() - started,
-            )
-        if response.status_code != 200:
-            prefix = "HTTP" if response.status_code >= 400 else "unexpected HTTP"
+    except _NETWORK_ERRORS as e:
+        if deadline.expired.is_set():
+            raise FetchError(too_slow) from e
+        if isinstance(e, requests.ConnectTimeout):
+            host = urlsplit(url).hostname or url
             raise FetchError(
-                f"{prefix} {response.status_code} {response.reason or ''}".strip(),
-                status=response.status_code,
-                headers=response.headers,
-            )
-        body = _read_body(response, limits, started)
-        return FetchResult(
-            status=200,
-            url=response.url,
-            headers=response.headers,
-            body=body,
-            redirected_permanently=permanent,
-            elapsed=time.monotonic() - started,
-        )
-    finally:
+                f"timed out connecting to {host} (after {limits.connect_timeout:g}s)"
+            ) from e
+        if isinstance(e, requests.Timeout):
+            host = urlsplit(url).hostname or url
+            raise FetchError(
+                f"timed out: no answer from {host} within {limits.read_timeout:g}s"
+            ) from e
+        raise FetchError(f"request failed: {_short_reason(e, url)}") from e
+    if deadline.expired.is_set():  # the shut socket ended the headers early: a cut, not an end
         response.close()
+        raise FetchError(too_slow)
+    return response
 
 
-def _read_body(response: requests.Response, limits: FetchLimits, started: float) -> bytes:
-    """Stream the body under the size cap and the whole-response deadline."""
-    declared = response.headers.get("Content-Length", "")
+def _read_body(response: requests.Response, limits: FetchLimits, deadline: _Deadline) -> bytes:
+    """Stream the body under the size cap and the whole-exchange deadline."""
+    declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > limits.max_body_bytes:
         raise FetchError(
             f"body too large: Content-Length {int(declared):,} bytes exceeds the "
             f"{limits.max_body_bytes:,}-byte limit"
         )
-    remaining = limits.total_timeout - (time.monotonic() - started)
-    timed_out = threading.Event()
-    watchdog = threading.Timer(max(remaining, 0.01), _abort, (response, timed_out))
-    watchdog.daemon = True
-    watchdog.start()
     chunks: list[bytes] = []
     size = 0
     try:
@@ -171,44 +293,172 @@ def _read_body(response: requests.Response, limits: FetchLimits, started: float)
                     f"body too large: more than {limits.max_body_bytes:,} bytes (limit)"
                 )
             chunks.append(chunk)
-            if timed_out.is_set():
+            if deadline.expired.is_set():
                 break
-    except requests.RequestException as e:
-        if not timed_out.is_set():
-            raise FetchError(f"reading the body failed: {_short_reason(e)}") from e
-    except (OSError, ValueError, AttributeError) as e:
-        # A socket shut by the watchdog surfaces as an OSError/ValueError from deep inside
-        # http.client; anything else there is a broken connection.
-        if not timed_out.is_set():
-            raise FetchError(f"reading the body failed: {e}") from e
-    finally:
-        watchdog.cancel()
-    if timed_out.is_set():
+    except FetchError:
+        raise
+    except (*_NETWORK_ERRORS, ValueError, AttributeError) as e:
+        # A socket shut by the deadline surfaces as an OSError/ValueError/AttributeError from
+        # deep inside http.client or ssl; anything else there is a broken or hostile answer.
+        if not deadline.expired.is_set():
+            raise FetchError(_body_reason(e, response)) from e
+    if deadline.expired.is_set():
         raise FetchError(
-            f"timed out: the whole response took longer than {limits.total_timeout:.0f}s "
-            f"({size:,} bytes received)"
+            f"timed out: the whole response took longer than {limits.total_timeout:g}s "
+            f"({size:,} bytes read)"
         )
     return b"".join(chunks)
 
 
-def _abort(response: requests.Response, timed_out: threading.Event) -> None:
-    """Watchdog: shut the socket so a blocked read returns at once."""
-    timed_out.set()
-    sock = _socket_of(response)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+def _body_reason(error: BaseException, response: requests.Response) -> str:
+    """Why reading the body failed, in one line."""
+    for cause in _causes(error):
+        if isinstance(
+            cause, urllib3.exceptions.DecodeError | requests.exceptions.ContentDecodingError
+        ):
+            encoding = response.headers.get("Content-Encoding", "?")
+            inner = [c for c in _causes(cause) if not isinstance(c, _WRAPPERS)]
+            detail = f": {_clip(str(inner[0]))}" if inner else ""
+            return f"corrupt {encoding} body (cannot decode it){detail}"
+    return f"reading the body failed: {_short_reason(error, response.url)}"
 
 
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    raw = response.raw
-    connection = getattr(raw, "_connection", None)
+class _Deadline:
+    """The whole exchange's time limit, whatever phase it is in when it passes.
+
+    A read timeout bounds one silence, not the exchange: a server sending a byte every second
+    never trips it. When the deadline passes, the socket of the connection in use is shut
+    down, so a blocked read returns at once (headers, a redirect hop or the body). The
+    connections of ``make_session`` report themselves here through a thread-local, since
+    requests hands out no socket before the headers have been read.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._connection: object | None = None
+        self._timer = threading.Timer(max(seconds, 0.01), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._timer.cancel()
+        _current.deadline = None
+        with self._lock:
+            self._connection = None
+
+    def watch(self, connection: object) -> None:
+        """The connection now carrying this exchange (shut at once if already too late)."""
+        with self._lock:
+            self._connection = connection
+            if self.expired.is_set():
+                _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            if self._connection is not None:
+                _shut(self._connection)
+
+
+_current = threading.local()  # .deadline: the _Deadline of the fetch running on this thread
+
+
+def _watch(connection: object) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None:
+        deadline.watch(connection)
+
+
+def _shut(connection: object) -> None:
     sock = getattr(connection, "sock", None)
     if isinstance(sock, socket.socket):
-        return sock
-    fp = getattr(getattr(raw, "_fp", None), "fp", None)
-    sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+        with contextlib.suppress(OSError):
+            # socket.socket's shutdown even for an SSLSocket: ssl's own would drop its state
+            # under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _BoundedLines:
+    """A socket file whose readline never returns more than MAX_LINE bytes.
+
+    urllib3 reads chunk-size and trailer lines with an unbounded ``readline()``: a server
+    sending an endless "ffff..." line would otherwise grow one bytes object until the
+    deadline. Everything else is the wrapped file's own.
+    """
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size is not None and size >= 0:  # http.client's header reads: it checks the size
+            line: bytes = self._fp.readline(size)
+            return line
+        line = self._fp.readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise http.client.LineTooLong("a chunk-size or trailer line")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+class _BoundedResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = _BoundedLines(self.fp)  # type: ignore[assignment]
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _BoundedResponse
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)  # a pooled connection is reused without connect()
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _BoundedResponse
+
+    def connect(self) -> None:
+        super().connect()
+        _watch(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections that answer to the fetch's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
 
 _PLAIN_REASONS = (
@@ -222,19 +472,73 @@ _PLAIN_REASONS = (
     (("Connection reset", "RemoteDisconnected", "Connection aborted"), "connection dropped by"),
     (("Network is unreachable",), "network unreachable for"),
 )
+# Exceptions that only wrap the one that says what happened.
+_WRAPPERS = (
+    requests.RequestException,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.MaxRetryError,
+    urllib3.exceptions.DecodeError,
+)
 
 
-def _short_reason(error: BaseException) -> str:
+def _short_reason(error: BaseException, url: str | None = None) -> str:
     """A one-line reason a person can act on, instead of urllib3's nested reprs."""
-    reason = str(error)
     request = getattr(error, "request", None)
-    host = urlsplit(getattr(request, "url", "") or "").hostname
+    host = urlsplit(url or getattr(request, "url", "") or "").hostname
+    where = f" {host}" if host else ""
+    for cause in _causes(error):
+        if isinstance(cause, http.client.LineTooLong):
+            return f"{host or 'the server'} sent a line that is too long ({cause})"
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return f"connection closed by{where} without a response"
+        if isinstance(cause, http.client.BadStatusLine):
+            began = _clip(repr(getattr(cause, "line", "")), 80)
+            return f"not an HTTP response from{where} (it began {began})"
+        if isinstance(cause, urllib3.exceptions.InvalidChunkLength):  # an IncompleteRead too
+            return f"broken chunked encoding from{where} (bad chunk size)"
+        if isinstance(cause, http.client.IncompleteRead | urllib3.exceptions.IncompleteRead):
+            return f"connection closed early by{where}: {_incomplete(cause)}"
+        if type(cause) is http.client.HTTPException and "headers" in str(cause):
+            return f"{host or 'the server'} sent too many response headers ({cause})"
+        if isinstance(cause, urllib3.exceptions.ReadTimeoutError):
+            return f"timed out: no data from{where} for too long"
+    reason = str(error)
+    if "Response ended prematurely" in reason:
+        return f"connection closed early by{where}: the chunked body ended prematurely"
     for markers, plain in _PLAIN_REASONS:
         if any(marker in reason for marker in markers):
             return f"{plain} {host}" if host else plain
     if "Max retries exceeded" in reason and "(Caused by " in reason:
         reason = reason.split("(Caused by ", 1)[1].rstrip(")")
-    return reason[:300]
+    return _clip(" ".join(reason.split()), 300)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: requests and urllib3 nest the real cause in ``args``."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending and len(seen) < 20:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _incomplete(error: BaseException) -> str:
+    """'got 10 bytes, 90 more expected' from either library's IncompleteRead."""
+    partial = getattr(error, "partial", None)
+    expected = getattr(error, "expected", None)
+    got = len(partial) if isinstance(partial, bytes) else partial
+    if isinstance(got, int) and isinstance(expected, int):
+        return f"got {got:,} bytes, {expected:,} more expected"
+    return "the body is shorter than announced"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fetch_file(url: str, *, last_modified: str | None, limits: FetchLimits) -> FetchResult:
@@ -243,6 +547,8 @@ def _fetch_file(url: str, *, last_modified: str | None, limits: FetchLimits) -> 
     path = Path(url2pathname(unquote(urlsplit(url).path)))
     try:
         stat = path.stat()
+        if not stat_module.S_ISREG(stat.st_mode):  # /dev/zero, a FIFO: endless or blocking
+            raise FetchError(f"not a regular file: {path}")
         modified = email.utils.format_datetime(
             datetime.fromtimestamp(int(stat.st_mtime), tz=UTC), usegmt=True
         )
@@ -256,7 +562,10 @@ def _fetch_file(url: str, *, last_modified: str | None, limits: FetchLimits) -> 
                 f"body too large: {stat.st_size:,} bytes exceeds the "
                 f"{limits.max_body_bytes:,}-byte limit"
             )
-        body = path.read_bytes()
+        with path.open("rb") as file:  # the file may grow after stat(): read under the cap
+            body = file.read(limits.max_body_bytes + 1)
+        if len(body) > limits.max_body_bytes:
+            raise FetchError(f"body too large: more than {limits.max_body_bytes:,} bytes (limit)")
     except FileNotFoundError as e:
         raise FetchError(f"file not found: {path}") from e
     except OSError as e:
@@ -274,7 +583,7 @@ def publish_to_hub(session: Session, hub: str, topics: list[str], timeout: float
             allow_redirects=False,
         )
     except requests.RequestException as e:
-        raise FetchError(f"WebSub hub {hub} unreachable: {_short_reason(e)}") from e
+        raise FetchError(f"WebSub hub {hub} unreachable: {_short_reason(e, hub)}") from e
     if not 200 <= response.status_code < 300:
         raise FetchError(
             f"WebSub hub {hub} refused the ping: HTTP {response.status_code}",

@@ -41,6 +41,7 @@ from aggregator.types import (
     PollResult,
     PollStatus,
     Schedule,
+    StoryDecision,
 )
 
 log = logging.getLogger("aggregator.pipeline")
@@ -228,16 +229,27 @@ def save(
     )
 
 
+MAX_STORY_LOOKUPS = 200  # per feed response; real feeds bring tens of new entries at a time
+
+
 def place_in_stories(
     store: Store,
     entry_ids: Iterable[int],
     now: datetime,
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
 ) -> None:
-    """Put each new entry in the story it tells (a new one, or one another outlet told)."""
-    for entry_id in entry_ids:
+    """Put each new entry in the story it tells (a new one, or one another outlet told).
+
+    Each lookup reads the window's entries sharing a word, so a response flooding us with
+    thousands of look-alikes would cost quadratic time; past MAX_STORY_LOOKUPS entries of one
+    response, the rest start stories of their own (their words are still indexed).
+    """
+    for placed, entry_id in enumerate(entry_ids):
         title, published = store.entry_for_story(entry_id)
         words = story_words(title)
+        if placed >= MAX_STORY_LOOKUPS:
+            store.place_in_story(entry_id, words, published, StoryDecision(None), now)
+            continue
         neighbours, profiles = store.story_candidates(
             entry_id, words, published, policy.window, policy.signature_min_members
         )

@@ -6,7 +6,8 @@ import gzip
 import os
 import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +35,13 @@ class Route:
     trickle: float = 0.0  # seconds between body bytes
     location: str | None = None  # redirect target
     delay: float = 0.0  # seconds before answering
+    # Streaming bodies for hostile publishers (never held whole in the test process):
+    stream: Callable[[], Iterable[bytes]] | None = None  # the body, piece by piece
+    chunked: bool = False  # Transfer-Encoding: chunked, no Content-Length
+    content_length: int | None = None  # announce this length, whatever is sent (a lie)
+    # Anything at all, written verbatim instead of a response, then the connection is closed:
+    # bytes, or a callable giving pieces (it may sleep between them: use FeedServer.pause).
+    raw: bytes | Callable[[], Iterable[bytes]] | None = None
 
 
 @dataclass
@@ -46,6 +54,8 @@ class Seen:
     started: float = 0.0  # time.monotonic() when the request arrived
     body: bytes = b""  # what a POST sent
     finished: float = 0.0  # ... and when its answer was sent
+    sent: int = 0  # body bytes written by a streamed or raw answer (after gzip)
+    aborted: bool = False  # the client closed the connection before the answer was complete
 
 
 class FeedServer:
@@ -67,7 +77,10 @@ class FeedServer:
                 seen = Seen("GET", self.path, dict(self.headers.items()), time.monotonic())
                 server.requests.append(seen)
                 try:
-                    self._answer()
+                    self._answer(seen)
+                except (BrokenPipeError, ConnectionResetError):
+                    seen.aborted = True  # the client gave up on us: what a cap should do
+                    self.close_connection = True
                 finally:
                     seen.finished = time.monotonic()
 
@@ -81,10 +94,13 @@ class FeedServer:
                 self._send(status, b"", {})
                 seen.finished = time.monotonic()
 
-            def _answer(self) -> None:
+            def _answer(self, seen: Seen) -> None:
                 route = server.routes.get(self.path)
                 if route is None:
                     self._send(404, b"not found", {"Content-Type": "text/plain"})
+                    return
+                if route.raw is not None:
+                    self._raw(route.raw, seen)
                     return
                 if route.hang:
                     server.stopping.wait(60)
@@ -107,6 +123,9 @@ class FeedServer:
                 ):
                     headers.pop("Content-Type")
                     self._send(304, b"", headers)
+                    return
+                if route.stream is not None or route.chunked or route.content_length is not None:
+                    self._stream(route, headers, seen)
                     return
                 body = route.body
                 if route.gzip:
@@ -143,9 +162,52 @@ class FeedServer:
                 except OSError:
                     return
 
+            def _stream(self, route: Route, headers: dict[str, str], seen: Seen) -> None:
+                """A body written piece by piece: chunked, with a (maybe false) length, or
+                delimited by closing the connection."""
+                pieces: Iterable[bytes] = (
+                    route.stream() if route.stream is not None else [route.body]
+                )
+                if route.gzip:
+                    pieces = _gzip_pieces(pieces)
+                    headers["Content-Encoding"] = "gzip"
+                self.send_response(route.status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if route.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                elif route.content_length is not None:
+                    self.send_header("Content-Length", str(route.content_length))
+                else:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                for piece in pieces:
+                    if server.stopping.is_set():
+                        self.close_connection = True
+                        return
+                    if piece:
+                        framed = b"%x\r\n%s\r\n" % (len(piece), piece) if route.chunked else piece
+                        self.wfile.write(framed)
+                        seen.sent += len(piece)
+                if route.chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                elif route.content_length != seen.sent:
+                    self.close_connection = True  # no length, or a false one: close to end it
+
+            def _raw(self, raw: bytes | Callable[[], Iterable[bytes]], seen: Seen) -> None:
+                self.close_connection = True
+                for piece in [raw] if isinstance(raw, bytes) else raw():
+                    if server.stopping.is_set():
+                        return
+                    self.wfile.write(piece)
+                    seen.sent += len(piece)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval makes stop() quick (the default 0.5 s adds up over a suite).
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base(self) -> str:
@@ -161,6 +223,10 @@ class FeedServer:
         self.routes[path] = Route(body=data, **options)  # type: ignore[arg-type]
         return self.url(path)
 
+    def pause(self, seconds: float) -> bool:
+        """Sleep in a streamed or raw answer; True when the server is stopping (give up)."""
+        return self.stopping.wait(seconds)
+
     def hits(self, path: str) -> list[Seen]:
         return [r for r in self.requests if r.path == path]
 
@@ -171,6 +237,15 @@ class FeedServer:
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _gzip_pieces(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """One gzip stream over ``pieces``, compressed as they come."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    for piece in pieces:
+        if out := compressor.compress(piece):
+            yield out
+    yield compressor.flush()
 
 
 @pytest.fixture

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FeedServer, item, rss
+from conftest import FeedServer, item, rss, wait_until
 
 from aggregator.errors import FetchError
 from aggregator.fetch import ACCEPT, FetchLimits, fetch, make_session
@@ -133,3 +134,137 @@ def test_file_urls_read_locally_with_mtime_as_validator(tmp_path: Path) -> None:
     assert again.status == 304 and again.body is None
     with pytest.raises(FetchError, match="file not found"):
         fetch(make_session(), (tmp_path / "missing.xml").as_uri(), limits=FAST)
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole(feed_server: FeedServer) -> None:
+    pieces = [FEED[i : i + 7].encode() for i in range(0, len(FEED), 7)]
+    chunked = feed_server.serve("/chunked", stream=lambda: iter(pieces), chunked=True)
+    closed = feed_server.serve("/closed", stream=lambda: iter(pieces))
+    gz = feed_server.serve("/gz-chunked", stream=lambda: iter(pieces), chunked=True, gzip=True)
+    for url in (chunked, closed, gz):
+        assert fetch(make_session(), url, limits=FAST).body == FEED.encode(), url
+
+
+def test_relative_redirects_are_resolved(feed_server: FeedServer) -> None:
+    final = feed_server.serve("/feeds/final.xml", FEED)
+    feed_server.serve("/feeds/a/start", status=302, location="../final.xml")
+    result = fetch(make_session(), feed_server.url("/feeds/a/start"), limits=FAST)
+    assert result.url == final and not result.redirected_permanently
+
+
+def test_a_redirect_body_is_never_read(feed_server: FeedServer) -> None:
+    """requests would read a 301's whole body into memory; an endless one must not matter."""
+    final = feed_server.serve("/final", FEED)
+    endless = feed_server.serve(
+        "/moved",
+        status=301,
+        location=final,
+        stream=lambda: iter(lambda: b"x" * 65536, None),
+        chunked=True,
+    )
+    started = time.monotonic()
+    assert fetch(make_session(), endless, limits=FAST).body == FEED.encode()
+    assert time.monotonic() - started < 2
+    assert wait_until(lambda: feed_server.hits("/moved")[0].finished)
+    assert feed_server.hits("/moved")[0].aborted
+    assert feed_server.hits("/moved")[0].sent < 32 * 1024 * 1024
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://127.0.0.1/x", "javascript:x"])
+def test_redirect_to_another_scheme_is_refused(feed_server: FeedServer, target: str) -> None:
+    url = feed_server.serve("/r", status=302, location=target)
+    with pytest.raises(FetchError, match="refused to follow a redirect to a non-HTTP URL"):
+        fetch(make_session(), url, limits=FAST)
+
+
+def test_redirect_loop_stops_when_it_comes_back(feed_server: FeedServer) -> None:
+    feed_server.serve("/self", status=307, location="/self")
+    with pytest.raises(FetchError, match=r"too many redirects: a loop \(1 hops"):
+        fetch(make_session(), feed_server.url("/self"), limits=FAST)
+    assert len(feed_server.hits("/self")) == 1
+
+
+def test_trickled_headers_hit_the_whole_response_deadline(feed_server: FeedServer) -> None:
+    def slow() -> Iterator[bytes]:
+        yield b"HTTP/1.1 200 OK\r\nX-Slow: "
+        while not feed_server.pause(0.3):  # each byte well within the 1 s read timeout
+            yield b"z"
+
+    url = feed_server.serve("/slow-headers", raw=slow)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than 3s \(still waiting for the headers\)"):
+        fetch(make_session(), url, limits=FAST)
+    assert time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"X-Long: " + b"l" * 70_000 + b"\r\n\r\n",
+            "line that is too long",
+        ),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-H: v\r\n" * 101 + b"\r\n", "too many response headers"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 70_000, "too long"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n<rss>", "got 5 bytes, 45 more expected"),
+        (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\nnot gzip", "corrupt gzip body"),
+        (b"<rss>no status line</rss>", "not an HTTP response"),
+        (b"", "without a response"),
+    ],
+    ids=[
+        "long-header",
+        "101-headers",
+        "long-chunk-size",
+        "short-body",
+        "bad-gzip",
+        "no-http",
+        "empty",
+    ],
+)
+def test_malformed_answers_are_one_line_fetch_errors(
+    feed_server: FeedServer, raw: bytes, reason: str
+) -> None:
+    url = feed_server.serve("/raw", raw=raw)
+    with pytest.raises(FetchError, match=re.escape(reason)) as caught:
+        fetch(make_session(), url, limits=FAST)
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 300
+
+
+def test_special_files_are_not_read(tmp_path: Path) -> None:
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero here")
+    with pytest.raises(FetchError, match="not a regular file"):
+        fetch(make_session(), "file:///dev/zero", limits=FAST)
+    with pytest.raises(FetchError, match="not a regular file"):
+        fetch(make_session(), tmp_path.as_uri(), limits=FAST)
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        b"http://[::1",
+        b"http://127.0.0.1:99999999/x",
+        b"http://",
+        b"http:///only-a-path",
+        b"",
+        b"   ",
+        b"http://a b.example/",
+        b"/caf\xc3\xa9",  # UTF-8, which http.client reads as Latin-1
+        b"/\xff\xfe",  # neither
+        "http://\u2603.invalid/".encode(),
+        b"http://xn--.invalid/",
+        b"http://%zz/",
+    ],
+)
+def test_any_redirect_location_ends_in_a_result_or_a_fetch_error(
+    feed_server: FeedServer, location: bytes
+) -> None:
+    feed_server.serve("/caf%C3%A9", FEED)
+    raw = b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
+    url = feed_server.serve("/weird", raw=raw)
+    try:
+        result = fetch(make_session(), url, limits=FAST)
+    except FetchError as e:
+        assert "\n" not in str(e)
+    else:
+        assert result.status == 200 and result.url == feed_server.url("/caf%C3%A9")

@@ -115,10 +115,11 @@ class EntriesMixin(StoreBase):
         entry = item.entry
         row = None
         if entry.canonical_url:
+            # CROSS JOIN fixes the join order: from the canonical_url index, not every source.
             row = self.db.execute(
-                "SELECT s.id, s.source_entry_id FROM sources s JOIN entries e ON e.id = s.entry_id "
-                "WHERE s.feed_id = ? AND e.canonical_url = ? ORDER BY s.id",
-                [state.feed_id, entry.canonical_url],
+                "SELECT s.id, s.source_entry_id FROM entries e CROSS JOIN sources s "
+                "ON s.entry_id = e.id WHERE e.canonical_url = ? AND s.feed_id = ? ORDER BY s.id",
+                [entry.canonical_url, state.feed_id],
             ).fetchall()
         if not row:
             row = self.db.execute(

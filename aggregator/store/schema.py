@@ -228,3 +228,16 @@ def m006_retention(db: sqlite_utils.Database) -> None:
     )
     db.table("tombstones").create_index(["pruned"], if_not_exists=True)
     db.table("sources").create_index(["feed_id", "fingerprint"], if_not_exists=True)
+
+
+@migrations()
+def m007_word_frequency(db: sqlite_utils.Database) -> None:
+    """How many stored headlines carry each word: common words stop finding story candidates."""
+    db.execute(
+        "CREATE TABLE word_frequency (word TEXT PRIMARY KEY, entries INTEGER NOT NULL) "
+        "WITHOUT ROWID"
+    )
+    db.execute(
+        "INSERT INTO word_frequency (word, entries) "
+        "SELECT word, count(*) FROM entry_words GROUP BY word"
+    )

@@ -13,6 +13,11 @@ from aggregator.types import (
     StoryProfile,
 )
 
+# A word in more stored headlines than this does not find candidates (it cannot tell stories
+# apart); MAX_CANDIDATES bounds one placement's cost whatever the traffic.
+CANDIDATE_WORD_LIMIT = 150
+MAX_CANDIDATES = 500
+
 
 @dataclass(frozen=True, slots=True)
 class StoryMember:
@@ -57,20 +62,49 @@ class StoriesMixin(StoreBase):
     ) -> tuple[list[Neighbour], list[StoryProfile]]:
         """Other entries within the window (either side) sharing a word, and their stories.
 
-        The word index is bounded by time, so the cost follows the window's traffic, not the
-        size of the database.
+        Candidates are found through the headline's discriminating words only (those in at most
+        CANDIDATE_WORD_LIMIT stored entries; else its two rarest): looking up every entry that
+        shares "says" or "ukraine" made each placement cost what the window holds, and a cold
+        start quadratic. Overlaps are then counted over all the headline's words.
         """
         if not words:
             return [], []
         marks = ", ".join("?" * len(words))
+        frequency = dict(
+            self.db.execute(
+                f"SELECT word, entries FROM word_frequency WHERE word IN ({marks})", list(words)
+            ).fetchall()
+        )
+        lookup = [w for w in words if frequency.get(w, 0) <= CANDIDATE_WORD_LIMIT]
+        if not lookup:
+            lookup = sorted(words, key=lambda w: frequency.get(w, 0))[:2]
+        candidates = [
+            entry
+            for (entry,) in self.db.execute(
+                f"""
+                SELECT DISTINCT entry_id FROM entry_words
+                WHERE word IN ({", ".join("?" * len(lookup))}) AND published BETWEEN ? AND ?
+                AND entry_id != ? LIMIT ?
+                """,
+                [
+                    *lookup,
+                    utc_text(published - window),
+                    utc_text(published + window),
+                    entry_id,
+                    MAX_CANDIDATES,
+                ],
+            )
+        ]
+        if not candidates:
+            return [], []
         rows = self.db.execute(
             f"""
             SELECT w.entry_id, e.story_id, count(*) AS shared, e.story_word_count
             FROM entry_words w JOIN entries e ON e.id = w.entry_id
-            WHERE w.word IN ({marks}) AND w.published BETWEEN ? AND ? AND w.entry_id != ?
+            WHERE w.entry_id IN ({", ".join("?" * len(candidates))}) AND w.word IN ({marks})
             GROUP BY w.entry_id
             """,
-            [*words, utc_text(published - window), utc_text(published + window), entry_id],
+            [*candidates, *words],
         ).fetchall()
         neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
         story_ids = sorted({n.story_id for n in neighbours})
@@ -107,6 +141,11 @@ class StoriesMixin(StoreBase):
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
             [(word, utc_text(published), entry_id) for word in words],
+        )
+        self.db.conn.executemany(
+            "INSERT INTO word_frequency (word, entries) VALUES (?, 1) "
+            "ON CONFLICT (word) DO UPDATE SET entries = entries + 1",
+            [(word,) for word in words],
         )
         if decision.story_id is not None:
             story_id = decision.story_id

@@ -487,7 +487,10 @@ def _short_reason(error: BaseException, url: str | None = None) -> str:
     host = urlsplit(url or getattr(request, "url", "") or "").hostname
     where = f" {host}" if host else ""
     for cause in _causes(error):
-        if isinstance(cause, http.client.LineTooLong):
+        # urllib3 2.8+ bounds chunk-size lines itself, with its own message: same meaning.
+        if isinstance(cause, http.client.LineTooLong) or "exceeded maximum allowed length" in str(
+            cause
+        ):
             return f"{host or 'the server'} sent a line that is too long ({cause})"
         if isinstance(cause, http.client.RemoteDisconnected):
             return f"connection closed by{where} without a response"

@@ -84,6 +84,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
 
+    def setup(self) -> None:
+        super().setup()
+        self.server.state.count("connections")  # TCP connections opened (keep-alive reuse)
+
     def do_GET(self) -> None:
         state = self.server.state
         parts = urlsplit(self.path)

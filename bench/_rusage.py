@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -56,6 +57,8 @@ def main() -> int:
     report, command = sys.argv[1], sys.argv[2:]
     started = time.perf_counter()
     process = subprocess.Popen(command)
+    # Stopped, pass it on: the measured command must not outlive the benchmark.
+    signal.signal(signal.SIGTERM, lambda signum, frame: process.terminate())
     done, peak = threading.Event(), [0.0]
     sampler = threading.Thread(target=sample, args=(process.pid, done, peak), daemon=True)
     sampler.start()

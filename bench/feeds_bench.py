@@ -69,6 +69,7 @@ class Run:
     rss_mb: float
     result: dict[str, Any]
     tree_mb: float = 0.0  # sampled peak of the summed RSS of the process and its children
+    connections: int = 0  # TCP connections opened to the feed server
     requests: dict[str, int] = field(default_factory=dict)
     server_cpu: float = 0.0
 
@@ -84,7 +85,13 @@ def measured(command: list[str], workdir: Path) -> Run:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     wrapped = [sys.executable, str(RUSAGE), str(report), *command]
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        code = subprocess.call(wrapped, stdout=stdout, stderr=stderr, cwd=ROOT, env=env)
+        process = subprocess.Popen(wrapped, stdout=stdout, stderr=stderr, cwd=ROOT, env=env)
+        try:
+            code = process.wait()
+        except BaseException:  # stopped: the wrapper stops the measured command too
+            process.terminate()
+            process.wait(timeout=30)
+            raise
     if code != 0:
         raise SystemExit(f"failed: {' '.join(command)}\n{err.read_text(errors='replace')[-3000:]}")
     usage = json.loads(report.read_text())
@@ -117,7 +124,10 @@ class Server:
         before = self.cpu()
         run = measured(command, workdir)
         run.server_cpu = self.cpu() - before
-        run.requests = {k: v for k, v in self.control("reset").items() if k != "bytes"}
+        counts = self.control("reset")
+        run.requests = {k: v for k, v in counts.items() if k not in ("bytes", "connections")}
+        # TCP connections the command opened (this control request's own one left out).
+        run.connections = counts.get("connections", 1) - 1
         return run
 
     def stop(self) -> None:
@@ -323,6 +333,7 @@ def phase_table(
         "tree MB",
         "200",
         "304",
+        "conns",
         "server cpu s",
     ]
     rows = []
@@ -336,13 +347,15 @@ def phase_table(
             parsed_feeds = runs[-1].result.get("feeds", 0)
             feeds_rate = f"{parsed_feeds / call:.0f}"
             entries_rate = f"{runs[-1].result.get('entries', 0) / call:.0f}"
-            ok_text = not_modified = "-"
+            ok_text = not_modified = connections = "-"
         elif phase == "rebuild":
             feeds_rate = entries_rate = ok_text = not_modified = "-"
+            connections = "-"
         else:
             feeds_rate = f"{feeds / wall:.0f}"
             entries_rate = f"{ok * entries / wall:.0f}"
             ok_text, not_modified = str(ok), str(runs[-1].requests.get("304", 0))
+            connections = str(runs[-1].connections)
         rows.append(
             [
                 tool,
@@ -357,6 +370,7 @@ def phase_table(
                 f"{max(r.tree_mb for r in runs):.0f}",
                 ok_text,
                 not_modified,
+                connections,
                 f"{median(runs, 'server_cpu'):.2f}" if phase != "rebuild" else "-",
             ]
         )
@@ -550,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "call": r.call,
                                     "requests": r.requests,
                                     "server_cpu": r.server_cpu,
+                                    "connections": r.connections,
                                 }
                                 for r in runs
                             ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import threading
 import time
 import zlib
@@ -18,6 +19,14 @@ from lxml import etree
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the checkout
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-request (killed, timed out) are expected here, not errors."""
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -202,7 +211,7 @@ class FeedServer:
                     self.wfile.write(piece)
                     seen.sent += len(piece)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         # A short poll interval makes stop() quick (the default 0.5 s adds up over a suite).
         self.thread = threading.Thread(

@@ -14,6 +14,7 @@ resolved here, against xml:base and the fetch URL.
 from __future__ import annotations
 
 import calendar
+import contextlib
 import hashlib
 import io
 import json
@@ -212,6 +213,74 @@ def _parse_xml(
         warning=warning,
         hints=_hints(feed, body),
     )
+
+
+class _ScopedBase:
+    """Mixed into feedparser's two parsers: an xml:base ends with the element that declares it.
+
+    feedparser 6.0.14 restores the enclosing base at an end tag only when that base is truthy.
+    We give it no document URL (see ``_parse_xml``), so the base outside any xml:base is '', and
+    the xml:base of an element (an Atom ``<content xml:base=...>``, say) stayed in force for
+    everything after it: the next entry's summary, links and ids were resolved against it, and
+    the same entry XML gave other links at another position in the document. Its end tag also
+    skips the restore after a ``<div>`` inside escaped-markup content (a TypePad workaround).
+    Here every element gets its parent's base back at its end tag, from a stack of our own
+    (RFC 4287 section 2, xml:base per RFC 3986 section 5.1.1).
+    """
+
+    baseuri: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._scoped_bases: list[str] = [self.baseuri]  # the document base, then one per element
+
+    def unknown_starttag(self, tag: str, attrs: list[tuple[str, str]]) -> Any:
+        self.baseuri = self._scoped_bases[-1]  # the parent's base, whatever happened in between
+        result = super().unknown_starttag(tag, attrs)  # type: ignore[misc]
+        self._scoped_bases.append(self.baseuri)  # this element's base, as feedparser made it
+        return result
+
+    def _start_enclosure(self, attrs_d: dict[str, str]) -> Any:
+        """An RSS ``<enclosure url>`` resolved against its xml:base, as feedparser does for
+        ``<link href>``: what is left relative is relative to the document."""
+        attrs_d = self._enforce_href(attrs_d)  # type: ignore[attr-defined]  # url -> href
+        if attrs_d.get("href"):
+            attrs_d["href"] = self.resolve_uri(attrs_d["href"])  # type: ignore[attr-defined]
+        return super()._start_enclosure(attrs_d)  # type: ignore[misc]
+
+    def startDocument(self) -> None:
+        """Ask expat for each text node in one piece (the strict parser only).
+
+        By default expat hands over text in pieces, one at every entity reference and line
+        break, so escaped HTML content (``&lt;p&gt;...``) became hundreds of ``characters``
+        calls per entry, each through feedparser's slow dict lookups: a third of the parse
+        time. Buffered, feedparser sees the same text in one call (its handler appends pieces).
+        The expat parser exists from here on (the SAX driver makes a new one as it starts).
+        """
+        super().startDocument()  # type: ignore[misc]
+        with contextlib.suppress(AttributeError):  # another SAX driver: keep its defaults
+            self._locator._ref._parser.buffer_text = True  # type: ignore[attr-defined]
+
+    def unknown_endtag(self, tag: str) -> Any:
+        result = super().unknown_endtag(tag)  # type: ignore[misc]
+        if len(self._scoped_bases) > 1:  # a stray end tag (loose parser) leaves the document's
+            self._scoped_bases.pop()
+        self.baseuri = self._scoped_bases[-1]
+        return result
+
+
+def _install_scoped_base() -> None:
+    """Make feedparser.parse use parsers with ``_ScopedBase`` (once; parse() looks them up in
+    feedparser.api at each call)."""
+    api = feedparser.api
+    for name in ("StrictFeedParser", "LooseFeedParser"):
+        parser_class = getattr(api, name)
+        if not getattr(parser_class, "_aggregator_scoped_base", False):
+            scoped = type(name, (_ScopedBase, parser_class), {"_aggregator_scoped_base": True})
+            setattr(api, name, scoped)
+
+
+_install_scoped_base()
 
 
 def _feedparser(body: bytes, response_headers: Mapping[str, str]) -> Any:
@@ -421,12 +490,8 @@ def _xml_entry(
     if summary == content:
         summary = None
 
-    entry_base = _first_web_url(
-        _base_of(raw.get("summary_detail"), url),
-        _base_of(raw.get("title_detail"), url),
-        fallback_base,
-    )
-    enclosures = _xml_enclosures(raw, entry_base)
+    # feedparser has applied each enclosure's xml:base (``_ScopedBase._start_enclosure``).
+    enclosures = _xml_enclosures(raw, _first_web_url(url, fallback_base))
     title = _detail_title(raw)
     if not (
         title
@@ -469,12 +534,17 @@ def _entry_link(raw: Mapping[str, Any], url: str) -> str | None:
     feedparser fills a missing link with the guid/id (``guidislink``). An RSS permalink guid
     or an Atom id that is an http(s) URL is a fair link, but "post-17" or a tag: URI is not,
     and resolving it against the feed URL would invent a page that does not exist.
+
+    feedparser has already resolved the link against the xml:base in force on the link element;
+    what is still relative is relative to the document, so it is resolved against ``url`` only
+    (against the title's base as well, ``posts/a.html`` under ``xml:base="posts/"`` became
+    ``posts/posts/a.html``).
     """
     value = raw.get("link")
     if raw.get("guidislink") and isinstance(value, str) and value == raw.get("id"):
         value = strip_invalid_chars(value).strip()
         return value if is_web_url(value) and " " not in value else None
-    return _web_url(_base_of(raw.get("title_detail"), url) or url, value)
+    return _web_url(url, value)
 
 
 def _pick_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -172,9 +172,9 @@ def synthesize(size: int, per_day: int, rng: random.Random, words: Sequence[str]
 def fill(store: Store, data: Synthetic) -> None:
     """Write the synthetic history with plain SQL, in one transaction, as the store would.
 
-    Bulk-loading as databases do: the full-text insert trigger and the entry_words(entry_id)
-    index are dropped for the load and recreated from their own stored SQL afterwards, so the
-    schema measured is exactly the one the migrations made.
+    Bulk-loading as databases do: the entry_words(entry_id) index (and the full-text insert
+    trigger of databases before m009) are dropped for the load and recreated from their own
+    stored SQL afterwards, so the schema measured is exactly the one the migrations made.
     """
     conn: sqlite3.Connection = store.db.conn
     conn.execute("PRAGMA synchronous = OFF")  # the bench's own temporary file only
@@ -183,7 +183,7 @@ def fill(store: Store, data: Synthetic) -> None:
         "SELECT name, type, sql FROM sqlite_master WHERE name IN (?, ?)",
         ["entries_ai", "idx_entry_words_entry_id"],
     ).fetchall()
-    assert len(deferred) == 2, deferred
+    assert any(name == "idx_entry_words_entry_id" for name, _, _ in deferred), deferred
     added = utc_text(START)
     conn.execute("BEGIN")
     conn.execute("PRAGMA defer_foreign_keys = ON")  # entries <-> stories point at each other

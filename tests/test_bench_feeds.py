@@ -49,3 +49,14 @@ def test_scale_bench_runs_on_tiny_databases() -> None:
     assert re.match(rf"^rebuild ratio 400/200: {NUMBER}$", lines[-3]), lines
     assert re.match(rf"^entry cost ratio 400/200: {NUMBER} \(store\+place, median\)$", lines[-2])
     assert re.match(rf"^placement cost ratio 400/200: {NUMBER} \(median\)$", lines[-1])
+
+
+def test_writer_bench_stores_every_entry_of_a_tiny_corpus() -> None:
+    result = run("bench/writer_bench.py", "--feeds", "6", "--entries", "5", "--rounds", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert "parsed 6 feeds, 30 entries" in out, out
+    # Each round is a fresh database holding every entry (republished copies are separate
+    # entries of one story), then the timing line.
+    assert len(re.findall(r"^stored 30 entries in \d+ stories$", out, re.M)) == 2, out
+    assert re.search(rf"^writer: median {NUMBER} s a round .* us/entry", out, re.M), out

@@ -82,11 +82,6 @@ class RetentionMixin(StoriesMixin):
                 f"WHERE w.entry_id IN ({victims}) AND e.story_id IS NOT NULL"
             ).fetchall()
         )
-        self.db.execute(
-            "UPDATE word_frequency SET entries = entries - (SELECT count(*) FROM entry_words w "
-            f"WHERE w.word = word_frequency.word AND w.entry_id IN ({victims})) "
-            f"WHERE word IN (SELECT word FROM entry_words WHERE entry_id IN ({victims}))"
-        )
         self.db.conn.executemany(
             "UPDATE story_words SET count = count - ? WHERE story_id = ? AND word = ?",
             [(n, story, word) for (story, word), n in lost.items()],

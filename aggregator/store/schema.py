@@ -241,3 +241,26 @@ def m007_word_frequency(db: sqlite_utils.Database) -> None:
         "INSERT INTO word_frequency (word, entries) "
         "SELECT word, count(*) FROM entry_words GROUP BY word"
     )
+
+
+@migrations()
+def m008_window_word_counts(db: sqlite_utils.Database) -> None:
+    """Drop m007's all-history word counts: story lookup now counts words in its time window.
+
+    Counted over all history, more words passed the limit as the database grew, and fewer new
+    entries found their story; the count in the window is an index range, bounded by the limit.
+    """
+    db.execute("DROP TABLE IF EXISTS word_frequency")
+
+
+@migrations()
+def m009_search_index_written_by_the_store(db: sqlite_utils.Database) -> None:
+    """New entries are added to entries_fts by the store, as it inserts them.
+
+    Through the AFTER INSERT trigger, each entry cost ~210 us against ~80 us written directly
+    (bench/writer_bench.py): a trigger runs inside a statement savepoint, and FTS5 (SQLite 3.40)
+    flushes its pending terms to disk at every savepoint, so each row became its own index
+    segment to merge. Deletes and text updates keep their triggers (entries_ad, entries_au);
+    entries are only ever inserted by `EntriesMixin.record_update`.
+    """
+    db.execute("DROP TRIGGER IF EXISTS entries_ai")

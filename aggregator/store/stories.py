@@ -13,8 +13,8 @@ from aggregator.types import (
     StoryProfile,
 )
 
-# A word in more stored headlines than this does not find candidates (it cannot tell stories
-# apart); MAX_CANDIDATES bounds one placement's cost whatever the traffic.
+# A word in more headlines of the window than this does not find candidates (it cannot tell
+# stories apart); MAX_CANDIDATES bounds one placement's cost whatever the traffic.
 CANDIDATE_WORD_LIMIT = 150
 MAX_CANDIDATES = 500
 
@@ -60,58 +60,58 @@ class StoriesMixin(StoreBase):
         window: timedelta,
         min_members: int,
     ) -> tuple[list[Neighbour], list[StoryProfile]]:
-        """Other entries within the window (either side) sharing a word, and their stories.
+        """Entries within the window (either side) sharing two or more words, and their stories.
 
-        Candidates are found through the headline's discriminating words only (those in at most
-        CANDIDATE_WORD_LIMIT stored entries; else its two rarest): looking up every entry that
-        shares "says" or "ukraine" made each placement cost what the window holds, and a cold
-        start quadratic. Overlaps are then counted over all the headline's words.
+        Candidates are found through the headline's discriminating words only: those in at most
+        CANDIDATE_WORD_LIMIT headlines of this window (else its two rarest). Looking up every
+        entry that shares "says" or "ukraine" made each placement cost what the window holds,
+        and a cold start quadratic; counting in the window, not over all history, keeps what
+        finds a story the same as the database grows. Every rule of `stories.decide` needs two
+        shared words, so entries sharing one are not candidates: most of them only share a name.
         """
-        if not words:
+        if len(words) < 2:
             return [], []
-        marks = ", ".join("?" * len(words))
-        frequency = dict(
-            self.db.execute(
-                f"SELECT word, entries FROM word_frequency WHERE word IN ({marks})", list(words)
+        low, high = utc_text(published - window), utc_text(published + window)
+        postings = {word: self._postings_in_window(word, low, high) for word in words}
+        lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
+        if not lookup:
+            lookup = sorted(words, key=postings.__getitem__)[:2]
+        common = [w for w in words if w not in lookup]
+        # At least two words in all: a candidate can have every common word besides its own.
+        needed = max(1, 2 - len(common))
+        found = dict(
+            self.db.conn.execute(
+                f"""
+                SELECT entry_id, count(*) FROM entry_words
+                WHERE word IN ({", ".join("?" * len(lookup))}) AND published BETWEEN ? AND ?
+                AND entry_id != ?
+                GROUP BY entry_id HAVING count(*) >= ? ORDER BY count(*) DESC, entry_id LIMIT ?
+                """,
+                [*lookup, low, high, entry_id, needed, MAX_CANDIDATES],
             ).fetchall()
         )
-        lookup = [w for w in words if frequency.get(w, 0) <= CANDIDATE_WORD_LIMIT]
-        if not lookup:
-            lookup = sorted(words, key=lambda w: frequency.get(w, 0))[:2]
-        candidates = [
-            entry
-            for (entry,) in self.db.execute(
-                f"""
-                SELECT DISTINCT entry_id FROM entry_words
-                WHERE word IN ({", ".join("?" * len(lookup))}) AND published BETWEEN ? AND ?
-                AND entry_id != ? LIMIT ?
-                """,
-                [
-                    *lookup,
-                    utc_text(published - window),
-                    utc_text(published + window),
-                    entry_id,
-                    MAX_CANDIDATES,
-                ],
-            )
-        ]
-        if not candidates:
+        if not found:
             return [], []
-        rows = self.db.execute(
-            f"""
-            SELECT w.entry_id, e.story_id, count(*) AS shared, e.story_word_count
-            FROM entry_words w JOIN entries e ON e.id = w.entry_id
-            WHERE w.entry_id IN ({", ".join("?" * len(candidates))}) AND w.word IN ({marks})
-            GROUP BY w.entry_id
-            """,
-            [*candidates, *words],
+        # Shared words = lookup words (counted above) + common words (a seek per candidate each).
+        also_common = (
+            f"(SELECT count(*) FROM entry_words w WHERE w.entry_id = e.id "
+            f"AND w.word IN ({', '.join('?' * len(common))}))"
+            if common
+            else "0"
+        )
+        rows = self.db.conn.execute(
+            f"SELECT e.id, e.story_id, {also_common}, e.story_word_count FROM entries e "
+            f"WHERE e.id IN ({', '.join('?' * len(found))})",
+            [*common, *found],
         ).fetchall()
-        neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
+        rows = [(entry, story, found[entry] + extra, size) for entry, story, extra, size in rows]
+        marks = ", ".join("?" * len(words))
+        neighbours = [Neighbour(*row) for row in rows if row[1] is not None and row[2] >= 2]
         story_ids = sorted({n.story_id for n in neighbours})
         if not story_ids:
             return neighbours, []
         sizes = dict(
-            self.db.execute(
+            self.db.conn.execute(
                 f"SELECT id, members FROM stories WHERE id IN ({', '.join('?' * len(story_ids))})"
                 " AND members >= ?",
                 [*story_ids, min_members],
@@ -119,7 +119,7 @@ class StoriesMixin(StoreBase):
         )
         counts: dict[int, dict[str, int]] = {story: {} for story in sizes}
         if sizes:
-            for story, word, count in self.db.execute(
+            for story, word, count in self.db.conn.execute(
                 f"SELECT story_id, word, count FROM story_words WHERE story_id IN "
                 f"({', '.join('?' * len(sizes))}) AND word IN ({marks})",
                 [*sizes, *words],
@@ -127,6 +127,15 @@ class StoriesMixin(StoreBase):
                 counts[story][word] = count
         profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
         return neighbours, profiles
+
+    def _postings_in_window(self, word: str, low: str, high: str) -> int:
+        """Headlines with this word in the window, counted up to just past the limit."""
+        (count,) = self.db.conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM entry_words "
+            "WHERE word = ? AND published BETWEEN ? AND ? LIMIT ?)",
+            [word, low, high, CANDIDATE_WORD_LIMIT + 1],
+        ).fetchone()
+        return int(count)
 
     def place_in_story(
         self,
@@ -137,34 +146,20 @@ class StoriesMixin(StoreBase):
         now: datetime,
     ) -> int:
         """Index the entry's words and put it in the decided story (merging bridged ones)."""
-        now_text = utc_text(now)
+        now_text, published_text = utc_text(now), utc_text(published)
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
-            [(word, utc_text(published), entry_id) for word in words],
-        )
-        self.db.conn.executemany(
-            "INSERT INTO word_frequency (word, entries) VALUES (?, 1) "
-            "ON CONFLICT (word) DO UPDATE SET entries = entries + 1",
-            [(word,) for word in words],
+            [(word, published_text, entry_id) for word in words],
         )
         if decision.story_id is not None:
             story_id = decision.story_id
         else:
-            uid, entry_updated = self.db.execute(
-                "SELECT uid, updated FROM entries WHERE id = ?", [entry_id]
-            ).fetchone()
             story_id = _row_id(
-                self.db.table("stories")
-                .insert(
-                    {
-                        "uid": uid,
-                        "representative_id": entry_id,
-                        "members": 0,
-                        "first_seen": now_text,
-                        "updated": entry_updated,
-                    }
-                )
-                .last_pk
+                self.db.conn.execute(
+                    "INSERT INTO stories (uid, representative_id, members, first_seen, updated) "
+                    "SELECT uid, id, 0, ?, updated FROM entries WHERE id = ?",
+                    [now_text, entry_id],
+                ).lastrowid
             )
         for other in decision.merge:
             self._merge_story(other, into=story_id)
@@ -184,7 +179,8 @@ class StoriesMixin(StoreBase):
             "updated = CASE WHEN members > 0 THEN max(updated, ?) ELSE updated END WHERE id = ?",
             [now_text, story_id],
         )
-        self._choose_representative(story_id)
+        if decision.story_id is not None or decision.merge:
+            self._choose_representative(story_id)  # a new story's only member represents it
         return story_id
 
     def _merge_story(self, story_id: int, *, into: int) -> None:

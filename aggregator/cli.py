@@ -1,4 +1,9 @@
-"""The ``aggregator`` command: a thin click shell over aggregator.pipeline and the store."""
+"""The ``aggregator`` command: a thin click shell over aggregator.pipeline and the store.
+
+Modules only some commands need (the service and APScheduler, the HTTP server, OPML, the
+query layer, the HTML template loader) are imported inside those commands, so that
+``aggregator update``, run from cron every few minutes, does not pay for them at start-up.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +20,21 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tabulate import tabulate
 
-from aggregator import __version__, opml, queries
+from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, render_rows
 from aggregator.pipeline import build, prune_and_build, update
-from aggregator.queries import HIGHLIGHT
-from aggregator.render import load_template, write_atomic
-from aggregator.server import make_server, serve_in_thread
-from aggregator.service import Service
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 USAGE_ERROR = 2
 
@@ -58,6 +60,8 @@ def _load(ctx: click.Context) -> Config:
     try:
         config = load_config(ctx.obj["config_path"])
         if config.output.template is not None:
+            from aggregator.render import load_template
+
             load_template(config.output.template)  # a broken template stops us before any work
     except ConfigError as e:
         raise _BadConfig(str(e)) from None
@@ -203,6 +207,8 @@ def _duration(seconds: float | None) -> str:
 @click.pass_context
 def feeds_command(ctx: click.Context, fmt: str) -> None:
     """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
+    from tabulate import tabulate
+
     config = _load(ctx)
     try:
         with open_store(config.database) as store:
@@ -320,6 +326,8 @@ class _BadQuery(click.ClickException):
 @contextlib.contextmanager
 def _reading(config: Config) -> Iterator[sqlite3.Connection]:
     """A read-only connection to a database whose schema is current."""
+    from aggregator import queries
+
     try:
         if config.database.exists():
             with open_store(config.database):
@@ -357,6 +365,8 @@ def entries_command(
     fmt: str,
 ) -> None:
     """Stored entries, newest first."""
+    from aggregator import queries
+
     config = _load(ctx)
     now = datetime.now(UTC)
     start = parse_when(since, now) if since else None
@@ -377,6 +387,9 @@ def entries_command(
 @click.pass_context
 def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None:
     """Full-text search, best match first: words, "a phrase", OR, NOT, prefix*."""
+    from aggregator import queries
+    from aggregator.queries import HIGHLIGHT
+
     config = _load(ctx)
     with _reading(config) as conn:
         rows = queries.search(conn, query, limit=limit)
@@ -395,6 +408,8 @@ def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None
 @click.pass_context
 def sql_command(ctx: click.Context, statement: str, fmt: str) -> None:
     """Run a read-only SQL query on the database (writes are refused)."""
+    from aggregator import queries
+
     config = _load(ctx)
     with _reading(config) as conn:
         rows = queries.run_sql(conn, statement)
@@ -406,6 +421,8 @@ def sql_command(ctx: click.Context, statement: str, fmt: str) -> None:
 @click.pass_context
 def stats_command(ctx: click.Context, fmt: str) -> None:
     """Counts per feed and per day, duplicates merged, database size."""
+    from aggregator import queries
+
     config = _load(ctx)
     with _reading(config) as conn:
         found = queries.stats(conn, config.database)
@@ -438,6 +455,9 @@ def opml_group() -> None:
 @click.pass_context
 def opml_export_command(ctx: click.Context, output: Path | None) -> None:
     """The configured feeds as OPML 2.0 (tags as categories)."""
+    from aggregator import opml
+    from aggregator.render import write_atomic
+
     config = _load(ctx)
     if output is None:
         sys.stdout.buffer.write(opml.export_opml(config))
@@ -451,6 +471,8 @@ def opml_export_command(ctx: click.Context, output: Path | None) -> None:
 @click.pass_context
 def opml_import_command(ctx: click.Context, opml_file: Path) -> None:
     """Add the feeds of an OPML file to the config (comments and order kept)."""
+    from aggregator import opml
+
     config_path: Path = ctx.obj["config_path"]
     try:
         result = opml.import_opml(config_path, opml_file)
@@ -499,6 +521,8 @@ _port_option = click.option("--port", default=8080, show_default=True, type=int)
 @click.pass_context
 def run_command(ctx: click.Context, serve: bool, host: str, port: int) -> None:
     """Keep polling, politely, until stopped (SIGTERM/SIGINT); SIGHUP reloads the config."""
+    from aggregator.service import Service
+
     _load(ctx)  # a bad config stops here, before anything starts
     _setup_logging()
 
@@ -534,6 +558,8 @@ def serve_command(ctx: click.Context, host: str, port: int) -> None:
 
 
 def _start_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
+    from aggregator.server import make_server, serve_in_thread
+
     config.output.dir.mkdir(parents=True, exist_ok=True)
     try:
         server = make_server(config.output.dir, host, port)

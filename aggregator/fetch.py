@@ -9,25 +9,34 @@ publisher cannot hold a worker or its memory:
 - a body cap enforced while streaming, after gzip decoding (a gzip bomb is capped too), whether
   the body has a Content-Length, is chunked, or runs until the connection closes;
 - redirects followed by hand: at most MAX_REDIRECTS hops, http(s) only (never file:, ftp:, ...),
-  a loop stopped as soon as it comes back, and a redirect's own body never read;
+  a loop stopped as soon as it comes back, and a redirect's own body never read unless it is
+  small and sized (then it is read out, within DRAIN_SECONDS, to keep the connection);
 - header lines, header counts and chunk-size lines bounded (http.client's 64 KiB / 100 headers
   limits, and the same 64 KiB for the chunk-size lines urllib3 reads itself);
 - every network-level failure, however malformed the answer, comes out as one FetchError with
   a one-line reason; nothing else escapes.
+
+Connections are kept alive: a 304, or any answer whose unread rest is small and sized, hands its
+connection back to the session's pool instead of closing it (a warm run of 304s would otherwise
+open a TCP, and TLS, connection per feed).
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import heapq
 import http.client
+import itertools
+import os
 import socket
 import stat as stat_module
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
@@ -56,6 +65,10 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECT_SCHEMES = frozenset({"http", "https"})  # R-H7: never follow a redirect elsewhere
 MAX_LINE = 65536  # longest header / chunk-size line read (http.client's own header limit)
 _CHUNK = 64 * 1024
+# An unread rest of at most DRAIN_BYTES with a known length (a 304 has none) is read out so the
+# connection can go back to the pool, if it arrives within DRAIN_SECONDS; else it is dropped.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 1.0
 Session = requests.Session  # callers hold one per run without importing requests
 # A local file has no Content-Type header; its name is the best hint feedparser can get.
 FILE_TYPES = {
@@ -180,7 +193,7 @@ def fetch(
                 elapsed=time.monotonic() - started,
             )
         finally:
-            response.close()
+            _release(response, deadline)
 
 
 def _follow(
@@ -202,7 +215,7 @@ def _follow(
         response = _get(session, url, headers, limits, deadline)
         if not response.is_redirect:  # a 301/302/303/307/308 with a Location header
             return response, hops
-        response.close()  # without reading the redirect's body
+        _release(response, deadline)  # reads the redirect's body only if small and sized
         hops.append(response.status_code)
         location = response.headers["Location"]
         # http.client decodes header bytes as Latin-1; they are far more often UTF-8.
@@ -310,6 +323,40 @@ def _read_body(response: requests.Response, limits: FetchLimits, deadline: _Dead
     return b"".join(chunks)
 
 
+def _release(response: requests.Response, deadline: _Deadline) -> None:
+    """Close ``response``, handing its connection back to the pool when that is cheap.
+
+    requests' ``close()`` of a streamed response that was not read to its end closes the
+    socket, so every 304 cost a new connection. A rest known to be empty (a 304) or small and
+    sized is read out first, which returns the connection to the pool; a watchdog alarm shuts
+    the socket if that takes longer than DRAIN_SECONDS. Anything unsized (chunked, delimited
+    by the close), large, or cut by the deadline is dropped as before.
+    """
+    raw = response.raw
+    remaining = getattr(raw, "length_remaining", None)
+    connection = getattr(raw, "connection", None)
+    if (
+        connection is not None
+        and isinstance(remaining, int)
+        and 0 <= remaining <= DRAIN_BYTES
+        and not deadline.expired.is_set()
+    ):
+        alarm = None
+        if remaining:  # reading nothing cannot block; reading something can, so bound it
+            alarm = _WATCHDOG.call_at(
+                time.monotonic() + DRAIN_SECONDS, partial(deadline.cut, connection)
+            )
+        try:
+            # Only a connection this fetch's deadline can cut (one of make_session's).
+            if alarm is None or deadline.holds(connection):
+                with contextlib.suppress(*_NETWORK_ERRORS, ValueError, AttributeError):
+                    raw.drain_conn()  # at its end urllib3 puts the connection back (_put_conn)
+        finally:
+            if alarm is not None:
+                _WATCHDOG.cancel(alarm)
+    response.close()
+
+
 def _body_reason(error: BaseException, response: requests.Response) -> str:
     """Why reading the body failed, in one line."""
     for cause in _causes(error):
@@ -323,6 +370,72 @@ def _body_reason(error: BaseException, response: requests.Response) -> str:
     return f"reading the body failed: {_short_reason(error, response.url)}"
 
 
+class _Watchdog:
+    """One daemon thread that runs each alarm at its time, unless it was cancelled first.
+
+    It replaces a ``threading.Timer`` (a new thread) per fetch. Alarms run on the watchdog's
+    thread while it holds its lock, so once ``cancel`` returns the alarm has either been
+    prevented or has finished: never half-run. An alarm must be quick and must not call back
+    into the watchdog.
+    """
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self._condition = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int]] = []  # (when, key); cancelled keys left to expire
+        self._alarms: dict[int, Callable[[], None]] = {}  # key -> action, pending alarms only
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, action: Callable[[], None]) -> int:
+        """Run ``action`` at ``when`` (time.monotonic()); returns a key for ``cancel``."""
+        with self._condition:
+            key = next(self._keys)
+            self._alarms[key] = action
+            heapq.heappush(self._heap, (when, key))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="aggregator-fetch-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][1] == key:  # the new earliest alarm: wake up sooner
+                self._condition.notify()
+        return key
+
+    def cancel(self, key: int) -> None:
+        with self._condition:
+            self._alarms.pop(key, None)
+            # Most alarms are cancelled long before their time: drop them now and then.
+            if len(self._heap) > 64 and len(self._heap) > 2 * len(self._alarms):
+                self._heap = [entry for entry in self._heap if entry[1] in self._alarms]
+                heapq.heapify(self._heap)
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][1] not in self._alarms:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                when, key = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._condition.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                action = self._alarms.pop(key)
+                with contextlib.suppress(Exception):  # one failing alarm must not stop the rest
+                    action()
+
+
+_WATCHDOG = _Watchdog()
+# A forked child has no watchdog thread, and may have inherited its lock held.
+os.register_at_fork(after_in_child=_WATCHDOG._reset)
+
+
 class _Deadline:
     """The whole exchange's time limit, whatever phase it is in when it passes.
 
@@ -330,19 +443,20 @@ class _Deadline:
     never trips it. When the deadline passes, the socket of the connection in use is shut
     down, so a blocked read returns at once (headers, a redirect hop or the body). The
     connections of ``make_session`` report themselves here through a thread-local, since
-    requests hands out no socket before the headers have been read.
+    requests hands out no socket before the headers have been read, and leave it when they go
+    back to the pool (so a late deadline never shuts a connection another fetch is using).
     """
 
     def __init__(self, seconds: float) -> None:
         self.expired = threading.Event()
         self._lock = threading.Lock()
         self._connection: object | None = None
-        self._timer = threading.Timer(max(seconds, 0.01), self._expire)
-        self._timer.daemon = True
+        self._seconds = max(seconds, 0.01)
+        self._alarm: int | None = None
 
     def __enter__(self) -> _Deadline:
         _current.deadline = self
-        self._timer.start()
+        self._alarm = _WATCHDOG.call_at(time.monotonic() + self._seconds, self._expire)
         return self
 
     def __exit__(
@@ -351,7 +465,8 @@ class _Deadline:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._timer.cancel()
+        if self._alarm is not None:
+            _WATCHDOG.cancel(self._alarm)
         _current.deadline = None
         with self._lock:
             self._connection = None
@@ -361,6 +476,26 @@ class _Deadline:
         with self._lock:
             self._connection = connection
             if self.expired.is_set():
+                _shut(connection)
+
+    def unwatch(self, connection: object) -> None:
+        """``connection`` goes back to the pool: no longer this exchange's to shut."""
+        with self._lock:
+            if self._connection is connection:
+                self._connection = None
+                if self.expired.is_set():  # its socket may be shut: never hand it out again
+                    close = getattr(connection, "close", None)
+                    if close is not None:
+                        close()
+
+    def holds(self, connection: object) -> bool:
+        with self._lock:
+            return self._connection is connection
+
+    def cut(self, connection: object) -> None:
+        """Shut ``connection`` if this exchange still holds it (a drain that took too long)."""
+        with self._lock:
+            if self._connection is connection:
                 _shut(connection)
 
     def _expire(self) -> None:
@@ -377,6 +512,12 @@ def _watch(connection: object) -> None:
     deadline = getattr(_current, "deadline", None)
     if deadline is not None:
         deadline.watch(connection)
+
+
+def _unwatch(connection: object) -> None:
+    deadline = getattr(_current, "deadline", None)
+    if deadline is not None and connection is not None:
+        deadline.unwatch(connection)
 
 
 def _shut(connection: object) -> None:
@@ -445,9 +586,17 @@ class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
     ConnectionCls = _WatchedHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        _unwatch(conn)  # every way back into the pool passes here, even urllib3's own
+        super()._put_conn(conn)
+
 
 class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _unwatch(conn)
+        super()._put_conn(conn)
 
 
 class _WatchedAdapter(requests.adapters.HTTPAdapter):

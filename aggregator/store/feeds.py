@@ -21,6 +21,29 @@ from aggregator.types import (
     Schedule,
 )
 
+# Fixed statements for the writes made for every feed on every run.
+_INSERT_FEED = (
+    "INSERT INTO feeds (name, source_id, added, url, configured_title, tags, enabled, prefer) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SYNC_FEED = (
+    "UPDATE feeds SET url = ?, configured_title = ?, tags = ?, enabled = ?, prefer = ? WHERE id = ?"
+)
+_FORGET_OLD_URL = (
+    "UPDATE feeds SET etag = NULL, last_modified = NULL, moved_to = NULL, moved_at = NULL, "
+    "disabled_reason = NULL, next_due = NULL, error_count = 0, failing_since = NULL "
+    "WHERE id = ?"
+)
+# A NULL parameter keeps the stored value: validators the 304 did not resend (R-H2), and a
+# permanent move that this answer did not make.
+_NOT_MODIFIED = (
+    "UPDATE feeds SET final_url = ?, last_fetched = ?, last_success = ?, last_status = ?, "
+    "last_error = NULL, error_count = 0, failing_since = NULL, last_result = 'not-modified', "
+    "etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
+    "moved_to = coalesce(?, moved_to), moved_at = coalesce(?, moved_at), "
+    "next_due = ?, interval_seconds = ?, interval_reason = ? WHERE id = ?"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class FeedRow:
@@ -51,43 +74,39 @@ class FeedsMixin(StoreBase):
     def sync_feeds(self, feeds: Sequence[FeedConfig], now: datetime) -> dict[str, FeedState]:
         """Make the feeds table match the config (rows are never deleted: entries keep a home).
 
-        A feed whose configured URL changed starts afresh: validators, a permanent move and a
-        410 belonged to the old URL.
+        Only rows whose configured values differ from the stored ones are written: a run whose
+        config did not change writes nothing here. A feed whose configured URL changed starts
+        afresh: validators, a permanent move and a 410 belonged to the old URL.
         """
         with _writing("the feed list"), self.db.atomic():
+            stored = {
+                row[0]: row[1:]
+                for row in self.db.execute(
+                    "SELECT name, id, url, configured_title, tags, enabled, prefer FROM feeds"
+                ).fetchall()
+            }
             for feed in feeds:
-                existing = self.db.execute(
-                    "SELECT id, url FROM feeds WHERE name = ?", [feed.name]
-                ).fetchone()
-                values: dict[str, Any] = {
-                    "url": feed.url,
-                    "configured_title": feed.title,
-                    "tags": json.dumps(list(feed.tags), ensure_ascii=False),
-                    "enabled": int(feed.enabled),
-                    "prefer": int(feed.prefer),
-                }
+                configured = (
+                    feed.url,
+                    feed.title,
+                    json.dumps(list(feed.tags), ensure_ascii=False),
+                    int(feed.enabled),
+                    int(feed.prefer),
+                )
+                existing = stored.get(feed.name)
                 if existing is None:
-                    self.db.table("feeds").insert(
-                        {
-                            "name": feed.name,
-                            "source_id": feed_source_id(feed.url),
-                            "added": utc_text(now),
-                            **values,
-                        }
+                    cursor = self.db.execute(
+                        _INSERT_FEED,
+                        [feed.name, feed_source_id(feed.url), utc_text(now), *configured],
                     )
+                    stored[feed.name] = (cursor.lastrowid, *configured)
                     continue
-                if existing[1] != feed.url:
-                    values.update(
-                        etag=None,
-                        last_modified=None,
-                        moved_to=None,
-                        moved_at=None,
-                        disabled_reason=None,
-                        next_due=None,
-                        error_count=0,
-                        failing_since=None,
-                    )
-                self.db.table("feeds").update(existing[0], values)
+                feed_id, *values = existing
+                if tuple(values) == configured:
+                    continue
+                self.db.execute(_SYNC_FEED, [*configured, feed_id])
+                if values[0] != feed.url:
+                    self.db.execute(_FORGET_OLD_URL, [feed_id])
         return self.feed_states([feed.name for feed in feeds])
 
     def feed_states(self, names: Iterable[str]) -> dict[str, FeedState]:
@@ -140,18 +159,28 @@ class FeedsMixin(StoreBase):
     def record_not_modified(
         self, state: FeedState, fetched: FetchResult, now: datetime, schedule: Schedule
     ) -> None:
-        """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3)."""
-        values: dict[str, Any] = {
-            **_success_values(state, fetched, now),
-            "last_result": "not-modified",
-            **_schedule_values(schedule),
-        }
-        if fetched.headers.get("ETag"):
-            values["etag"] = fetched.headers["ETag"]
-        if fetched.headers.get("Last-Modified"):
-            values["last_modified"] = fetched.headers["Last-Modified"]
+        """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3).
+
+        One fixed UPDATE (sqlite-utils' ``Table.update`` first reads the row back): this runs
+        for nearly every feed on nearly every run.
+        """
+        success = _success_values(state, fetched, now)
         with _writing(f"feed {state.name}"), self.db.atomic():
-            self.db.table("feeds").update(state.feed_id, values)
+            self.db.execute(
+                _NOT_MODIFIED,
+                [
+                    success["final_url"],
+                    success["last_fetched"],
+                    success["last_success"],
+                    success["last_status"],
+                    fetched.headers.get("ETag") or None,
+                    fetched.headers.get("Last-Modified") or None,
+                    success.get("moved_to"),
+                    success.get("moved_at"),
+                    *_schedule_values(schedule).values(),
+                    state.feed_id,
+                ],
+            )
 
     def record_error(
         self,

@@ -1,0 +1,340 @@
+"""The warm path (issue 6): a run where every feed answers 304 should cost little more than the
+bare conditional GETs. Connections are kept alive, the deadline needs no thread per request,
+the store writes one fixed UPDATE per feed, and `aggregator update` skips imports it never uses.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FeedServer, item, rss, write_config
+
+from aggregator import fetch as fetch_module
+from aggregator.config import load_config
+from aggregator.errors import FetchError
+from aggregator.fetch import FetchLimits, fetch, make_session
+from aggregator.pipeline import update
+from aggregator.store import Store, open_store
+from aggregator.types import FeedConfig, FetchResult, PollStatus, Schedule
+
+FAST = FetchLimits(connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000)
+FEED = rss(item("1", "One", "https://example.org/1"))
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+LATER = Schedule(NOW + timedelta(hours=1), timedelta(hours=1), "config")
+
+
+@pytest.fixture
+def connections(feed_server: FeedServer) -> list[object]:
+    """The client addresses of every TCP connection the feed server accepts."""
+    accepted: list[object] = []
+    process = feed_server.httpd.process_request
+
+    def counting(request: Any, address: Any) -> None:
+        accepted.append(address)
+        process(request, address)
+
+    feed_server.httpd.process_request = counting  # type: ignore[method-assign,assignment]
+    return accepted
+
+
+# ---------------------------------------------------------------- keep-alive
+
+
+def test_304s_through_one_session_reuse_one_connection(
+    feed_server: FeedServer, connections: list[object]
+) -> None:
+    url = feed_server.serve("/feed.xml", FEED, etag='"v1"')
+    session = make_session()
+    for _ in range(20):
+        assert fetch(session, url, etag='"v1"', limits=FAST).status == 304
+    assert len(feed_server.hits("/feed.xml")) == 20
+    assert len(connections) == 1  # was one per 304: close() of an unread response drops it
+
+
+def test_small_sized_redirect_and_error_bodies_keep_the_connection(
+    feed_server: FeedServer, connections: list[object]
+) -> None:
+    final = feed_server.serve("/final.xml", FEED)
+    moved = feed_server.serve("/moved", b"<html>moved</html>", status=302, location=final)
+    missing = feed_server.serve("/missing", b"not here", status=404)
+    session = make_session()
+    for _ in range(5):
+        assert fetch(session, moved, limits=FAST).body == FEED.encode()
+        with pytest.raises(FetchError, match="HTTP 404"):
+            fetch(session, missing, limits=FAST)
+    assert len(connections) == 1
+
+
+def test_a_large_error_body_is_not_read_to_keep_its_connection(
+    feed_server: FeedServer, connections: list[object]
+) -> None:
+    big = feed_server.serve("/big-error", b"x" * (fetch_module.DRAIN_BYTES + 1), status=500)
+    session = make_session()
+    with pytest.raises(FetchError, match="HTTP 500"):
+        fetch(session, big, limits=FAST)
+    with pytest.raises(FetchError, match="HTTP 500"):
+        fetch(session, big, limits=FAST)
+    assert len(connections) == 2  # dropped unread, as before
+
+
+def test_a_slow_redirect_body_is_cut_after_the_drain_budget(
+    feed_server: FeedServer, connections: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch_module, "DRAIN_SECONDS", 0.2)
+    final = feed_server.serve("/final.xml", FEED)
+    slow = feed_server.serve("/slow", b"m" * 100, status=302, location=final, trickle=0.3)
+    started = time.monotonic()
+    result = fetch(make_session(), slow, limits=FAST)  # 30 s of body if it were waited for
+    assert result.body == FEED.encode() and result.url == final
+    assert time.monotonic() - started < 1.5  # well inside the 3 s whole-exchange deadline
+    assert len(connections) == 2  # the cut connection was dropped, not pooled
+
+
+def test_a_warm_update_opens_at_most_one_connection_per_worker(
+    feed_server: FeedServer, connections: list[object], tmp_path: Path
+) -> None:
+    feeds = ""
+    for n in range(12):
+        url = feed_server.serve(
+            f"/f{n}.xml", rss(item(f"{n}", f"Entry {n}"), title=f"F{n}"), etag=f'"e{n}"'
+        )
+        feeds += f"  - url: {url}\n    name: f{n}\n"
+    config = load_config(write_config(tmp_path, feeds, "  workers: 2\n"))
+    assert all(r.status is PollStatus.UPDATED for r in update(config).results)
+    connections.clear()
+    warm = update(config).results
+    assert [r.status for r in warm] == [PollStatus.NOT_MODIFIED] * 12
+    assert len(connections) <= 2
+
+
+# ---------------------------------------------------------------- the deadline's watchdog
+
+
+def test_fetches_start_no_thread_each(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = feed_server.serve("/feed.xml", FEED, etag='"v1"')
+    session = make_session()
+    fetch(session, url, etag='"v1"', limits=FAST)  # the watchdog starts once, if not yet
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def recording(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", recording)
+    for _ in range(30):
+        fetch(session, url, etag='"v1"', limits=FAST)
+    assert started == []  # was a threading.Timer per fetch (and a server thread per 304)
+
+
+def test_watchdog_runs_alarms_in_time_order_and_never_a_cancelled_one() -> None:
+    watchdog = fetch_module._Watchdog()
+    fired: list[str] = []
+    done = threading.Event()
+    now = time.monotonic()
+
+    def fire(name: str, last: bool = False) -> Callable[[], None]:
+        def alarm() -> None:
+            fired.append(name)
+            if last:
+                done.set()
+
+        return alarm
+
+    def fail() -> None:
+        raise RuntimeError("a broken alarm")
+
+    watchdog.call_at(now + 0.15, fire("late", last=True))
+    watchdog.call_at(now + 0.05, fire("early"))
+    cancelled = watchdog.call_at(now + 0.10, fire("cancelled"))
+    watchdog.cancel(cancelled)
+    watchdog.call_at(now - 1, fail)  # a failing alarm does not stop the others
+    assert done.wait(2)
+    assert fired == ["early", "late"]
+
+
+def test_watchdog_forgets_cancelled_alarms() -> None:
+    watchdog = fetch_module._Watchdog()
+    far = time.monotonic() + 3600
+    for _ in range(1000):
+        watchdog.cancel(watchdog.call_at(far, lambda: None))
+    assert len(watchdog._heap) < 200 and not watchdog._alarms
+
+
+class _Connection:
+    """Just what the deadline touches: a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+def test_a_late_deadline_leaves_a_pooled_connection_alone(
+    socket_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = socket_pair
+    connection = _Connection(ours)
+    deadline = fetch_module._Deadline(60)
+    deadline.watch(connection)
+    deadline.unwatch(connection)  # back in the pool, maybe already another fetch's
+    deadline._expire()
+    theirs.sendall(b"still open")
+    assert ours.recv(100) == b"still open" and not connection.closed
+
+
+def test_an_expired_deadline_shuts_its_connection_and_never_pools_it(
+    socket_pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, _ = socket_pair
+    connection = _Connection(ours)
+    deadline = fetch_module._Deadline(60)
+    deadline.watch(connection)
+    deadline._expire()
+    assert ours.recv(100) == b""  # shut down: a blocked read returns at once
+    deadline.unwatch(connection)
+    assert connection.closed
+
+
+def test_the_deadline_fires_from_the_watchdog(feed_server: FeedServer) -> None:
+    url = feed_server.serve("/hang", hang=True)
+    limits = FetchLimits(connect_timeout=2, read_timeout=10, total_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than 0\.5s"):
+        fetch(make_session(), url, limits=limits)
+    assert time.monotonic() - started < 2
+
+
+# ---------------------------------------------------------------- the store
+
+
+def _statements(store: Store) -> list[str]:
+    seen: list[str] = []
+    store.db.conn.set_trace_callback(seen.append)
+    return seen
+
+
+def _feed(store: Store, name: str) -> dict[str, object]:
+    return next(store.db.query("SELECT * FROM feeds WHERE name = ?", [name]))
+
+
+def test_record_not_modified_is_one_update_keeping_unsent_validators(tmp_path: Path) -> None:
+    with open_store(tmp_path / "a.db") as store:
+        state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], NOW)["f"]
+        store.db.execute(
+            "UPDATE feeds SET etag = '\"old\"', last_modified = 'Mon, 01 Jan 2024 00:00:00 GMT', "
+            "error_count = 3, failing_since = '2026-11-20T00:00:00Z', last_error = 'boom'"
+        )
+        store.db.conn.commit()
+        seen = _statements(store)
+        store.record_not_modified(
+            state, FetchResult(304, "https://f.example/rss", {"ETag": '"new"'}, None), NOW, LATER
+        )
+        writes = [s for s in seen if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+        reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+        assert len(writes) == 1 and not reads, seen
+        row = _feed(store, "f")
+        assert row["etag"] == '"new"'  # R-H2: a 304 that sends a new validator replaces it
+        assert row["last_modified"] == "Mon, 01 Jan 2024 00:00:00 GMT"  # not sent: kept
+        assert (row["error_count"], row["failing_since"], row["last_error"]) == (0, None, None)
+        assert row["last_result"] == "not-modified" and row["last_status"] == 304
+        assert row["next_due"] == "2026-11-25T13:00:00Z" and row["interval_reason"] == "config"
+        assert row["moved_to"] is None
+
+
+def test_record_not_modified_records_a_permanent_move_and_keeps_it(tmp_path: Path) -> None:
+    with open_store(tmp_path / "a.db") as store:
+        state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], NOW)["f"]
+        moved = FetchResult(304, "https://new.example/rss", {}, None, redirected_permanently=True)
+        store.record_not_modified(state, moved, NOW, LATER)
+        assert _feed(store, "f")["moved_to"] == "https://new.example/rss"
+        state = store.feed_states(["f"])["f"]
+        later = NOW + timedelta(hours=1)
+        store.record_not_modified(
+            state, FetchResult(304, "https://new.example/rss", {}, None), later, LATER
+        )
+        row = _feed(store, "f")
+        assert row["moved_to"] == "https://new.example/rss"
+        assert row["moved_at"] == "2026-11-25T12:00:00Z"
+
+
+def test_sync_feeds_writes_only_rows_whose_config_changed(tmp_path: Path) -> None:
+    feeds = [
+        FeedConfig(url=f"https://f{n}.example/rss", name=f"f{n}", tags=("news", "été"))
+        for n in range(5)
+    ]
+    with open_store(tmp_path / "a.db") as store:
+        first = store.sync_feeds(feeds, NOW)
+        assert sorted(first) == [f"f{n}" for n in range(5)]
+        assert json.loads(str(_feed(store, "f0")["tags"])) == ["news", "été"]
+        store.db.execute(
+            "UPDATE feeds SET etag = '\"e\"', error_count = 2, disabled_reason = 'HTTP 410'"
+        )
+        store.db.conn.commit()
+        seen = _statements(store)
+        changes = store.db.conn.total_changes
+        again = store.sync_feeds(feeds, NOW + timedelta(days=1))
+        assert store.db.conn.total_changes == changes  # nothing changed, nothing written
+        assert not [s for s in seen if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+        assert set(again) == set(first)
+
+        feeds[1] = FeedConfig(url="https://f1.example/rss", name="f1", title="Renamed")
+        feeds[2] = FeedConfig(url="https://moved.example/rss", name="f2", tags=("news", "été"))
+        seen.clear()
+        states = store.sync_feeds(feeds, NOW)
+        assert len([s for s in seen if s.lstrip().upper().startswith("UPDATE")]) == 3
+        assert _feed(store, "f1")["configured_title"] == "Renamed"
+        assert _feed(store, "f1")["etag"] == '"e"'  # same URL: validators kept
+        assert states["f2"].url == "https://moved.example/rss"
+        assert (states["f2"].etag, states["f2"].error_count, states["f2"].disabled_reason) == (
+            None,
+            0,
+            None,
+        )
+        assert states["f0"].etag == '"e"'
+
+
+def test_the_store_syncs_normally_under_wal(tmp_path: Path) -> None:
+    with open_store(tmp_path / "a.db") as store:
+        assert store.db.journal_mode == "wal"
+        assert store.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def test_the_cli_imports_only_what_update_needs() -> None:
+    lazy = [
+        "apscheduler",
+        "aggregator.service",
+        "aggregator.server",
+        "aggregator.opml",
+        "aggregator.queries",
+        "http.server",
+    ]
+    code = f"import sys, aggregator.cli; print([m for m in {lazy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

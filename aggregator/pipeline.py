@@ -7,15 +7,22 @@ A FeedError becomes a PollResult; anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import logging
 import multiprocessing
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,8 +31,9 @@ from aggregator.dedupe import plan
 from aggregator.errors import AggregatorError, FeedError, FetchError, StorageError
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse import parse_feed
+from aggregator.parse_worker import exit_with_parent
+from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
-from aggregator.render import write_outputs
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
 from aggregator.store import PruneCounts, Store, open_store
 from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy, decide, story_words
@@ -55,7 +63,12 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class Retrieved:
-    """The I/O half of a poll, done in a worker thread: what came back, parsed, or the error."""
+    """The I/O half of a poll, done in a worker thread: what came back, parsed, or the error.
+
+    `retrieve` leaves `fetched.body` None: once parsed (or failed), the bytes are dropped, so a
+    retrieval waiting for the writer holds its ParsedFeed, not also a body of up to 10 MB. A
+    304 is the retrieval with neither `parsed` nor `error`.
+    """
 
     state: FeedState
     started: datetime
@@ -80,27 +93,18 @@ PROCESSES_FROM_FEEDS = (
     16  # fewer feeds than this: starting worker processes costs more than it saves
 )
 
-
-def _exit_with_parent(parent: int) -> None:
-    """In a parse worker: exit as soon as the parent is gone (even after a kill -9).
-
-    The parent's pid comes from the parent itself: if it died while this worker was starting,
-    the worker already belongs to init and must leave at once.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+# Retrievals submitted ahead of the writer, per fetch worker: enough that no worker waits for
+# the writer to hand it the next feed, few enough that parsed feeds do not pile up in memory
+# (all 1,000 at once came to 546 MB, issue 6).
+AHEAD_PER_WORKER = 2
 
 
 class Parser:
     """Parses feeds on every core: feedparser is pure Python, so threads would share one.
 
     Worker threads still fetch; each hands its body to a process and waits. With one core, or
-    few feeds, it parses in the calling thread.
+    few feeds, it parses in the calling thread. The processes run `aggregator.parse_worker`'s
+    initializer, so they import the parse stack only, not this module and the store.
     """
 
     def __init__(self, feeds: int, processes: int | None = None) -> None:
@@ -109,7 +113,7 @@ class Parser:
             ProcessPoolExecutor(
                 cores,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent,
+                initializer=exit_with_parent,
                 initargs=(os.getpid(),),
             )
             if cores > 1 and feeds >= PROCESSES_FROM_FEEDS
@@ -148,8 +152,15 @@ def retrieve(
         if fetched.body is not None:  # a 304 costs no parsing (R-H3)
             parsed = parse(fetched.body, url=fetched.url, headers=fetched.headers, now=started)
     except FeedError as error:
-        return Retrieved(state, started, time.monotonic() - began, fetched, error=error)
-    return Retrieved(state, started, time.monotonic() - began, fetched, parsed)
+        return Retrieved(
+            state, started, time.monotonic() - began, _without_body(fetched), error=error
+        )
+    return Retrieved(state, started, time.monotonic() - began, _without_body(fetched), parsed)
+
+
+def _without_body(fetched: FetchResult | None) -> FetchResult | None:
+    """The response minus its bytes: the store reads only status, URL and headers."""
+    return fetched if fetched is None or fetched.body is None else replace(fetched, body=None)
 
 
 def policy_for(feed: FeedConfig, defaults: Defaults) -> SchedulePolicy:
@@ -316,27 +327,52 @@ def poll(
     clock: Clock = utc_now,
     on_result: Callable[[PollResult], None] | None = None,
 ) -> list[PollResult]:
-    """Poll the given feeds concurrently; store each as it arrives."""
+    """Poll the given feeds concurrently; store each as it arrives; results in `states` order.
+
+    Only AHEAD_PER_WORKER x workers retrievals are in flight (fetching, parsing or waiting for
+    the writer) at any time; each is dropped once saved, so memory does not grow with the
+    number of feeds however far the fetchers could run ahead of the single writer.
+    """
     limits = FetchLimits.from_defaults(config.defaults)
     policies = {f.name: policy_for(f, config.defaults) for f in config.feeds}
-    session = make_session(config.defaults.user_agent)
-    results: list[PollResult] = []
     states = list(states)
+    workers = max(1, min(config.defaults.workers, 32))
+    ahead = AHEAD_PER_WORKER * workers
+    results: list[PollResult | None] = [None] * len(states)
+    waiting = iter(enumerate(states))
+    pending: dict[Future[Retrieved], int] = {}  # in flight -> its position in `states`
+    session = make_session(config.defaults.user_agent)
     parser = Parser(len(states))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, min(config.defaults.workers, 32))) as pool:
-            futures = [pool.submit(retrieve, session, s, limits, clock, parser) for s in states]
-            for future in as_completed(futures):
-                retrieved = future.result()
-                result = save(store, retrieved, policies[retrieved.state.name])
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+
+            def refill() -> None:
+                for position, state in itertools.islice(waiting, ahead - len(pending)):
+                    future = pool.submit(retrieve, session, state, limits, clock, parser)
+                    pending[future] = position
+
+            try:
+                refill()
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    while done:
+                        future = done.pop()
+                        position = pending.pop(future)
+                        retrieved = future.result()
+                        del future  # a Future holds its Retrieved (a parsed feed) until dropped
+                        result = save(store, retrieved, policies[retrieved.state.name])
+                        del retrieved
+                        results[position] = result
+                        if on_result is not None:
+                            on_result(result)
+                        refill()
+            finally:
+                for future in pending:  # only after an exception: queued ones never start
+                    future.cancel()
     finally:
         session.close()
         parser.close()
-    order = {s.name: i for i, s in enumerate(states)}
-    return sorted(results, key=lambda r: order[r.feed_name])
+    return [result for result in results if result is not None]
 
 
 def update(
@@ -346,18 +382,62 @@ def update(
     clock: Clock = utc_now,
     on_result: Callable[[PollResult], None] | None = None,
 ) -> UpdateReport:
-    """Poll every enabled feed once (or those named), then rewrite the outputs."""
+    """Poll every enabled feed once (or those named), then rewrite the outputs if needed.
+
+    Rendering is skipped when no feed stored a response (all 304s or errors), the outputs are
+    all there and the last run rendered them from this database with this configuration (the
+    stamp beside the database): a 304 changes nothing the outputs show.
+    """
     wanted = set(names) if names is not None else None
     feeds = [f for f in config.feeds if f.enabled and (wanted is None or f.name in wanted)]
     with open_store(config.database) as store:
         states = store.sync_feeds(config.feeds, clock())
         # A feed that answered 410 Gone stays quiet unless asked for by name.
         feeds = [f for f in feeds if wanted is not None or not states[f.name].disabled_reason]
+        rendered = _outputs_current(config)
+        # Until the outputs are rendered again, the stamp must not vouch for them: a run that
+        # dies after storing a change and before rendering it leaves no stamp behind.
+        _outputs_stamp(config).unlink(missing_ok=True)
         results = poll(
             store, config, [states[f.name] for f in feeds], clock=clock, on_result=on_result
         )
-        written = build_outputs(store, config)
+        # A 200 may change the feed's title or link (shown in the outputs) even with no new
+        # or updated entries, so every stored response counts as a change.
+        changed = any(r.status is PollStatus.UPDATED for r in results)
+        written = build_outputs(store, config) if changed or not rendered else []
+        _outputs_stamp(config).write_text(_outputs_fingerprint(config), encoding="utf-8")
     return UpdateReport(tuple(results), tuple(written))
+
+
+def _outputs_stamp(config: Config) -> Path:
+    """Where `update` notes that the outputs show the database: beside it, like SQLite's -wal.
+
+    Not in the output directory, which is published.
+    """
+    return config.database.with_name(config.database.name + "-outputs")
+
+
+def _outputs_fingerprint(config: Config) -> str:
+    """What the outputs depend on besides the database: the output settings, feeds, version."""
+    described = repr((__version__, config.output, config.feeds))
+    return hashlib.sha256(described.encode("utf-8")).hexdigest()
+
+
+def _outputs_current(config: Config) -> bool:
+    """True when every output file exists and the last `update` rendered them as configured.
+
+    Never with a user template: it may include any file beside it, edited since.
+    """
+    if config.output.template is not None:
+        return False
+    names = (*FEED_FILES, HTML_FILE)
+    if not all((config.output.dir / name).is_file() for name in names):
+        return False
+    try:
+        stamp = _outputs_stamp(config).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return stamp == _outputs_fingerprint(config)
 
 
 TOMBSTONE_MINIMUM = timedelta(days=90)
@@ -382,6 +462,8 @@ def prune(store: Store, config: Config, now: datetime) -> PruneCounts:
 def prune_and_build(config: Config, *, clock: Clock = utc_now) -> tuple[PruneCounts, list[Path]]:
     """`aggregator prune`: apply retention, then rewrite the outputs if anything went."""
     with open_store(config.database) as store:
+        # Entries pruned but not yet rendered away (killed in between): `update` must not skip.
+        _outputs_stamp(config).unlink(missing_ok=True)
         counts = prune(store, config, clock())
         written = build_outputs(store, config) if counts.entries else []
     return counts, written

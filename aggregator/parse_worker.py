@@ -1,0 +1,47 @@
+"""The side of parsing that runs in a worker process: small on purpose.
+
+A spawned worker is a fresh interpreter that imports the module of every function it is handed
+(the pool's initializer, the submitted call). Kept here, beside `aggregator.parse`, instead of in
+`aggregator.pipeline`, a worker imports only the parse stack (feedparser, lxml, nh3), not the
+store, sqlite-utils (and numpy), requests or the renderers: a worker that has parsed a feed
+takes ~32 MB instead of ~58 MB (issue 6). Nothing here may import more than `aggregator.parse`
+needs.
+
+A worker also imports the parent's main script, if it was started as one (not with
+`python -m`): the `aggregator` console script therefore points at `aggregator.console`, which
+imports the CLI only when called.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+__all__ = ["exit_with_parent", "loaded_modules"]
+
+PARENT_CHECK_EVERY = 0.5  # seconds: how soon an orphaned worker notices and leaves
+
+
+def exit_with_parent(parent: int) -> None:
+    """The pool's initializer: exit as soon as the parent is gone (even after a kill -9).
+
+    The parent's pid comes from the parent itself: if it died while this worker was starting,
+    the worker already belongs to init and must leave at once.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_EVERY)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def loaded_modules(prefixes: tuple[str, ...]) -> list[str]:
+    """The modules this process has imported whose names start with one of `prefixes`.
+
+    Submitted to a worker, it shows what a worker costs (tests keep the store out of it).
+    """
+    return sorted(name for name in sys.modules if name.startswith(prefixes))

@@ -72,7 +72,7 @@ class StoriesMixin(StoreBase):
         if len(words) < 2:
             return [], []
         low, high = utc_text(published - window), utc_text(published + window)
-        postings = {word: self._postings_in_window(word, low, high) for word in words}
+        postings = self._postings_in_window(words, low, high)
         lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
         if not lookup:
             lookup = sorted(words, key=postings.__getitem__)[:2]
@@ -128,14 +128,17 @@ class StoriesMixin(StoreBase):
         profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
         return neighbours, profiles
 
-    def _postings_in_window(self, word: str, low: str, high: str) -> int:
-        """Headlines with this word in the window, counted up to just past the limit."""
-        (count,) = self.db.conn.execute(
-            "SELECT count(*) FROM (SELECT 1 FROM entry_words "
-            "WHERE word = ? AND published BETWEEN ? AND ? LIMIT ?)",
-            [word, low, high, CANDIDATE_WORD_LIMIT + 1],
+    def _postings_in_window(self, words: Sequence[str], low: str, high: str) -> dict[str, int]:
+        """Headlines with each word in the window, counted up to just past the limit."""
+        count = (
+            "(SELECT count(*) FROM (SELECT 1 FROM entry_words "
+            "WHERE word = ? AND published BETWEEN ? AND ? LIMIT ?))"
+        )
+        row = self.db.conn.execute(
+            "SELECT " + ", ".join([count] * len(words)),
+            [value for word in words for value in (word, low, high, CANDIDATE_WORD_LIMIT + 1)],
         ).fetchone()
-        return int(count)
+        return dict(zip(words, row, strict=True))
 
     def place_in_story(
         self,

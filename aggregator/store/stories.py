@@ -92,21 +92,33 @@ class StoriesMixin(StoreBase):
         )
         if not found:
             return [], []
-        # Shared words = lookup words (counted above) + common words (a seek per candidate each).
-        also_common = (
-            f"(SELECT count(*) FROM entry_words w WHERE w.entry_id = e.id "
-            f"AND w.word IN ({', '.join('?' * len(common))}))"
-            if common
-            else "0"
-        )
-        rows = self.db.conn.execute(
-            f"SELECT e.id, e.story_id, {also_common}, e.story_word_count FROM entries e "
-            f"WHERE e.id IN ({', '.join('?' * len(found))})",
-            [*common, *found],
-        ).fetchall()
-        rows = [(entry, story, found[entry] + extra, size) for entry, story, extra, size in rows]
+        shared = found
+        if common:
+            # Shared words = lookup words (counted above) + the common ones each candidate has,
+            # read from the narrow (entry_id, word) index: an `entries` row is kilobytes.
+            shared = dict(found)
+            for candidate, extra in self.db.conn.execute(
+                # `+word`: read each candidate's few words in one index range, not one seek per
+                # (candidate, word) pair.
+                f"SELECT entry_id, count(*) FROM entry_words WHERE entry_id IN "
+                f"({', '.join('?' * len(found))}) AND +word IN ({', '.join('?' * len(common))}) "
+                "GROUP BY entry_id",
+                [*found, *common],
+            ):
+                shared[candidate] += extra
+        close = [candidate for candidate, count in shared.items() if count >= 2]
+        if not close:
+            return [], []
+        rows = [
+            (entry, story, shared[entry], size)
+            for entry, story, size in self.db.conn.execute(
+                f"SELECT id, story_id, story_word_count FROM entries "
+                f"WHERE id IN ({', '.join('?' * len(close))})",
+                close,
+            )
+        ]
         marks = ", ".join("?" * len(words))
-        neighbours = [Neighbour(*row) for row in rows if row[1] is not None and row[2] >= 2]
+        neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
         story_ids = sorted({n.story_id for n in neighbours})
         if not story_ids:
             return neighbours, []

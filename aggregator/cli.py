@@ -60,7 +60,7 @@ def _load(ctx: click.Context) -> Config:
     try:
         config = load_config(ctx.obj["config_path"])
         if config.output.template is not None:
-            from aggregator.render import load_template
+            from aggregator.render.html import load_template
 
             load_template(config.output.template)  # a broken template stops us before any work
     except ConfigError as e:

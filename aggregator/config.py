@@ -99,11 +99,16 @@ def feed_name_from_url(url: str) -> str:
 # ---------------------------------------------------------------- YAML node helpers
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _Reader:
     """Walks composed YAML nodes, raising ConfigError with file:line and key path."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Builds a scalar's value from its node directly (the node's tag is already resolved).
+        self._constructor = yaml.constructor.SafeConstructor()
 
     def error(self, node: Node | None, key: str, message: str) -> ConfigError:
         line = f":{node.start_mark.line + 1}" if node is not None else ""
@@ -133,7 +138,7 @@ class _Reader:
     def scalar(self, node: Node, key: str) -> Any:
         if not isinstance(node, ScalarNode):
             raise self.error(node, key, "expected a single value")
-        return yaml.safe_load(yaml.serialize(node))
+        return self._constructor.construct_object(node, deep=True)
 
     def string(self, node: Node, key: str) -> str:
         value = self.scalar(node, key)
@@ -367,7 +372,8 @@ def parse_config(text: str, path: Path) -> Config:
     """Validate config text; relative paths in it are relative to ``path``'s folder."""
     reader = _Reader(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's loader when installed: the pure-Python one took 0.3 s for 1,000 feeds.
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

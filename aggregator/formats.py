@@ -12,8 +12,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tabulate import tabulate
-
 FORMATS = ("table", "json", "jsonl", "csv")
 _MIN_COLUMN = 8
 
@@ -75,4 +73,6 @@ def _table(rows: Sequence[Mapping[str, Any]], width: int) -> str:
         [c if len(c) <= widths[i] else c[: widths[i] - 1] + "…" for i, c in enumerate(row)]
         for row in cells
     ]
+    from tabulate import tabulate  # only tables need it; imported here to start faster
+
     return tabulate(clipped, headers=headers, tablefmt="simple", disable_numparse=True) + "\n"

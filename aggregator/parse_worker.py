@@ -18,8 +18,14 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-__all__ = ["exit_with_parent", "loaded_modules"]
+if TYPE_CHECKING:
+    from aggregator.types import ParsedFeed
+
+__all__ = ["exit_with_parent", "loaded_modules", "parse"]
 
 PARENT_CHECK_EVERY = 0.5  # seconds: how soon an orphaned worker notices and leaves
 
@@ -45,3 +51,15 @@ def loaded_modules(prefixes: tuple[str, ...]) -> list[str]:
     Submitted to a worker, it shows what a worker costs (tests keep the store out of it).
     """
     return sorted(name for name in sys.modules if name.startswith(prefixes))
+
+
+def parse(body: bytes, *, url: str, headers: Mapping[str, str], now: datetime) -> ParsedFeed:
+    """`aggregator.parse.parse_feed`, imported on first use.
+
+    What `Parser` hands to a worker, and what it calls in its own thread for small runs: the
+    parent then imports feedparser and lxml only if it parses something itself (a warm run of
+    304s, or a run big enough for the workers, never does).
+    """
+    from aggregator.parse import parse_feed
+
+    return parse_feed(body, url=url, headers=headers, now=now)

@@ -30,8 +30,8 @@ from aggregator import __version__
 from aggregator.dedupe import plan
 from aggregator.errors import AggregatorError, FeedError, FetchError, StorageError
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
-from aggregator.parse import parse_feed
 from aggregator.parse_worker import exit_with_parent
+from aggregator.parse_worker import parse as parse_feed
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll

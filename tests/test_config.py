@@ -156,3 +156,24 @@ def test_shipped_configs_are_valid() -> None:
     assert all(f.url.startswith("https://") and f.tags for f in shipped.feeds)
     offline = load_config(root / "examples" / "offline" / "feeds.yaml")
     assert offline.feeds and all(f.url.startswith("file://") for f in offline.feeds)
+
+
+def test_a_thousand_feed_config_reads_every_feed_with_its_values(tmp_path: Path) -> None:
+    """The fast path (libyaml, scalars built from their nodes) keeps types and line numbers."""
+    feeds = "".join(
+        f"  - url: https://f{n}.example/rss\n    name: f{n}\n    interval: {n % 50 + 5}m\n"
+        f"    enabled: {'false' if n % 7 == 0 else 'true'}\n    tags: [t{n % 3}, world]\n"
+        for n in range(1000)
+    )
+    path = tmp_path / "feeds.yaml"
+    path.write_text("defaults:\n  workers: 4\nfeeds:\n" + feeds)
+    config = load_config(path)
+    assert len(config.feeds) == 1000
+    last = config.feeds[-1]
+    assert (last.name, last.url, last.enabled) == ("f999", "https://f999.example/rss", True)
+    assert last.interval == timedelta(minutes=999 % 50 + 5)
+    assert config.feeds[7].enabled is False and config.feeds[8].enabled is True
+    assert last.tags == ("t0", "world")
+    path.write_text("feeds:\n" + feeds + "  - url: https://x.example/\n    intervl: 5m\n")
+    with pytest.raises(ConfigError, match=r"feeds.yaml:5003: .*intervl"):
+        load_config(path)

@@ -12,11 +12,22 @@ write_atomic(path, b)   temp file + fsync + os.replace; no-op when the bytes are
 
 from __future__ import annotations
 
+from typing import Any
+
 from .atom import render_atom
-from .html import load_template, render_html
 from .jsonfeed import render_json_feed
 from .rss import render_rss
 from .write import HTML_FILE, OUTPUT_FILES, write_atomic, write_outputs
+
+
+def __getattr__(name: str) -> Any:
+    """`load_template` and `render_html` come from `.html`, which imports Jinja2: on first use."""
+    if name in ("load_template", "render_html"):
+        from . import html
+
+        return getattr(html, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "HTML_FILE",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from ..types import OutputFeed
 from .atom import render_atom
-from .html import render_html
 from .jsonfeed import render_json_feed
 from .rss import render_rss
 
@@ -79,7 +78,7 @@ def write_outputs(feed: OutputFeed, out_dir: Path, template: Path | None = None)
         "atom.xml": render_atom(feed),
         "rss.xml": render_rss(feed),
         "feed.json": render_json_feed(feed),
-        HTML_FILE: render_html(feed, template),
+        HTML_FILE: _render_html(feed, template),
     }
     written: list[Path] = []
     for name in (*OUTPUT_FILES, HTML_FILE):
@@ -87,3 +86,10 @@ def write_outputs(feed: OutputFeed, out_dir: Path, template: Path | None = None)
         if write_atomic(path, rendered[name]):
             written.append(path)
     return written
+
+
+def _render_html(feed: OutputFeed, template: Path | None) -> bytes:
+    """The page, with Jinja2 imported only when a page is rendered (not by every command)."""
+    from .html import render_html
+
+    return render_html(feed, template)

@@ -397,7 +397,7 @@ def update(
         rendered = _outputs_current(config)
         # Until the outputs are rendered again, the stamp must not vouch for them: a run that
         # dies after storing a change and before rendering it leaves no stamp behind.
-        _outputs_stamp(config).unlink(missing_ok=True)
+        outputs_rendered(config, False)
         results = poll(
             store, config, [states[f.name] for f in feeds], clock=clock, on_result=on_result
         )
@@ -405,8 +405,21 @@ def update(
         # or updated entries, so every stored response counts as a change.
         changed = any(r.status is PollStatus.UPDATED for r in results)
         written = build_outputs(store, config) if changed or not rendered else []
-        _outputs_stamp(config).write_text(_outputs_fingerprint(config), encoding="utf-8")
+        outputs_rendered(config, True)
     return UpdateReport(tuple(results), tuple(written))
+
+
+def outputs_rendered(config: Config, current: bool) -> None:
+    """Record whether the outputs show the database as configured (the stamp `update` reads).
+
+    A writer that stores a change says False before rendering it, so a process killed in
+    between leaves no stamp vouching for stale outputs; after a full render, True.
+    """
+    stamp = _outputs_stamp(config)
+    if current:
+        stamp.write_text(_outputs_fingerprint(config), encoding="utf-8")
+    else:
+        stamp.unlink(missing_ok=True)
 
 
 def _outputs_stamp(config: Config) -> Path:
@@ -463,7 +476,7 @@ def prune_and_build(config: Config, *, clock: Clock = utc_now) -> tuple[PruneCou
     """`aggregator prune`: apply retention, then rewrite the outputs if anything went."""
     with open_store(config.database) as store:
         # Entries pruned but not yet rendered away (killed in between): `update` must not skip.
-        _outputs_stamp(config).unlink(missing_ok=True)
+        outputs_rendered(config, False)
         counts = prune(store, config, clock())
         written = build_outputs(store, config) if counts.entries else []
     return counts, written
@@ -473,7 +486,9 @@ def build(config: Config) -> list[Path]:
     """Rewrite the outputs from the database alone (no network)."""
     with open_store(config.database) as store:
         store.sync_feeds(config.feeds, utc_now())
-        return build_outputs(store, config)
+        written = build_outputs(store, config)
+        outputs_rendered(config, True)
+        return written
 
 
 def build_outputs(store: Store, config: Config, *, session: Session | None = None) -> list[Path]:

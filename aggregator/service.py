@@ -46,6 +46,7 @@ from aggregator.pipeline import (
     Parser,
     Retrieved,
     build_outputs,
+    outputs_rendered,
     policy_for,
     prune,
     retrieve,
@@ -297,6 +298,10 @@ class Service:
         feed = next((f for f in self.config.feeds if f.name == state.name), None)
         if feed is None:
             return  # removed from the config while it was being fetched
+        if retrieved.parsed is not None and not self.changed:
+            # About to store a response the outputs do not show yet: until the next rebuild,
+            # `aggregator update` must not take them for current (a kill in between).
+            outputs_rendered(self.config, False)
         result = save(store, retrieved, policy_for(feed, self.config.defaults), self.rand)
         (log.warning if result.status is PollStatus.ERROR else log.info)(describe(result))
         if result.new or result.updated:
@@ -339,9 +344,9 @@ class Service:
 
     def _rebuild(self, store: Store) -> None:
         written = build_outputs(store, self.config, session=self.session)
+        outputs_rendered(self.config, True)
         self.changed = False
         self.last_build = time.monotonic()
-        store.checkpoint()
         store.checkpoint()
         if written:
             log.info("outputs rebuilt: %s", ", ".join(p.name for p in written))

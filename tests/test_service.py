@@ -21,8 +21,10 @@ from conftest import FeedServer, item, rss, wait_until, write_config
 
 from aggregator.config import load_config
 from aggregator.errors import AlreadyRunning
-from aggregator.pipeline import update
-from aggregator.service import Service
+from aggregator.fetch import FetchLimits
+from aggregator.pipeline import retrieve, update, utc_now
+from aggregator.service import Service, host_of
+from aggregator.store import open_store
 
 FAST = "  min_interval: 1s\n  interval: 1s\n"  # second-scale polling for tests
 
@@ -248,3 +250,42 @@ def test_sigterm_during_a_hanging_fetch_exits_promptly(
         if process.poll() is None:
             process.kill()
     assert "abandoned 1 in-flight" in log.read_text()
+
+
+def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A service killed between storing a change and rendering it must not leave `update`
+    believing the outputs current (it skips rendering when every feed answers 304)."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")), etag='"v1"')
+    config_path = one_feed(tmp_path, url)
+    config = load_config(config_path)
+    stamp = config.database.with_name(config.database.name + "-outputs")
+    update(config)
+    assert stamp.exists()  # `update` rendered the outputs and says so
+    feed_server.serve(
+        "/a.xml",
+        rss(item("a2", "Two", "https://a.example/2") + item("a1", "One", "https://a.example/1")),
+        etag='"v2"',
+    )
+    service = Service(config_path)
+    with open_store(config.database) as store:
+        state = store.sync_feeds(config.feeds, utc_now())["a"]
+        retrieved = retrieve(
+            service.session, state, FetchLimits.from_defaults(config.defaults), utc_now
+        )
+        service.host_busy[host_of(url)] += 1  # as _start_fetch does
+        service._store_result(store, retrieved)  # stored, not yet rendered: "killed" here
+        assert not stamp.exists()
+    # The next `update` gets a 304, yet renders the entry the service stored.
+    report = update(config)
+    assert [r.status.value for r in report.results] == ["not-modified"]
+    assert report.written
+    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
+    assert [e.title for e in atom.entries] == ["Two", "One"]
+    assert stamp.exists()
+    with open_store(config.database) as store:  # a service's own rebuild stamps as well
+        stamp.unlink()
+        service._rebuild(store)
+        assert stamp.exists()
+    service.session.close()

@@ -225,19 +225,22 @@ class _ScopedBase:
     the same entry XML gave other links at another position in the document. Its end tag also
     skips the restore after a ``<div>`` inside escaped-markup content (a TypePad workaround).
     Here every element gets its parent's base back at its end tag, from a stack of our own
-    (RFC 4287 section 2, xml:base per RFC 3986 section 5.1.1).
+    (RFC 4287 section 2, xml:base per RFC 3986 section 5.1.1). The stack is keyed by tag name:
+    the loose parser sees stray end tags (ignored) and elements never closed (``<br>``, closed
+    with their parent), and neither may shift the bases of the elements around them.
     """
 
     baseuri: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._scoped_bases: list[str] = [self.baseuri]  # the document base, then one per element
+        # The document base, then (tag, base) per open element.
+        self._scoped_bases: list[tuple[str, str]] = [("", self.baseuri)]
 
     def unknown_starttag(self, tag: str, attrs: list[tuple[str, str]]) -> Any:
-        self.baseuri = self._scoped_bases[-1]  # the parent's base, whatever happened in between
+        self.baseuri = self._scoped_bases[-1][1]  # the parent's base, whatever came between
         result = super().unknown_starttag(tag, attrs)  # type: ignore[misc]
-        self._scoped_bases.append(self.baseuri)  # this element's base, as feedparser made it
+        self._scoped_bases.append((tag, self.baseuri))  # this element's, as feedparser made it
         return result
 
     def _start_enclosure(self, attrs_d: dict[str, str]) -> Any:
@@ -263,9 +266,11 @@ class _ScopedBase:
 
     def unknown_endtag(self, tag: str) -> Any:
         result = super().unknown_endtag(tag)  # type: ignore[misc]
-        if len(self._scoped_bases) > 1:  # a stray end tag (loose parser) leaves the document's
-            self._scoped_bases.pop()
-        self.baseuri = self._scoped_bases[-1]
+        for depth in range(len(self._scoped_bases) - 1, 0, -1):
+            if self._scoped_bases[depth][0] == tag:  # the element this closes, and any left open
+                del self._scoped_bases[depth:]
+                break
+        self.baseuri = self._scoped_bases[-1][1]
         return result
 
 

@@ -330,6 +330,7 @@ class Service:
     def _prune(self, store: Store) -> None:
         if self.config.retention == Retention():
             return
+        outputs_rendered(self.config, False)  # until the rebuild shows what was pruned
         counts = prune(store, self.config, self.clock())
         # Reclaim what the WAL grew to, now that the writer is idle for a moment (R-D8).
         store.checkpoint()

@@ -65,8 +65,16 @@ class StoryPolicy:
 DEFAULT_STORY_POLICY = StoryPolicy()
 
 
+# A headline has a dozen words; a "title" of thousands (a feed's whole body, a hostile one)
+# would make every lookup as wide as it is. Words past this many are not looked at.
+MAX_HEADLINE_WORDS = 50
+
+
 def story_words(title: str) -> tuple[str, ...]:
-    """The distinct significant words of a headline, in order: casefolded, accents removed."""
+    """The distinct significant words of a headline, in order: casefolded, accents removed.
+
+    At most MAX_HEADLINE_WORDS of them, the first ones.
+    """
     text = unicodedata.normalize("NFKD", title.casefold())
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     words: list[str] = []
@@ -79,6 +87,8 @@ def story_words(title: str) -> tuple[str, ...]:
             and word not in words
         ):
             words.append(word)
+            if len(words) == MAX_HEADLINE_WORDS:
+                break
     return tuple(words)
 
 

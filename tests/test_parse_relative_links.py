@@ -363,3 +363,30 @@ def test_bench_corpus_entries_parse_the_same_in_any_order(corpus: Any) -> None:
         backward = parse(reversed_body, {}, url=feed_url(model.index)).entries
         assert len(forward) == len(model.items)
         assert forward == backward[::-1], model.index
+
+
+LOOSE_RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>T&nbsp;</title>
+<link>http://site.example/</link>
+<item xml:base="http://other.example/dir/"><title>One</title>{inside}<link>a.html</link></item>
+<item><title>Two</title><link>b.html</link><guid isPermaLink="false">g2</guid></item>
+</channel></rss>"""
+
+
+@pytest.mark.parametrize(
+    "inside",
+    [
+        "<description>x</p></description>",  # a stray end tag inside the item
+        "<description>Hi<br>there<p>para</description>",  # elements never closed
+        '<enclosure url="x.mp3" type="audio/mpeg" length="1">',  # an unclosed empty element
+    ],
+)
+def test_the_loose_parser_keeps_each_base_to_its_element(inside: str) -> None:
+    """`&nbsp;` (undefined in XML) sends feedparser to its loose parser, where end tags need
+    not match: an xml:base must still cover its own element, all of it, and nothing after."""
+    body = LOOSE_RSS.format(inside=inside).encode()
+    parsed = parse_feed(body, url="http://feed.example/feed.xml", headers={}, now=NOW)
+    links = [(e.title, e.link) for e in parsed.entries]
+    assert links == [
+        ("One", "http://other.example/dir/a.html"),
+        ("Two", "http://feed.example/b.html"),
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
-from conftest import FeedServer, rss, write_config
+from conftest import FeedServer, item, rss, write_config
 from lxml import etree
 
 from aggregator.config import load_config
@@ -328,3 +328,54 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
         timeout=60,
     )
     assert bad.returncode == 2 and "neither a date" in bad.stderr
+
+
+def test_a_signature_joins_a_big_story_whose_members_each_share_one_word(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Half the story's headlines say "Snowden", half "SXSW": a headline naming both shares one
+    word with each member (no title rule applies), yet both are the story's signature words."""
+    feeds = ""
+    for n in range(10):
+        name = "Snowden" if n % 2 == 0 else "SXSW"
+        url = feed_server.serve(
+            f"/o{n}.xml",
+            rss(
+                item(
+                    f"o{n}",
+                    f"{name} festival video link austin crowd cheers",
+                    f"https://o{n}.example/1",
+                )
+            ),
+        )
+        feeds += f"  - url: {url}\n    name: o{n}\n"
+    config_path = write_config(tmp_path, feeds)
+    update(load_config(config_path))
+    late = feed_server.serve(
+        "/late.xml",
+        rss(item("l1", "Snowden talks to SXSW via robot telepresence", "https://late.example/1")),
+    )
+    config = load_config(write_config(tmp_path, feeds + f"  - url: {late}\n    name: late\n"))
+    update(config)
+    conn = sqlite3.connect(config.database)
+    (stories,) = conn.execute("SELECT count(*) FROM stories").fetchone()
+    rule = conn.execute(
+        "SELECT story_rule FROM entries WHERE title LIKE 'Snowden talks%'"
+    ).fetchone()
+    assert (stories, rule) == (1, ("story-signature",))
+
+
+def test_a_title_of_thousands_of_words_is_stored_like_any_other(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Story detection looks at a headline's first words only; a huge title must not fail the
+    feed (it did: one SQL result column per word, and SQLite allows 2,000)."""
+    huge = " ".join(f"w{i}x" for i in range(3000))
+    url = feed_server.serve(
+        "/huge.xml",
+        rss(item("h1", huge, "https://h.example/1") + item("h2", "Cats", "https://h.example/2")),
+    )
+    config = load_config(write_config(tmp_path, f"  - url: {url}\n    name: huge\n"))
+    (result,) = update(config).results
+    assert (result.status.value, result.new, result.error) == ("updated", 2, None)
+    assert len(story_words(huge)) == 50

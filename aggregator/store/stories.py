@@ -66,8 +66,9 @@ class StoriesMixin(StoreBase):
         CANDIDATE_WORD_LIMIT headlines of this window (else its two rarest). Looking up every
         entry that shares "says" or "ukraine" made each placement cost what the window holds,
         and a cold start quadratic; counting in the window, not over all history, keeps what
-        finds a story the same as the database grows. Every rule of `stories.decide` needs two
-        shared words, so entries sharing one are not candidates: most of them only share a name.
+        finds a story the same as the database grows. The title rules of `stories.decide` need
+        two shared words, so entries sharing one are neighbours only through their story: when
+        the window has stories big enough for the story-signature rule, and they belong to one.
         """
         if len(words) < 2:
             return [], []
@@ -77,8 +78,12 @@ class StoriesMixin(StoreBase):
         if not lookup:
             lookup = sorted(words, key=postings.__getitem__)[:2]
         common = [w for w in words if w not in lookup]
-        # At least two words in all: a candidate can have every common word besides its own.
-        needed = max(1, 2 - len(common))
+        # At least two words in all (a candidate can have every common word besides its own),
+        # unless the window has big stories: the story-signature rule may link a headline to
+        # one none of whose members shares two of its words ("Snowden" in some, "SXSW" in
+        # others), so then entries sharing one word are candidates too.
+        big = self._big_stories_in_window(low, min_members)
+        needed = 1 if big else max(1, 2 - len(common))
         found = dict(
             self.db.conn.execute(
                 f"""
@@ -107,7 +112,10 @@ class StoriesMixin(StoreBase):
             ):
                 shared[candidate] += extra
         close = [candidate for candidate, count in shared.items() if count >= 2]
-        if not close:
+        # Of the big stories, those the other candidates belong to (for story-signature).
+        weak = [candidate for candidate, count in shared.items() if count < 2]
+        big_stories = self._stories_holding(big, weak) if big and weak else set()
+        if not close and not big_stories:
             return [], []
         rows = [
             (entry, story, shared[entry], size)
@@ -117,9 +125,11 @@ class StoriesMixin(StoreBase):
                 close,
             )
         ]
+        if not close:
+            rows = []
         marks = ", ".join("?" * len(words))
         neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
-        story_ids = sorted({n.story_id for n in neighbours})
+        story_ids = sorted({n.story_id for n in neighbours} | big_stories)
         if not story_ids:
             return neighbours, []
         sizes = dict(
@@ -139,6 +149,32 @@ class StoriesMixin(StoreBase):
                 counts[story][word] = count
         profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
         return neighbours, profiles
+
+    def _big_stories_in_window(self, low: str, min_members: int) -> list[int]:
+        """Stories of at least `min_members` members changed since `low`.
+
+        A story with a member published in the window was changed (created or joined) since
+        then, so the stories(updated) index bounds this to the window's big stories.
+        """
+        return [
+            story
+            for (story,) in self.db.conn.execute(
+                "SELECT id FROM stories WHERE updated >= ? AND members >= ?", [low, min_members]
+            )
+        ]
+
+    def _stories_holding(self, stories: Sequence[int], entries: Sequence[int]) -> set[int]:
+        """Which of `stories` hold one of `entries`: from the (story_id) index, never from the
+        kilobyte-wide entries rows."""
+        return {
+            story
+            for (story,) in self.db.conn.execute(
+                f"SELECT DISTINCT story_id FROM entries INDEXED BY idx_entries_story_id "
+                f"WHERE story_id IN ({', '.join('?' * len(stories))}) "
+                f"AND id IN ({', '.join('?' * len(entries))})",
+                [*stories, *entries],
+            )
+        }
 
     def _postings_in_window(self, words: Sequence[str], low: str, high: str) -> dict[str, int]:
         """Headlines with each word in the window, counted up to just past the limit."""

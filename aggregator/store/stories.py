@@ -154,12 +154,14 @@ class StoriesMixin(StoreBase):
         """Stories of at least `min_members` members changed since `low`.
 
         A story with a member published in the window was changed (created or joined) since
-        then, so the stories(updated) index bounds this to the window's big stories.
+        then; the (members, updated) index (m010) reads only big stories.
         """
         return [
             story
             for (story,) in self.db.conn.execute(
-                "SELECT id FROM stories WHERE updated >= ? AND members >= ?", [low, min_members]
+                "SELECT id FROM stories INDEXED BY idx_stories_members_updated "
+                "WHERE members >= ? AND updated >= ?",
+                [min_members, low],
             )
         ]
 

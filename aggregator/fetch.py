@@ -40,7 +40,7 @@ from functools import partial
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
@@ -559,28 +559,26 @@ class _BoundedResponse(http.client.HTTPResponse):
         self.fp = _BoundedLines(self.fp)  # type: ignore[assignment]
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    response_class = _BoundedResponse
+class _Watched:
+    """Mixed into urllib3's connections: bounded response lines, and the fetch's deadline."""
+
+    response_class: ClassVar[type[http.client.HTTPResponse]] = _BoundedResponse
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         _watch(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch(self)  # a pooled connection is reused without connect()
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    response_class = _BoundedResponse
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        _watch(self)
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _watch(self)
-        super().request(*args, **kwargs)
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(urllib3.HTTPConnectionPool):

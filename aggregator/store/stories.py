@@ -117,18 +117,17 @@ class StoriesMixin(StoreBase):
         big_stories = self._stories_holding(big, weak) if big and weak else set()
         if not close and not big_stories:
             return [], []
-        rows = [
-            (entry, story, shared[entry], size)
-            for entry, story, size in self.db.conn.execute(
-                f"SELECT id, story_id, story_word_count FROM entries "
-                f"WHERE id IN ({', '.join('?' * len(close))})",
-                close,
-            )
+        rows = self.db.conn.execute(
+            f"SELECT id, story_id, story_word_count FROM entries "
+            f"WHERE id IN ({', '.join('?' * len(close))})",
+            close,
+        )
+        neighbours = [
+            Neighbour(entry, story, shared[entry], size)
+            for entry, story, size in rows
+            if story is not None
         ]
-        if not close:
-            rows = []
         marks = ", ".join("?" * len(words))
-        neighbours = [Neighbour(*row) for row in rows if row[1] is not None]
         story_ids = sorted({n.story_id for n in neighbours} | big_stories)
         if not story_ids:
             return neighbours, []

@@ -379,3 +379,23 @@ def test_a_title_of_thousands_of_words_is_stored_like_any_other(
     (result,) = update(config).results
     assert (result.status.value, result.new, result.error) == ("updated", 2, None)
     assert len(story_words(huge)) == 50
+
+
+def test_the_window_big_stories_come_from_the_partial_index(tmp_path: Path) -> None:
+    """The default policy's signature stories are what m011's partial index holds, so finding
+    them reads the window's big stories only, whatever the history (no full scan)."""
+    from aggregator.store import open_store
+    from aggregator.store.schema import BIG_STORY_MEMBERS
+    from aggregator.stories import DEFAULT_STORY_POLICY
+
+    assert DEFAULT_STORY_POLICY.signature_min_members >= BIG_STORY_MEMBERS
+    with open_store(tmp_path / "a.db") as store:
+        plan = store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM stories INDEXED BY idx_stories_big_updated "
+            f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?",
+            [DEFAULT_STORY_POLICY.signature_min_members, "2026"],
+        ).fetchall()
+        assert "idx_stories_big_updated" in str(plan)
+        assert (
+            store._big_stories_in_window("2026", DEFAULT_STORY_POLICY.signature_min_members) == []
+        )

@@ -10,6 +10,8 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 migrations = Migrations("aggregator")
+# Stories this big are indexed by time (m011): the story-signature rule's minimum size.
+BIG_STORY_MEMBERS = 10
 
 
 @migrations()
@@ -271,3 +273,15 @@ def m010_big_stories(db: sqlite_utils.Database) -> None:
     """Find the window's stories big enough for the story-signature rule without reading the
     window's every story (35,000 at 1,000 feeds: 23 ms a lookup, against 3 us from this)."""
     db.table("stories").create_index(["members", "updated"], if_not_exists=True)
+
+
+@migrations()
+def m011_big_stories_by_time(db: sqlite_utils.Database) -> None:
+    """Replace m010's (members, updated) index: it read every big story of all history, and
+    placements at 1M stored entries cost 1.7x those at 10k. The window's big stories come from
+    a partial index by time, which holds stories of BIG_STORY_MEMBERS (10) members or more."""
+    db.execute("DROP INDEX IF EXISTS idx_stories_members_updated")
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_stories_big_updated ON stories(updated) "
+        f"WHERE members >= {BIG_STORY_MEMBERS}"
+    )

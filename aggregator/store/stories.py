@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aggregator.store._base import StoreBase, _must_utc, _row_id, utc_text
+from aggregator.store.schema import BIG_STORY_MEMBERS
 from aggregator.types import (
     Neighbour,
     StoryDecision,
@@ -153,16 +154,16 @@ class StoriesMixin(StoreBase):
         """Stories of at least `min_members` members changed since `low`.
 
         A story with a member published in the window was changed (created or joined) since
-        then; the (members, updated) index (m010) reads only big stories.
+        then; a partial index by time of the big stories (m011) reads only the window's.
         """
-        return [
-            story
-            for (story,) in self.db.conn.execute(
-                "SELECT id FROM stories INDEXED BY idx_stories_members_updated "
-                "WHERE members >= ? AND updated >= ?",
-                [min_members, low],
+        if min_members >= BIG_STORY_MEMBERS:  # the partial index (m011) holds them all
+            sql = (
+                "SELECT id FROM stories INDEXED BY idx_stories_big_updated "
+                f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?"
             )
-        ]
+        else:  # a policy with smaller signature stories: correct, but reads the window's all
+            sql = "SELECT id FROM stories WHERE members >= ? AND updated >= ?"
+        return [story for (story,) in self.db.conn.execute(sql, [min_members, low])]
 
     def _stories_holding(self, stories: Sequence[int], entries: Sequence[int]) -> set[int]:
         """Which of `stories` hold one of `entries`: from the (story_id) index, never from the

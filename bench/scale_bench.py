@@ -47,6 +47,7 @@ from stories_cost import (  # noqa: E402
     SEED,
     START,
     Synthetic,
+    insert_derived,
     sample_entries,
     short,
     synthesize,
@@ -157,56 +158,10 @@ def fill(store: Store, data: Synthetic, html: Sequence[str]) -> None:
             for i, story in enumerate(data.story)
         ),
     )
-    conn.execute(
-        "INSERT INTO entries_fts (rowid, title, summary, content) "
-        "SELECT id, title, summary, content FROM entries"
-    )
-    conn.executemany(
-        "INSERT INTO sources (entry_id, feed_id, source_entry_id, title, link, published, "
-        "updated, fingerprint, first_seen, last_changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            (
-                i + 1,
-                feed_of[i],
-                f"e{i}",
-                titles[i],
-                urls[i],
-                times[i],
-                times[i],
-                f"{i:032x}",
-                times[i],
-                times[i],
-            )
-            for i in range(size)
-        ),
-    )
-    conn.executemany(
-        "INSERT INTO stories (id, uid, representative_id, members, first_seen, updated) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            (story + 1, urls[i], i + 1, members[story], times[i], times[last[story]])
-            for story, i in first.items()
-        ),
-    )
-    conn.executemany(
-        "INSERT INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
-        sorted((w, times[i], i + 1) for i, words in enumerate(data.words) for w in words),
-    )
-    story_counts: Counter[tuple[int, str]] = Counter(
-        (story + 1, w) for words, story in zip(data.words, data.story, strict=True) for w in words
-    )
-    conn.executemany(
-        "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, ?)",
-        ((story, w, n) for (story, w), n in sorted(story_counts.items())),
-    )
+    insert_derived(conn, data, feed_of, titles, urls, times, first, last, members)
     tables = {
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
     }
-    if "word_frequency" in tables:  # m007: how many stored headlines carry each word
-        conn.execute(
-            "INSERT INTO word_frequency (word, entries) "
-            "SELECT word, count(*) FROM entry_words GROUP BY word"
-        )
     for _, _, sql in deferred:
         conn.execute(sql)
     conn.commit()

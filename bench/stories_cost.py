@@ -233,6 +233,26 @@ def fill(store: Store, data: Synthetic) -> None:
             for i, story in enumerate(data.story)
         ),
     )
+    insert_derived(conn, data, feed_of, titles, urls, times, first, last, members)
+    for _, _, sql in deferred:
+        conn.execute(sql)
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def insert_derived(
+    conn: sqlite3.Connection,
+    data: Synthetic,
+    feed_of: Sequence[int],
+    titles: Sequence[str],
+    urls: Sequence[str],
+    times: Sequence[str],
+    first: dict[int, int],
+    last: dict[int, int],
+    members: Counter[int],
+) -> None:
+    """Everything the store derives from the entries rows: the search index, one source per
+    entry, the stories and the story detector's word tables (shared with scale_bench.py)."""
     conn.execute(
         "INSERT INTO entries_fts (rowid, title, summary, content) "
         "SELECT id, title, summary, content FROM entries"
@@ -276,10 +296,6 @@ def fill(store: Store, data: Synthetic) -> None:
         "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, ?)",
         ((story, w, n) for (story, w), n in sorted(story_counts.items())),
     )
-    for _, _, sql in deferred:
-        conn.execute(sql)
-    conn.commit()
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 # ---------------------------------------------------------------- timed placement

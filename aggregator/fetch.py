@@ -167,25 +167,17 @@ def fetch(
         try:
             session.cookies.clear()
             permanent = bool(hops) and all(status in PERMANENT_REDIRECTS for status in hops)
-            if response.status_code == 304:
-                return FetchResult(
-                    status=304,
-                    url=response.url,
-                    headers=response.headers,
-                    body=None,
-                    redirected_permanently=permanent,
-                    elapsed=time.monotonic() - started,
-                )
-            if response.status_code != 200:
+            if response.status_code not in (200, 304):
                 prefix = "HTTP" if response.status_code >= 400 else "unexpected HTTP"
                 raise FetchError(
                     f"{prefix} {response.status_code} {response.reason or ''}".strip(),
                     status=response.status_code,
                     headers=response.headers,
                 )
-            body = _read_body(response, limits, deadline)
+            # A 304 has no body to read, and costs no parsing (R-H3).
+            body = _read_body(response, limits, deadline) if response.status_code == 200 else None
             return FetchResult(
-                status=200,
+                status=response.status_code,
                 url=response.url,
                 headers=response.headers,
                 body=body,

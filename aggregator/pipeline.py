@@ -35,7 +35,7 @@ from aggregator.parse_worker import parse as parse_feed
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
-from aggregator.store import PruneCounts, Store, open_store
+from aggregator.store import PruneCounts, Store, TransactionLost, open_store
 from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy, decide, story_words
 from aggregator.types import (
     AUTO,
@@ -97,6 +97,11 @@ PROCESSES_FROM_FEEDS = (
 # the writer to hand it the next feed, few enough that parsed feeds do not pile up in memory
 # (all 1,000 at once came to 546 MB, issue 6).
 AHEAD_PER_WORKER = 2
+# Feed responses committed together (StoreBase.batch): a commit, and the search index's flush,
+# per batch instead of per feed. Bounded in size and time so results keep flowing and the
+# write lock is never held long (another process may be waiting to write).
+BATCH_FEEDS = 20
+BATCH_SECONDS = 1.0
 
 
 class Parser:
@@ -214,11 +219,14 @@ def save(
     schedule = _schedule(facts, policy, rand)
     planned = plan(parsed.entries, store.known_fingerprints(state.feed_id))
     try:
-        with store.transaction(f"entries of feed {state.name}"):
+        # A batch of its own (search-indexed just before the commit), or a unit of poll's.
+        with store.batch(f"entries of feed {state.name}"):
             counts = store.record_update(
                 state, fetched, parsed, planned, retrieved.started, schedule
             )
             place_in_stories(store, counts.created, retrieved.started)
+    except TransactionLost:
+        raise  # the whole batch is gone: `poll` reports each of its feeds
     except StorageError as error:
         # Nothing of this response was kept (one transaction); recording the failure is itself
         # a write, so a database that cannot be written at all stops the run right there.
@@ -354,18 +362,11 @@ def poll(
             try:
                 refill()
                 while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    while done:
-                        future = done.pop()
-                        position = pending.pop(future)
-                        retrieved = future.result()
-                        del future  # a Future holds its Retrieved (a parsed feed) until dropped
-                        result = save(store, retrieved, policies[retrieved.state.name])
-                        del retrieved
+                    wait(pending, return_when=FIRST_COMPLETED)
+                    for position, result in _save_batch(store, pending, policies, refill):
                         results[position] = result
                         if on_result is not None:
                             on_result(result)
-                        refill()
             finally:
                 for future in pending:  # only after an exception: queued ones never start
                     future.cancel()
@@ -373,6 +374,62 @@ def poll(
         session.close()
         parser.close()
     return [result for result in results if result is not None]
+
+
+def _save_batch(
+    store: Store,
+    pending: dict[Future[Retrieved], int],
+    policies: Mapping[str, SchedulePolicy],
+    refill: Callable[[], None],
+) -> list[tuple[int, PollResult]]:
+    """Save the retrievals that are done, up to a batch, in one commit; their results.
+
+    Each feed is its own savepoint (one feed's storage error undoes that feed alone), and a
+    batch takes what is ready: with nothing more to save, it commits rather than wait. Results
+    are only final once committed, so a failed commit turns every feed of the batch into an
+    error (nothing of it was stored, its validators included: it is fetched again next time).
+    """
+    saved: list[tuple[int, PollResult | None, Retrieved]] = []
+    began = time.monotonic()
+    committing = False
+    try:
+        with store.batch("a batch of feed responses"):
+            while len(saved) < BATCH_FEEDS and time.monotonic() - began < BATCH_SECONDS:
+                ready = next((future for future in pending if future.done()), None)
+                if ready is None:
+                    break
+                position = pending.pop(ready)
+                retrieved = ready.result()
+                del ready  # a Future holds its Retrieved (a parsed feed) until dropped
+                slim = replace(retrieved, parsed=None)
+                try:
+                    result = save(store, retrieved, policies[retrieved.state.name])
+                except TransactionLost:
+                    saved.append((position, None, slim))  # gone with the rest of the batch
+                    raise
+                del retrieved
+                saved.append((position, result, slim))
+                refill()
+            committing = True
+    except StorageError as error:
+        # A feed's own storage error is its result (save); one raised here is the batch's:
+        # the commit failed, or SQLite rolled the whole transaction back under a feed.
+        if not committing and not isinstance(error, TransactionLost):
+            raise  # not even the failure could be recorded: the database cannot be written
+        return [
+            (
+                position,
+                _failed(
+                    store,
+                    retrieved,
+                    policies[retrieved.state.name],
+                    random.random,
+                    storage_error=error,
+                ),
+            )
+            for position, _, retrieved in saved
+        ]
+    return [(position, result) for position, result, _ in saved if result is not None]
 
 
 def update(

@@ -4,10 +4,11 @@
 
 The synthetic corpus of `feeds_bench.py` (bench/_corpus.py) is parsed once, untimed; then, for
 each round, a fresh database receives every parsed feed through `pipeline.save` exactly as the
-cold `aggregator update` stores them (dedup plan, entries, sources, story placement, one
-transaction per feed). Parsing and fetching are the workers' share; this is the part that runs
-on the one writer thread and bounds a cold update when the workers keep up. Prints the median
-wall time per round, microseconds per entry, and the `--profile` pyinstrument report if asked.
+cold `aggregator update` stores them (dedup plan, entries, sources, story placement, a
+savepoint per feed, a commit per BATCH_FEEDS feeds). Parsing and fetching are the workers'
+share; this is the part that runs on the one writer thread and bounds a cold update when the
+workers keep up. Prints the median wall time per round, microseconds per entry, and the
+`--profile` pyinstrument report if asked.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if str(ROOT) not in sys.path:
 from _corpus import Corpus  # noqa: E402  (bench/ is on sys.path when run)
 
 from aggregator.parse import parse_feed  # noqa: E402
-from aggregator.pipeline import Retrieved, save  # noqa: E402
+from aggregator.pipeline import BATCH_FEEDS, Retrieved, save  # noqa: E402
 from aggregator.schedule import SchedulePolicy  # noqa: E402
 from aggregator.store import open_store  # noqa: E402
 from aggregator.types import FeedConfig, FetchResult  # noqa: E402
@@ -55,11 +56,13 @@ def one_round(parsed: list[tuple[str, FetchResult, object]], directory: Path) ->
     with open_store(directory / "bench.db") as store:
         states = store.sync_feeds(feeds, NOW)
         started = time.perf_counter()
-        for name, fetched, result in parsed:
-            retrieved = Retrieved(states[name], NOW, 0.0, fetched, result)  # type: ignore[arg-type]
-            outcome = save(store, retrieved, policy, rand=lambda: 0.5)
-            if outcome.new == 0:
-                raise SystemExit(f"{name}: nothing stored ({outcome.error})")
+        for first in range(0, len(parsed), BATCH_FEEDS):  # committed as `poll` does
+            with store.batch("bench"):
+                for name, fetched, result in parsed[first : first + BATCH_FEEDS]:
+                    retrieved = Retrieved(states[name], NOW, 0.0, fetched, result)  # type: ignore[arg-type]
+                    outcome = save(store, retrieved, policy, rand=lambda: 0.5)
+                    if outcome.new == 0:
+                        raise SystemExit(f"{name}: nothing stored ({outcome.error})")
         elapsed = time.perf_counter() - started
         stored = store.count("entries")
         stories = store.count("stories")

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,60 @@ def test_a_read_only_database_is_a_clear_error(feed_server: FeedServer, tmp_path
         subprocess.run(["chattr", "-i", str(database)])
     assert database.read_bytes() == before
     assert sqlite3.connect(database).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_full_disk_mid_batch_reports_each_feed_as_stored_or_not(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Feed responses commit in batches: a result says "updated" only once its batch is
+    committed, and a batch that could not be stored reports every one of its feeds as failed.
+    Whatever the moment the disk fills, the feeds reported updated are exactly those stored.
+    (Batches of 4 here, so that a few fit on the small disk before one does not.)"""
+    from aggregator import pipeline
+    from aggregator.errors import StorageError
+    from aggregator.pipeline import poll
+    from aggregator.store import open_store
+    from aggregator.types import PollResult, PollStatus
+
+    monkeypatch.setattr(pipeline, "BATCH_FEEDS", 4)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        config_path = Publisher(feed_server).config(tmp_path)
+        config_path.write_text(
+            config_path.read_text().replace("database: db/test.db", f"database: {mount}/full.db")
+        )
+        config = load_config(config_path)
+        reported: list[PollResult] = []
+        with open_store(config.database) as store:
+            states = store.sync_feeds(config.feeds, datetime.now(UTC))
+            try:
+                poll(
+                    store, config, [states[f.name] for f in config.feeds], on_result=reported.append
+                )
+            except StorageError as error:
+                assert "full" in str(error)  # not even a failure could be recorded
+        failed = [r for r in reported if r.status is PollStatus.ERROR]
+        assert failed and all("full" in (r.error or "") for r in failed)
+        conn = sqlite3.connect(mount / "full.db")
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = {
+            name
+            for (name,) in conn.execute(
+                "SELECT DISTINCT f.name FROM feeds f JOIN entries e ON e.feed_id = f.id "
+                "WHERE f.etag IS NOT NULL"
+            )
+        }
+        updated = {r.feed_name for r in reported if r.status is PollStatus.UPDATED}
+        assert updated and stored == updated
+        assert not conn.execute(
+            "SELECT name FROM feeds f WHERE etag IS NOT NULL AND NOT EXISTS "
+            "(SELECT 1 FROM entries e WHERE e.feed_id = f.id)"
+        ).fetchall()  # no validators without their entries
+        conn.close()
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])

@@ -6,6 +6,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aggregator.dedupe import plan
 from aggregator.store import migrations, open_store
 from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
@@ -70,3 +72,46 @@ def test_feed_rows_survive_removal_from_config(tmp_path: Path) -> None:
         states = store.sync_feeds([FeedConfig(url="https://b/", name="b")], NOW)
         assert set(states) == {"b"}
         assert [r.name for r in store.feed_rows()] == ["a", "b"]
+
+
+def test_a_batch_commits_its_units_and_indexes_them_for_search_once(tmp_path: Path) -> None:
+    """Feeds' responses committed together (StoreBase.batch): a unit that fails takes only its
+    own rows (search rows included) with it; an entry inserted and then changed within the
+    batch is indexed with its new text; the full-text index stays consistent throughout."""
+    from aggregator.errors import StorageError
+
+    feeds = [FeedConfig(url=f"https://f{n}.example/rss", name=f"f{n}") for n in range(3)]
+    result = FetchResult(200, "https://f.example/rss", {"ETag": '"e"'}, b"")
+    with open_store(tmp_path / "a.db") as store:
+        states = store.sync_feeds(feeds, NOW)
+
+        def store_entry(feed: str, entry: Entry) -> None:
+            known = store.known_fingerprints(states[feed].feed_id)
+            store.record_update(
+                states[feed], result, parsed(entry), plan([entry], known), NOW, LATER
+            )
+
+        with store.batch("three feeds"):
+            with store.transaction("f0"):
+                store_entry("f0", Entry("1", "Volcano erupts in Iceland", "https://f0.example/1"))
+            assert len(store._deferred_search or ()) == 1  # indexed in one go before the commit
+            with pytest.raises(StorageError), store.transaction("f1"):
+                store_entry("f1", Entry("1", "Glacier volcano tremor", "https://f1.example/1"))
+                raise StorageError("this feed's storage failed")
+            assert len(store._deferred_search or ()) == 1  # f1's row went with f1
+            with store.transaction("f2"):
+                store_entry("f2", Entry("1", "Lava reaches the sea", "https://f2.example/1"))
+                store_entry("f2", Entry("1", "Lava reaches the harbour", "https://f2.example/1"))
+        titles = [t for (t,) in store.db.execute("SELECT title FROM entries ORDER BY id")]
+        assert titles == ["Volcano erupts in Iceland", "Lava reaches the harbour"]
+        store.db.execute("INSERT INTO entries_fts (entries_fts) VALUES ('integrity-check')")
+        store.db.execute(
+            "INSERT INTO entries_fts (entries_fts, rank) VALUES ('integrity-check', 1)"
+        )  # the index matches the table's text, not only itself
+
+        def found(word: str) -> list[str]:
+            return [h["title"] for h in store.db["entries"].search(word)]
+
+        assert found("volcano") == ["Volcano erupts in Iceland"]
+        assert found("harbour") == ["Lava reaches the harbour"]
+        assert found("sea") == [] and found("glacier") == []

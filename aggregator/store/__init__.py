@@ -18,7 +18,13 @@ from pathlib import Path
 import sqlite_utils
 
 from aggregator.errors import StorageError
-from aggregator.store._base import BUSY_TIMEOUT_SECONDS, StoreBase, parse_utc, utc_text
+from aggregator.store._base import (
+    BUSY_TIMEOUT_SECONDS,
+    StoreBase,
+    TransactionLost,
+    parse_utc,
+    utc_text,
+)
 from aggregator.store.entries import EntriesMixin, WriteCounts
 from aggregator.store.feeds import FeedRow, FeedsMixin
 from aggregator.store.output import OutputMixin
@@ -33,6 +39,7 @@ __all__ = [
     "StoreBase",
     "StoryMember",
     "StoryRow",
+    "TransactionLost",
     "WriteCounts",
     "migrations",
     "open_store",

@@ -51,6 +51,10 @@ def _seconds(value: float | None) -> timedelta | None:
     return timedelta(seconds=value) if value else None
 
 
+class TransactionLost(StorageError):
+    """A unit of a batch failed so badly that SQLite rolled back the whole batch."""
+
+
 class StoreBase:
     """The connection, and what every part of the store shares."""
 
@@ -75,8 +79,55 @@ class StoreBase:
     @contextmanager
     def transaction(self, what: str) -> Iterator[None]:
         """One atomic unit of work (nested writes become savepoints)."""
-        with _writing(what), self.db.atomic():
-            yield
+        nested = self.db.conn.in_transaction
+        mark = len(self._deferred_search) if self._deferred_search is not None else 0
+        try:
+            with _writing(what), self.db.atomic():
+                yield
+        except BaseException as error:
+            if self._deferred_search is not None:
+                del self._deferred_search[mark:]  # this unit's rows went with it
+            self._discard_caches()  # they may hold what was just rolled back
+            if nested and not self.db.conn.in_transaction:
+                # SQLite rolled the enclosing transaction back too (a full disk, an I/O
+                # error): the batch around this unit is gone, not only the unit.
+                raise TransactionLost(f"could not store {what}: {error}") from error
+            raise
+
+    @contextmanager
+    def batch(self, what: str) -> Iterator[None]:
+        """Several units of work (`transaction`s, each a savepoint) committed as one.
+
+        One commit instead of one per feed, and the new entries indexed for search in one
+        statement just before it: FTS5 (SQLite 3.40) writes its pending terms out as a new
+        segment at every savepoint, so rows inserted inside each feed's savepoint cost a flush
+        each. A unit rolled back takes its rows off the list; if the commit fails, none of the
+        batch is stored. A batch inside a batch is one of its units.
+        """
+        if self._deferred_search is not None:
+            with self.transaction(what):
+                yield
+            return
+        with self.transaction(what):
+            self._deferred_search = []
+            try:
+                yield
+                self._flush_search_index()
+            finally:
+                self._deferred_search = None
+
+    _deferred_search: list[tuple[int, str | None, str | None, str | None]] | None = None
+
+    def _flush_search_index(self) -> None:
+        if self._deferred_search:
+            self.db.conn.executemany(
+                "INSERT INTO entries_fts (rowid, title, summary, content) VALUES (?, ?, ?, ?)",
+                self._deferred_search,
+            )
+            self._deferred_search.clear()
+
+    def _discard_caches(self) -> None:
+        """Forget what is cached from the tables (after a rollback, or rows deleted)."""
 
     def count(self, table: str) -> int:
         return self.db[table].count

@@ -15,7 +15,7 @@ from aggregator.dedupe import (
     output_id,
 )
 from aggregator.dedupe import scoped_id as scoped_output_id
-from aggregator.store._base import StoreBase, _writing, utc_text
+from aggregator.store._base import StoreBase, _row_id, _writing, utc_text
 from aggregator.store.feeds import _schedule_values, _success_values
 from aggregator.types import (
     Entry,
@@ -172,13 +172,18 @@ class EntriesMixin(StoreBase):
                 "published": utc_text(published) if published else now_text,
                 "updated": utc_text(updated) if updated else now_text,
             }
-            entry_row_id = self.db.conn.execute(_INSERT_ENTRY, values).lastrowid
+            entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
             created = entry_row_id
-            # Indexed here, not by a trigger: see migration m009.
-            self.db.conn.execute(
-                "INSERT INTO entries_fts (rowid, title, summary, content) VALUES (?, ?, ?, ?)",
-                [entry_row_id, entry.title, entry.summary, entry.content],
-            )
+            # Indexed here, not by a trigger (migration m009); in a batch, just before it
+            # commits (StoreBase.batch).
+            searchable = (entry_row_id, entry.title, entry.summary, entry.content)
+            if self._deferred_search is not None:
+                self._deferred_search.append(searchable)
+            else:
+                self.db.conn.execute(
+                    "INSERT INTO entries_fts (rowid, title, summary, content) VALUES (?, ?, ?, ?)",
+                    searchable,
+                )
         self.db.conn.execute(
             _INSERT_SOURCE,
             {
@@ -207,6 +212,9 @@ class EntriesMixin(StoreBase):
         )
         if owner_feed_id != state.feed_id:
             return  # another feed's copy is the one shown; ours stays queryable in sources
+        if self._deferred_search and any(row[0] == entry_row_id for row in self._deferred_search):
+            # Its text trigger (entries_au) deletes the indexed text: it must be indexed first.
+            self._flush_search_index()
         values = _entry_values(entry, item.fingerprint)
         # A missing or clamped date never moves an entry's first publication time.
         published = entry.published if entry.published and not entry.date_clamped else None

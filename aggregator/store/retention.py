@@ -36,6 +36,7 @@ class RetentionMixin(StoriesMixin):
         id is remembered; stories lose the members (and word counts) they had, and die with
         their last one; the search index follows through its delete trigger.
         """
+        self._discard_caches()  # entries go (or, on failure, whatever was cached may be stale)
         with _writing("a prune"), self.db.atomic():
             self.db.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS prune_victims (id INTEGER PRIMARY KEY)"

@@ -285,3 +285,27 @@ def m011_big_stories_by_time(db: sqlite_utils.Database) -> None:
         "CREATE INDEX IF NOT EXISTS idx_stories_big_updated ON stories(updated) "
         f"WHERE members >= {BIG_STORY_MEMBERS}"
     )
+
+
+@migrations()
+def m012_entry_words_by_time(db: sqlite_utils.Database) -> None:
+    """Key the headline-word index by time: the writer now keeps the story window's postings
+    in memory (store/window.py) and loads them a day range at a time, which keyed by word was a
+    scan of the whole table. Nothing looks words up across entries in SQL any more."""
+    db.execute(
+        """
+        CREATE TABLE entry_words_by_time (
+            word TEXT NOT NULL,
+            published TEXT NOT NULL,
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            PRIMARY KEY (published, entry_id, word)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        "INSERT INTO entry_words_by_time (word, published, entry_id) "
+        "SELECT word, published, entry_id FROM entry_words ORDER BY published, entry_id, word"
+    )
+    db.execute("DROP TABLE entry_words")
+    db.execute("ALTER TABLE entry_words_by_time RENAME TO entry_words")
+    db.execute("CREATE INDEX idx_entry_words_entry_id ON entry_words(entry_id)")

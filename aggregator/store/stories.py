@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from aggregator.store._base import StoreBase, _must_utc, _row_id, utc_text
 from aggregator.store.schema import BIG_STORY_MEMBERS
+from aggregator.store.window import WindowIndex
 from aggregator.types import (
     Neighbour,
     StoryDecision,
@@ -46,6 +48,10 @@ class StoryRow:
 class StoriesMixin(StoreBase):
     """Same-story clustering state: candidates for the pure decision, and its writes."""
 
+    # The story window's postings (store/window.py), loaded on the first placement.
+    _window: WindowIndex | None = None
+    _window_version = -1
+
     def entry_for_story(self, entry_id: int) -> tuple[str, datetime]:
         """The title and publication time of an entry, what story detection looks at."""
         title, published = self.db.execute(
@@ -73,45 +79,36 @@ class StoriesMixin(StoreBase):
         """
         if len(words) < 2:
             return [], []
-        low, high = utc_text(published - window), utc_text(published + window)
-        postings = self._postings_in_window(words, low, high)
+        low = utc_text(published - window)
+        earliest, latest = _epoch(published - window), _epoch(published + window)
+        index = self._window_index(earliest, latest)
+        postings = {
+            word: index.count(word, earliest, latest, CANDIDATE_WORD_LIMIT + 1) for word in words
+        }
         lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
         if not lookup:
             lookup = sorted(words, key=postings.__getitem__)[:2]
-        common = [w for w in words if w not in lookup]
+        common = {w for w in words if w not in lookup}
         # At least two words in all (a candidate can have every common word besides its own),
         # unless the window has big stories: the story-signature rule may link a headline to
         # one none of whose members shares two of its words ("Snowden" in some, "SXSW" in
         # others), so then entries sharing one word are candidates too.
         big = self._big_stories_in_window(low, min_members)
         needed = 1 if big else max(1, 2 - len(common))
-        found = dict(
-            self.db.conn.execute(
-                f"""
-                SELECT entry_id, count(*) FROM entry_words
-                WHERE word IN ({", ".join("?" * len(lookup))}) AND published BETWEEN ? AND ?
-                AND entry_id != ?
-                GROUP BY entry_id HAVING count(*) >= ? ORDER BY count(*) DESC, entry_id LIMIT ?
-                """,
-                [*lookup, low, high, entry_id, needed, MAX_CANDIDATES],
-            ).fetchall()
-        )
+        tally: Counter[int] = Counter()
+        for word in lookup:
+            tally.update(index.carrying(word, earliest, latest))
+        tally.pop(entry_id, None)
+        found = sorted(
+            (candidate for candidate, count in tally.items() if count >= needed),
+            key=lambda candidate: (-tally[candidate], candidate),
+        )[:MAX_CANDIDATES]
         if not found:
             return [], []
-        shared = found
-        if common:
-            # Shared words = lookup words (counted above) + the common ones each candidate has,
-            # read from the narrow (entry_id, word) index: an `entries` row is kilobytes.
-            shared = dict(found)
-            for candidate, extra in self.db.conn.execute(
-                # `+word`: read each candidate's few words in one index range, not one seek per
-                # (candidate, word) pair.
-                f"SELECT entry_id, count(*) FROM entry_words WHERE entry_id IN "
-                f"({', '.join('?' * len(found))}) AND +word IN ({', '.join('?' * len(common))}) "
-                "GROUP BY entry_id",
-                [*found, *common],
-            ):
-                shared[candidate] += extra
+        # Shared words = lookup words (counted above) + the common ones each candidate has.
+        shared = dict(zip(found, index.sharing(found, common), strict=True))
+        for candidate in found:
+            shared[candidate] += tally[candidate]
         close = [candidate for candidate, count in shared.items() if count >= 2]
         # Of the big stories, those the other candidates belong to (for story-signature).
         weak = [candidate for candidate, count in shared.items() if count < 2]
@@ -178,17 +175,29 @@ class StoriesMixin(StoreBase):
             )
         }
 
-    def _postings_in_window(self, words: Sequence[str], low: str, high: str) -> dict[str, int]:
-        """Headlines with each word in the window, counted up to just past the limit."""
-        count = (
-            "(SELECT count(*) FROM (SELECT 1 FROM entry_words "
-            "WHERE word = ? AND published BETWEEN ? AND ? LIMIT ?))"
-        )
-        row = self.db.conn.execute(
-            "SELECT " + ", ".join([count] * len(words)),
-            [value for word in words for value in (word, low, high, CANDIDATE_WORD_LIMIT + 1)],
-        ).fetchone()
-        return dict(zip(words, row, strict=True))
+    def _window_index(self, earliest: int, latest: int) -> WindowIndex:
+        """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
+
+        The cache is dropped when another connection committed (PRAGMA data_version moves),
+        and by `_discard_caches` after a rollback or a delete: then it reloads from the table.
+        """
+        (version,) = self.db.conn.execute("PRAGMA data_version").fetchone()
+        if self._window is None or version != self._window_version:
+            self._window, self._window_version = WindowIndex(), version
+        index = self._window
+        if index.missing_days(earliest, latest):
+            index.make_room(earliest, latest)
+            for start, end in index.missing_days(earliest, latest):
+                rows = self.db.conn.execute(
+                    "SELECT published, entry_id, word FROM entry_words "
+                    "WHERE published >= ? AND published < ?",
+                    [utc_text(_from_epoch(start)), utc_text(_from_epoch(end))],
+                )
+                index.load(start, end, _with_epochs(rows))
+        return index
+
+    def _discard_caches(self) -> None:
+        self._window = None
 
     def place_in_story(
         self,
@@ -204,6 +213,8 @@ class StoriesMixin(StoreBase):
             "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
             [(word, published_text, entry_id) for word in words],
         )
+        if self._window is not None:
+            self._window.add(entry_id, _epoch(published), words)
         if decision.story_id is not None:
             story_id = decision.story_id
         else:
@@ -315,3 +326,22 @@ class StoriesMixin(StoreBase):
             StoryRow(id=sid, uid=uid, updated=updated, members=tuple(members[sid]))
             for sid, uid, updated, _ in stories
         ]
+
+
+def _epoch(moment: datetime) -> int:
+    """Whole seconds, as the stored text keeps them (`utc_text` drops the fraction)."""
+    return int(moment.timestamp() // 1)
+
+
+def _from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _with_epochs(rows: Iterable[tuple[str, int, str]]) -> Iterator[tuple[int, int, str]]:
+    """(published text, entry, word) rows with the time as epoch seconds (parsed once each)."""
+    seen: dict[str, int] = {}
+    for text, entry, word in rows:
+        moment = seen.get(text)
+        if moment is None:
+            moment = seen[text] = _epoch(_must_utc(text))
+        yield moment, entry, word

@@ -1,0 +1,131 @@
+"""The story window's word postings, held in memory by the writer: who said what, and when.
+
+Finding a new headline's story candidates asks, for each of its words, how many headlines of
+the time window carry it and which ones. Asked of SQLite, that was six statements and 45% of a
+cold update's writer time (issue 6). This index answers from memory: per word, the entries
+carrying it sorted by publication time; per entry, its words. It is a cache of the
+`entry_words` table, complete for the days it has loaded: a query for days it lacks loads them
+(one range read of `entry_words`, by time); an entry placed on a loaded day is added as it is
+written. Plain data only: the store decides when the cache is stale and drops it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+
+DAY = 86_400
+
+# Days held at most. A cold start spans its feeds' week and the windows around it; the service
+# moves forward a day at a time. When a query needs more, the days farthest from it go.
+MAX_DAYS = 16
+
+
+class WindowIndex:
+    """Entries and their headline words, by day of publication (epoch seconds, UTC)."""
+
+    def __init__(self) -> None:
+        # word -> (publication times, entry ids), both sorted by (time, id)
+        self._postings: dict[str, tuple[array[int], array[int]]] = {}
+        self._entries: dict[int, tuple[int, tuple[str, ...]]] = {}  # id -> (time, words)
+        self._days: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def missing_days(self, low: int, high: int) -> list[tuple[int, int]]:
+        """The runs of days touching [low, high] not loaded yet, as [start, end) seconds."""
+        runs: list[tuple[int, int]] = []
+        for day in range(low // DAY, high // DAY + 1):
+            if day in self._days:
+                continue
+            if runs and runs[-1][1] == day * DAY:
+                runs[-1] = (runs[-1][0], (day + 1) * DAY)
+            else:
+                runs.append((day * DAY, (day + 1) * DAY))
+        return runs
+
+    def make_room(self, low: int, high: int) -> None:
+        """Before loading for a query on [low, high]: drop the days farthest from it while
+        more than MAX_DAYS would be held (keeping the nearest, so the next query may need
+        none)."""
+        keep = set(range(low // DAY, high // DAY + 1))
+        if len(self._days | keep) <= MAX_DAYS:
+            return
+        centre = (low + high) / 2 / DAY
+        spare = sorted(self._days - keep, key=lambda day: abs(day - centre))
+        self._forget_days(set(spare[MAX_DAYS // 2 :]))
+
+    def load(self, start: int, end: int, rows: Iterable[tuple[int, int, str]]) -> None:
+        """Take the stored (time, entry, word) rows of the days in [start, end)."""
+        added: dict[int, tuple[int, list[str]]] = {}
+        for moment, entry, word in rows:
+            if entry in self._entries:
+                continue  # already held (cannot happen for a day not loaded; kept safe)
+            added.setdefault(entry, (moment, []))[1].append(word)
+        touched: set[str] = set()
+        for entry, (moment, words) in added.items():
+            self._entries[entry] = (moment, tuple(words))
+            for word in words:
+                times, ids = self._postings.setdefault(word, (array("q"), array("q")))
+                times.append(moment)
+                ids.append(entry)
+                touched.add(word)
+        for word in touched:  # appended out of order: sort each touched word once
+            times, ids = self._postings[word]
+            self._postings[word] = _arrays(sorted(zip(times, ids, strict=True)))
+        self._days.update(range(start // DAY, end // DAY))
+
+    def add(self, entry: int, moment: int, words: Sequence[str]) -> None:
+        """An entry just indexed in the database; held only if its day is (else it will load)."""
+        if moment // DAY not in self._days or entry in self._entries:
+            return
+        self._entries[entry] = (moment, tuple(words))
+        for word in words:
+            times, ids = self._postings.setdefault(word, (array("q"), array("q")))
+            at = bisect_right(times, moment)
+            times.insert(at, moment)
+            ids.insert(at, entry)
+
+    def count(self, word: str, low: int, high: int, cap: int) -> int:
+        """Entries carrying `word` published in [low, high], counted up to `cap`."""
+        held = self._postings.get(word)
+        if held is None:
+            return 0
+        times = held[0]
+        return min(cap, bisect_right(times, high) - bisect_left(times, low))
+
+    def carrying(self, word: str, low: int, high: int) -> Sequence[int]:
+        """The entries carrying `word` published in [low, high]."""
+        held = self._postings.get(word)
+        if held is None:
+            return ()
+        times, ids = held
+        return ids[bisect_left(times, low) : bisect_right(times, high)]
+
+    def sharing(self, entries: Sequence[int], words: set[str]) -> list[int]:
+        """How many of `words` each of `entries` carries (held entries only)."""
+        if not words:
+            return [0] * len(entries)
+        held = self._entries
+        return [len(words.intersection(held[entry][1])) for entry in entries]
+
+    def _forget_days(self, dropped: set[int]) -> None:
+        if not dropped:
+            return
+        self._days -= dropped
+        gone = [entry for entry, (moment, _) in self._entries.items() if moment // DAY in dropped]
+        for entry in gone:
+            del self._entries[entry]
+        for word in list(self._postings):
+            times, ids = self._postings[word]
+            kept = [(t, i) for t, i in zip(times, ids, strict=True) if t // DAY not in dropped]
+            if not kept:
+                del self._postings[word]
+            elif len(kept) != len(times):
+                self._postings[word] = _arrays(kept)
+
+
+def _arrays(pairs: Sequence[tuple[int, int]]) -> tuple[array[int], array[int]]:
+    return array("q", [t for t, _ in pairs]), array("q", [i for _, i in pairs])

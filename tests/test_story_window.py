@@ -1,0 +1,323 @@
+"""The story window held in memory (store/window.py) finds exactly what the tables hold.
+
+The reference below is the SQL lookup the in-memory index replaced (issue 6): every placement
+of a randomized history is checked against it, through loads, evictions, reloads after a
+rollback, another connection's writes and a prune.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from aggregator.dedupe import plan
+from aggregator.errors import StorageError
+from aggregator.store import Store, migrations, open_store, utc_text
+from aggregator.store import window as window_module
+from aggregator.store.stories import CANDIDATE_WORD_LIMIT, MAX_CANDIDATES
+from aggregator.store.window import DAY, WindowIndex
+from aggregator.stories import StoryPolicy, decide, story_words
+from aggregator.types import (
+    Entry,
+    FeedConfig,
+    FetchResult,
+    Neighbour,
+    ParsedFeed,
+    Schedule,
+    StoryProfile,
+)
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+SCHEDULE = Schedule(None, timedelta(hours=1), "test")
+# Two words in most headlines (more than CANDIDATE_WORD_LIMIT in a window), then a long tail.
+FREQUENT = ["market", "police"]
+TAIL = [f"w{n}" for n in range(60)]
+
+
+def reference_candidates(
+    store: Store,
+    entry_id: int,
+    words: Sequence[str],
+    published: datetime,
+    window: timedelta,
+    min_members: int,
+) -> tuple[list[Neighbour], list[StoryProfile]]:
+    """The lookup as SQL statements over entry_words (the code before the in-memory index)."""
+    if len(words) < 2:
+        return [], []
+    low, high = utc_text(published - window), utc_text(published + window)
+    conn = store.db.conn
+    postings = {
+        word: conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM entry_words "
+            "WHERE word = ? AND published BETWEEN ? AND ? LIMIT ?)",
+            [word, low, high, CANDIDATE_WORD_LIMIT + 1],
+        ).fetchone()[0]
+        for word in words
+    }
+    lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
+    if not lookup:
+        lookup = sorted(words, key=postings.__getitem__)[:2]
+    common = [w for w in words if w not in lookup]
+    big = store._big_stories_in_window(low, min_members)
+    needed = 1 if big else max(1, 2 - len(common))
+    found = dict(
+        conn.execute(
+            f"SELECT entry_id, count(*) FROM entry_words WHERE word IN "
+            f"({', '.join('?' * len(lookup))}) AND published BETWEEN ? AND ? AND entry_id != ? "
+            "GROUP BY entry_id HAVING count(*) >= ? ORDER BY count(*) DESC, entry_id LIMIT ?",
+            [*lookup, low, high, entry_id, needed, MAX_CANDIDATES],
+        ).fetchall()
+    )
+    if not found:
+        return [], []
+    shared = dict(found)
+    for candidate in found:
+        shared[candidate] += conn.execute(
+            f"SELECT count(*) FROM entry_words WHERE entry_id = ? AND word IN "
+            f"({', '.join('?' * len(common))})",
+            [candidate, *common],
+        ).fetchone()[0]
+    close = [c for c, n in shared.items() if n >= 2]
+    weak = [c for c, n in shared.items() if n < 2]
+    big_stories = store._stories_holding(big, weak) if big and weak else set()
+    neighbours = [
+        Neighbour(entry, story, shared[entry], size)
+        for entry, story, size in conn.execute(
+            f"SELECT id, story_id, story_word_count FROM entries WHERE id IN "
+            f"({', '.join('?' * len(close))})",
+            close,
+        )
+        if story is not None
+    ]
+    story_ids = sorted({n.story_id for n in neighbours} | big_stories)
+    sizes = dict(
+        conn.execute(
+            f"SELECT id, members FROM stories WHERE id IN ({', '.join('?' * len(story_ids))}) "
+            "AND members >= ?",
+            [*story_ids, min_members],
+        ).fetchall()
+    )
+    profiles = []
+    for story in sorted(sizes):
+        counts = dict(
+            conn.execute(
+                f"SELECT word, count FROM story_words WHERE story_id = ? AND word IN "
+                f"({', '.join('?' * len(words))})",
+                [story, *words],
+            ).fetchall()
+        )
+        profiles.append(StoryProfile(story, sizes[story], counts))
+    return neighbours, profiles
+
+
+def headline(rng: random.Random) -> str:
+    words = [w for w in FREQUENT if rng.random() < 0.6]
+    words += rng.sample(TAIL[: rng.choice([15, 60])], rng.randint(1, 5))
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def store_one(store: Store, title: str, published: datetime, n: int) -> int:
+    """The write path for one new entry; returns its entries row."""
+    state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], START)["f"]
+    entry = Entry(f"e{n}", title, f"https://f.example/{n}", published=published)
+    parsed = ParsedFeed("rss20", "f", None, None, None, (entry,))
+    counts = store.record_update(
+        state,
+        FetchResult(200, state.url, {}, b""),
+        parsed,
+        plan([entry], store.known_fingerprints(state.feed_id)),
+        published,
+        SCHEDULE,
+    )
+    (created,) = counts.created
+    return created
+
+
+def place_checked(store: Store, entry_id: int, policy: StoryPolicy) -> int:
+    """Place an entry after checking its candidates against the reference; its story."""
+    title, published = store.entry_for_story(entry_id)
+    words = story_words(title)
+    found = store.story_candidates(
+        entry_id, words, published, policy.window, policy.signature_min_members
+    )
+    expected = reference_candidates(
+        store, entry_id, words, published, policy.window, policy.signature_min_members
+    )
+
+    def key(n: Neighbour) -> int:
+        return n.entry_id
+
+    assert (sorted(found[0], key=key), found[1]) == (sorted(expected[0], key=key), expected[1])
+    decision = decide(words, found[0], found[1], policy)
+    return store.place_in_story(entry_id, words, published, decision, published)
+
+
+@pytest.mark.parametrize(("days_held", "min_members"), [(16, 10), (16, 3), (3, 3)])
+def test_candidates_match_the_tables_through_a_random_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, days_held: int, min_members: int
+) -> None:
+    """900 headlines over 12 days, placed out of time order: loads, adds, evictions (3 days
+    held: every far jump evicts and reloads) and big stories (3 members) all agree."""
+    monkeypatch.setattr(window_module, "MAX_DAYS", days_held)
+    policy = StoryPolicy(signature_min_members=min_members)
+    rng = random.Random(7)
+    with open_store(tmp_path / "a.db") as store:
+        for n in range(900):
+            published = START + timedelta(seconds=rng.randrange(12 * DAY))
+            with store.transaction("one"):
+                place_checked(store, store_one(store, headline(rng), published, n), policy)
+        index = store._window
+        assert index is not None and len(index) > 0
+        # The windows touched 18 days; some were let go (a query keeps its own 7 days, and
+        # the nearest others up to half the limit).
+        assert len(index._days) <= max(days_held, 7 + days_held // 2) < 18
+        (joined,) = store.db.execute(
+            "SELECT count(*) FROM entries WHERE story_rule != 'new'"
+        ).fetchone()
+        assert joined > 100  # the history did exercise the rules, not only "new"
+
+
+def test_a_rolled_back_placement_is_not_a_candidate(tmp_path: Path) -> None:
+    policy = StoryPolicy()
+    moment = START + timedelta(days=3)
+    with open_store(tmp_path / "a.db") as store:
+        with store.transaction("first"):
+            place_checked(
+                store, store_one(store, "volcano erupts grindavik iceland", moment, 1), policy
+            )
+        with pytest.raises(StorageError), store.transaction("rolled back"):
+            place_checked(
+                store, store_one(store, "volcano erupts near grindavik", moment, 2), policy
+            )
+            raise StorageError("disk full")
+        assert store._window is None  # dropped with what it held
+        with store.transaction("third"):
+            entry = store_one(store, "grindavik volcano erupts again", moment, 3)
+            title, published = store.entry_for_story(entry)
+            neighbours, _ = store.story_candidates(
+                entry, story_words(title), published, policy.window, 10
+            )
+        assert [n.entry_id for n in neighbours] == [1]
+
+
+def test_another_connection_s_placements_are_seen(tmp_path: Path) -> None:
+    """Two writers (the service and an `aggregator update`): a commit by the other connection
+    makes this one reload its window (PRAGMA data_version)."""
+    policy = StoryPolicy()
+    moment = START + timedelta(days=3)
+    path = tmp_path / "a.db"
+    with open_store(path) as mine, open_store(path) as theirs:
+        with mine.transaction("mine"):
+            place_checked(
+                mine, store_one(mine, "volcano erupts grindavik iceland", moment, 1), policy
+            )
+        assert mine._window is not None
+        with theirs.transaction("theirs"):
+            place_checked(
+                theirs, store_one(theirs, "volcano erupts near grindavik", moment, 2), policy
+            )
+        with mine.transaction("mine again"):
+            entry = store_one(mine, "grindavik volcano erupts again", moment, 3)
+            title, published = mine.entry_for_story(entry)
+            neighbours, _ = mine.story_candidates(
+                entry, story_words(title), published, policy.window, 10
+            )
+        assert sorted(n.entry_id for n in neighbours) == [1, 2]
+
+
+def test_pruned_entries_leave_the_window(tmp_path: Path) -> None:
+    policy = StoryPolicy()
+    moment = START + timedelta(days=3)
+    with open_store(tmp_path / "a.db") as store:
+        with store.transaction("old"):
+            place_checked(
+                store, store_one(store, "volcano erupts grindavik iceland", moment, 1), policy
+            )
+        store.prune(
+            older_than=moment + timedelta(seconds=1),
+            max_per_feed=None,
+            forget_tombstones_before=START,
+            now=moment,
+        )
+        with store.transaction("new"):
+            entry = store_one(store, "grindavik volcano erupts again", moment, 2)
+            title, published = store.entry_for_story(entry)
+            assert store.story_candidates(
+                entry, story_words(title), published, policy.window, 10
+            ) == ([], [])
+
+
+def test_the_index_alone() -> None:
+    """Counts and lookups are by inclusive time range; an entry on a day not loaded waits for
+    the load (adding it too would count it twice)."""
+    index = WindowIndex()
+    assert index.missing_days(DAY + 5, 3 * DAY) == [(DAY, 4 * DAY)]
+    index.load(
+        DAY, 3 * DAY, [(DAY + 10, 1, "volcano"), (2 * DAY, 2, "volcano"), (DAY + 10, 1, "lava")]
+    )
+    assert index.missing_days(DAY + 5, 3 * DAY) == [(3 * DAY, 4 * DAY)]
+    index.add(3, 2 * DAY - 1, ["volcano", "ash"])
+    index.add(4, 3 * DAY + 1, ["volcano"])  # day 3 is not loaded: not held
+    assert index.count("volcano", DAY, 2 * DAY, cap=10) == 3
+    assert index.count("volcano", DAY, 2 * DAY, cap=2) == 2
+    assert index.count("volcano", DAY + 11, 2 * DAY - 1, cap=10) == 1
+    assert list(index.carrying("volcano", DAY + 11, 2 * DAY)) == [3, 2]
+    assert list(index.carrying("volcano", DAY, DAY + 10)) == [1]
+    assert index.sharing([1, 3], {"lava", "ash"}) == [1, 1]
+    assert len(index) == 3
+
+
+def test_migration_keeps_the_words(tmp_path: Path) -> None:
+    """m012 rebuilds entry_words keyed by time: every row of a database made before it is
+    kept, and a range by time is read from the primary key, not a scan."""
+    path = tmp_path / "a.db"
+    conn = sqlite3.connect(path)
+    db = Database(conn)
+    migrations.apply(db, stop_before="m012_entry_words_by_time")
+    conn.execute(
+        "INSERT INTO feeds (id, name, url, source_id, added) "
+        "VALUES (1, 'f', 'https://f/', 'f', 'x')"
+    )
+    for n, (title, published) in enumerate(
+        [("volcano erupts", "2026-11-03T10:00:00Z"), ("lava flows", "2026-11-01T09:00:00Z")], 1
+    ):
+        conn.execute(
+            "INSERT INTO entries (id, uid, feed_id, first_seen, title, published, updated, "
+            "fingerprint) VALUES (?, ?, 1, 'x', ?, ?, ?, 'f')",
+            [n, f"u{n}", title, published, published],
+        )
+        conn.execute("INSERT INTO entries_fts (rowid, title) VALUES (?, ?)", [n, title])
+        conn.executemany(
+            "INSERT INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
+            [(word, published, n) for word in title.split()],
+        )
+    conn.commit()
+    before = sorted(conn.execute("SELECT word, published, entry_id FROM entry_words"))
+    conn.close()
+    with open_store(path) as store:
+        assert (
+            sorted(store.db.execute("SELECT word, published, entry_id FROM entry_words")) == before
+        )
+        plan_rows = store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT published, entry_id, word FROM entry_words "
+            "WHERE published >= ? AND published < ?",
+            ["2026-11-02", "2026-11-04"],
+        ).fetchall()
+        assert "SEARCH" in str(plan_rows) and "PRIMARY KEY" in str(plan_rows), plan_rows
+        assert store.db.execute(
+            "SELECT name FROM sqlite_master WHERE name = 'idx_entry_words_entry_id'"
+        ).fetchall() == [("idx_entry_words_entry_id",)]
+        # Deleting an entry still takes its words (the foreign key survived the rebuild).
+        store.db.execute("DELETE FROM entries WHERE id = 2")
+        assert [w for (w,) in store.db.execute("SELECT word FROM entry_words")] == [
+            "erupts",
+            "volcano",
+        ]

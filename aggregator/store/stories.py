@@ -99,10 +99,10 @@ class StoriesMixin(StoreBase):
         for word in lookup:
             tally.update(index.carrying(word, earliest, latest))
         tally.pop(entry_id, None)
-        found = sorted(
-            (candidate for candidate, count in tally.items() if count >= needed),
-            key=lambda candidate: (-tally[candidate], candidate),
-        )[:MAX_CANDIDATES]
+        # Most shared words first, then oldest entry (a stable sort keeps the id order).
+        found = sorted(tally if needed == 1 else (c for c, n in tally.items() if n >= needed))
+        found.sort(key=tally.__getitem__, reverse=True)
+        del found[MAX_CANDIDATES:]
         if not found:
             return [], []
         # Shared words = lookup words (counted above) + the common ones each candidate has.
@@ -215,37 +215,46 @@ class StoriesMixin(StoreBase):
         )
         if self._window is not None:
             self._window.add(entry_id, _epoch(published), words)
-        if decision.story_id is not None:
-            story_id = decision.story_id
-        else:
+        if decision.story_id is None:
+            # A story of its own (the usual case): created with its one member and its words.
             story_id = _row_id(
                 self.db.conn.execute(
                     "INSERT INTO stories (uid, representative_id, members, first_seen, updated) "
-                    "SELECT uid, id, 0, ?, updated FROM entries WHERE id = ?",
+                    "SELECT uid, id, 1, ?, updated FROM entries WHERE id = ?",
                     [now_text, entry_id],
                 ).lastrowid
             )
+            self._join(entry_id, story_id, words, decision, now_text)
+            self.db.conn.executemany(
+                "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1)",
+                [(story_id, word) for word in words],
+            )
+            return story_id
+        story_id = decision.story_id
         for other in decision.merge:
             self._merge_story(other, into=story_id)
-        self.db.execute(
-            "UPDATE entries SET story_id = ?, story_rule = ?, story_score = ?, story_joined = ?, "
-            "story_word_count = ? WHERE id = ?",
-            [story_id, decision.rule, decision.score, now_text, len(words), entry_id],
-        )
+        self._join(entry_id, story_id, words, decision, now_text)
         self.db.conn.executemany(
             "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1) "
             "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1",
             [(story_id, word) for word in words],
         )
-        # A story changes when a source joins it: its entry's `updated` moves (not at creation).
-        self.db.execute(
-            "UPDATE stories SET members = members + 1, "
-            "updated = CASE WHEN members > 0 THEN max(updated, ?) ELSE updated END WHERE id = ?",
+        # A story changes when a source joins it: its entry's `updated` moves.
+        self.db.conn.execute(
+            "UPDATE stories SET members = members + 1, updated = max(updated, ?) WHERE id = ?",
             [now_text, story_id],
         )
-        if decision.story_id is not None or decision.merge:
-            self._choose_representative(story_id)  # a new story's only member represents it
+        self._choose_representative(story_id)
         return story_id
+
+    def _join(
+        self, entry_id: int, story_id: int, words: Sequence[str], decision: StoryDecision, now: str
+    ) -> None:
+        self.db.conn.execute(
+            "UPDATE entries SET story_id = ?, story_rule = ?, story_score = ?, story_joined = ?, "
+            "story_word_count = ? WHERE id = ?",
+            [story_id, decision.rule, decision.score, now, len(words), entry_id],
+        )
 
     def _merge_story(self, story_id: int, *, into: int) -> None:
         """Fold one story into another: its members, word counts and size move over."""

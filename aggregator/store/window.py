@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
+from sys import intern
 
 DAY = 86_400
 
@@ -28,11 +29,11 @@ class WindowIndex:
     def __init__(self) -> None:
         # word -> (publication times, entry ids), both sorted by (time, id)
         self._postings: dict[str, tuple[array[int], array[int]]] = {}
-        self._entries: dict[int, tuple[int, tuple[str, ...]]] = {}  # id -> (time, words)
-        self._days: set[int] = set()
+        self._words: dict[int, tuple[str, ...]] = {}  # entry id -> its words (interned)
+        self._days: dict[int, array[int]] = {}  # loaded day -> the entries published that day
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._words)
 
     def missing_days(self, low: int, high: int) -> list[tuple[int, int]]:
         """The runs of days touching [low, high] not loaded yet, as [start, end) seconds."""
@@ -51,22 +52,25 @@ class WindowIndex:
         more than MAX_DAYS would be held (keeping the nearest, so the next query may need
         none)."""
         keep = set(range(low // DAY, high // DAY + 1))
-        if len(self._days | keep) <= MAX_DAYS:
+        if len(self._days.keys() | keep) <= MAX_DAYS:
             return
         centre = (low + high) / 2 / DAY
-        spare = sorted(self._days - keep, key=lambda day: abs(day - centre))
+        spare = sorted(self._days.keys() - keep, key=lambda day: abs(day - centre))
         self._forget_days(set(spare[MAX_DAYS // 2 :]))
 
     def load(self, start: int, end: int, rows: Iterable[tuple[int, int, str]]) -> None:
         """Take the stored (time, entry, word) rows of the days in [start, end)."""
         added: dict[int, tuple[int, list[str]]] = {}
         for moment, entry, word in rows:
-            if entry in self._entries:
+            if entry in self._words:
                 continue  # already held (cannot happen for a day not loaded; kept safe)
-            added.setdefault(entry, (moment, []))[1].append(word)
+            added.setdefault(entry, (moment, []))[1].append(intern(word))
         touched: set[str] = set()
+        for day in range(start // DAY, end // DAY):
+            self._days[day] = array("q")
         for entry, (moment, words) in added.items():
-            self._entries[entry] = (moment, tuple(words))
+            self._days[moment // DAY].append(entry)
+            self._words[entry] = tuple(words)
             for word in words:
                 times, ids = self._postings.setdefault(word, (array("q"), array("q")))
                 times.append(moment)
@@ -75,13 +79,15 @@ class WindowIndex:
         for word in touched:  # appended out of order: sort each touched word once
             times, ids = self._postings[word]
             self._postings[word] = _arrays(sorted(zip(times, ids, strict=True)))
-        self._days.update(range(start // DAY, end // DAY))
 
     def add(self, entry: int, moment: int, words: Sequence[str]) -> None:
         """An entry just indexed in the database; held only if its day is (else it will load)."""
-        if moment // DAY not in self._days or entry in self._entries:
+        day = self._days.get(moment // DAY)
+        if day is None or entry in self._words:
             return
-        self._entries[entry] = (moment, tuple(words))
+        words = tuple(map(intern, words))  # one copy of each word, not one per headline
+        day.append(entry)
+        self._words[entry] = words
         for word in words:
             times, ids = self._postings.setdefault(word, (array("q"), array("q")))
             at = bisect_right(times, moment)
@@ -108,16 +114,14 @@ class WindowIndex:
         """How many of `words` each of `entries` carries (held entries only)."""
         if not words:
             return [0] * len(entries)
-        held = self._entries
-        return [len(words.intersection(held[entry][1])) for entry in entries]
+        return list(map(len, map(words.intersection, map(self._words.__getitem__, entries))))
 
     def _forget_days(self, dropped: set[int]) -> None:
         if not dropped:
             return
-        self._days -= dropped
-        gone = [entry for entry, (moment, _) in self._entries.items() if moment // DAY in dropped]
-        for entry in gone:
-            del self._entries[entry]
+        for day in dropped:
+            for entry in self._days.pop(day):
+                del self._words[entry]
         for word in list(self._postings):
             times, ids = self._postings[word]
             kept = [(t, i) for t, i in zip(times, ids, strict=True) if t // DAY not in dropped]

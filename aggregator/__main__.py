@@ -1,5 +1,5 @@
 """``python -m aggregator`` runs the same CLI as the ``aggregator`` command."""
 
-from aggregator.cli import main
+from aggregator.console import main
 
 main()

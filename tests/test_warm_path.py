@@ -344,3 +344,28 @@ def test_the_cli_imports_only_what_update_needs() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_cli_process_does_not_import_numpy(tmp_path: Path) -> None:
+    """sqlite-utils imports numpy whenever it is installed (~90 ms of every command's start-up
+    here); the `aggregator` command stores no numpy values, so its process goes without."""
+    import importlib.util
+
+    if importlib.util.find_spec("numpy") is None:
+        pytest.skip("numpy is not installed here: nothing to leave out")
+    config = write_config(tmp_path, "  - url: http://127.0.0.1:9/feed.xml\n")
+
+    def imported(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stderr
+
+    assert "numpy" in imported("-c", "import sqlite_utils")  # what the command avoids
+    stages = imported("-m", "aggregator", "--config", str(config), "feeds")
+    assert "sqlite_utils.db" in stages and "numpy" not in stages

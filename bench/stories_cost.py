@@ -284,10 +284,10 @@ def insert_derived(
             for story, i in first.items()
         ),
     )
-    # In primary-key order: the B-tree is built by appending.
+    # In primary-key order (published, entry_id, word: m012): the B-tree is built by appending.
     conn.executemany(
-        "INSERT INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
-        sorted((w, times[i], i + 1) for i, words in enumerate(data.words) for w in words),
+        "INSERT INTO entry_words (published, entry_id, word) VALUES (?, ?, ?)",
+        sorted((times[i], i + 1, w) for i, words in enumerate(data.words) for w in words),
     )
     story_counts: Counter[tuple[int, str]] = Counter(
         (story + 1, w) for words, story in zip(data.words, data.story, strict=True) for w in words

@@ -93,9 +93,17 @@ class EntriesMixin(StoreBase):
                 {**feed_values, "row_id": state.feed_id},
             )
             in_document = {item.entry.source_id for item in planned}
+            # A feed with nothing stored yet (every feed, on a cold start) has nothing to rekey.
+            (stored_any,) = self.db.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM sources WHERE feed_id = ?)", [state.feed_id]
+            ).fetchone()
             rekeyed = 0
             for item in planned:
-                if item.change is Change.NEW and self._rekey(state, item, in_document, now_text):
+                if (
+                    stored_any
+                    and item.change is Change.NEW
+                    and self._rekey(state, item, in_document, now_text)
+                ):
                     rekeyed += 1
                 elif item.change is Change.NEW:
                     row_id = self._insert(state, item, now_text)

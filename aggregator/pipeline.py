@@ -187,13 +187,15 @@ def save(
     state, fetched, parsed = retrieved.state, retrieved.fetched, retrieved.parsed
     if retrieved.error is not None or fetched is None:
         return _failed(store, retrieved, policy, rand)
+    # The feed's publishing rate matters to an "auto" interval only (a query per feed).
+    auto = policy.interval is None
     if parsed is None:
         facts = PollFacts(
             now=retrieved.started,
             outcome=Outcome.OK,
             headers=fetched.headers,
             hints=state.hints,
-            entry_times=store.recent_entry_times(state.feed_id),
+            entry_times=store.recent_entry_times(state.feed_id) if auto else (),
             previous_interval=state.interval,
         )
         schedule = _schedule(facts, policy, rand)
@@ -213,7 +215,7 @@ def save(
         outcome=Outcome.OK,
         headers=fetched.headers,
         hints=parsed.hints,
-        entry_times=entry_times or store.recent_entry_times(state.feed_id),
+        entry_times=entry_times or (store.recent_entry_times(state.feed_id) if auto else ()),
         previous_interval=state.interval,
     )
     schedule = _schedule(facts, policy, rand)

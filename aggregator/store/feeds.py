@@ -12,7 +12,7 @@ from aggregator.dedupe import (
     PRUNED,
     feed_source_id,
 )
-from aggregator.store._base import StoreBase, _seconds, _writing, parse_utc, utc_text
+from aggregator.store._base import StoreBase, _must_utc, _seconds, _writing, parse_utc, utc_text
 from aggregator.types import (
     FeedConfig,
     FeedHints,
@@ -139,12 +139,12 @@ class FeedsMixin(StoreBase):
 
     def recent_entry_times(self, feed_id: int, limit: int = 20) -> list[datetime]:
         """Publication times of the feed's latest entries: its publishing rate, for "auto"."""
-        rows = self.db.execute(
+        rows = self.db.conn.execute(
             "SELECT published FROM sources WHERE feed_id = ? AND published IS NOT NULL "
             "ORDER BY published DESC LIMIT ?",
             [feed_id, limit],
-        ).fetchall()
-        return [moment for (text,) in rows if (moment := parse_utc(text)) is not None]
+        )
+        return [_must_utc(text) for (text,) in rows]
 
     def known_fingerprints(self, feed_id: int) -> dict[str, str]:
         """source id -> fingerprint of everything this feed has given us (PRUNED if deleted)."""

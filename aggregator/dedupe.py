@@ -67,8 +67,17 @@ def fingerprint(entry: Entry) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
-def plan(entries: Iterable[Entry], known: Mapping[str, str]) -> list[PlannedEntry]:
-    """Classify each entry against ``known`` (source id -> stored fingerprint) of its feed."""
+def plan(
+    entries: Iterable[Entry],
+    known: Mapping[str, str],
+    fingerprints: Mapping[str, str] | None = None,
+) -> list[PlannedEntry]:
+    """Classify each entry against ``known`` (source id -> stored fingerprint) of its feed.
+
+    ``fingerprints`` (source id -> fingerprint of the id's first entry) may come with the
+    parsed feed (aggregator.prepare); those missing are computed here.
+    """
+    fingerprints = fingerprints or {}
     planned: list[PlannedEntry] = []
     seen: set[str] = set()
     for entry in entries:
@@ -78,7 +87,7 @@ def plan(entries: Iterable[Entry], known: Mapping[str, str]) -> list[PlannedEntr
         stored = known.get(entry.source_id)
         if stored == PRUNED:
             continue
-        digest = fingerprint(entry)
+        digest = fingerprints.get(entry.source_id) or fingerprint(entry)
         if stored is None:
             change = Change.NEW
         elif stored != digest:

@@ -32,6 +32,7 @@ from aggregator.errors import AggregatorError, FeedError, FetchError, StorageErr
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse_worker import exit_with_parent
 from aggregator.parse_worker import parse as parse_feed
+from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
@@ -108,8 +109,10 @@ class Parser:
     """Parses feeds on every core: feedparser is pure Python, so threads would share one.
 
     Worker threads still fetch; each hands its body to a process and waits. With one core, or
-    few feeds, it parses in the calling thread. The processes run `aggregator.parse_worker`'s
-    initializer, so they import the parse stack only, not this module and the store.
+    few feeds, it parses in the calling thread. Either way the entries' fingerprints and
+    headline words come back with the feed (aggregator.prepare), off the writer thread. The
+    processes run `aggregator.parse_worker`'s initializer, so they import the parse stack only,
+    not this module and the store.
     """
 
     def __init__(self, feeds: int, processes: int | None = None) -> None:
@@ -129,8 +132,8 @@ class Parser:
         self, body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
     ) -> ParsedFeed:
         if self.pool is None:
-            return parse_feed(body, url=url, headers=headers, now=now)
-        future = self.pool.submit(parse_feed, body, url=url, headers=dict(headers), now=now)
+            return parse_and_prepare(body, url=url, headers=headers, now=now)
+        future = self.pool.submit(parse_and_prepare, body, url=url, headers=dict(headers), now=now)
         return future.result()
 
     def close(self, *, wait: bool = True) -> None:
@@ -219,14 +222,14 @@ def save(
         previous_interval=state.interval,
     )
     schedule = _schedule(facts, policy, rand)
-    planned = plan(parsed.entries, store.known_fingerprints(state.feed_id))
+    planned = plan(parsed.entries, store.known_fingerprints(state.feed_id), parsed.fingerprints)
     try:
         # A batch of its own (search-indexed just before the commit), or a unit of poll's.
         with store.batch(f"entries of feed {state.name}"):
             counts = store.record_update(
                 state, fetched, parsed, planned, retrieved.started, schedule
             )
-            place_in_stories(store, counts.created, retrieved.started)
+            place_in_stories(store, counts.created, retrieved.started, parsed.headline_words)
     except TransactionLost:
         raise  # the whole batch is gone: `poll` reports each of its feeds
     except StorageError as error:
@@ -257,6 +260,7 @@ def place_in_stories(
     store: Store,
     entry_ids: Iterable[int],
     now: datetime,
+    headline_words: Mapping[str, tuple[str, ...]] | None = None,
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
 ) -> None:
     """Put each new entry in the story it tells (a new one, or one another outlet told).
@@ -267,7 +271,9 @@ def place_in_stories(
     """
     for placed, entry_id in enumerate(entry_ids):
         title, published = store.entry_for_story(entry_id)
-        words = story_words(title)
+        words = headline_words.get(title) if headline_words else None
+        if words is None:
+            words = story_words(title)
         if placed >= MAX_STORY_LOOKUPS:
             store.place_in_story(entry_id, words, published, StoryDecision(None), now)
             continue

@@ -7,7 +7,7 @@ render takes an OutputFeed. All datetimes are timezone-aware UTC.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -167,6 +167,10 @@ class ParsedFeed:
     entries: tuple[Entry, ...]
     warning: str | None = None  # why the document was not well formed, if it was readable anyway
     hints: FeedHints = FeedHints()
+    # Worked out for the writer where the feed was parsed (aggregator.prepare): each entry's
+    # fingerprint by source id, each headline's story words by title. Empty: the writer does it.
+    fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
+    headline_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------- poll outcome

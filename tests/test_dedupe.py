@@ -83,3 +83,23 @@ def test_output_ids_keep_absolute_ids_and_mint_the_rest(source_id: str, kept: bo
 def test_scoped_ids_differ_per_feed() -> None:
     a, b = feed_source_id("https://a/"), feed_source_id("https://b/")
     assert scoped_id("https://x/1", a) != scoped_id("https://x/1", b)
+
+
+def test_the_parse_worker_s_share_is_what_the_writer_would_compute() -> None:
+    """aggregator.prepare works out fingerprints and headline words where the feed is parsed;
+    the plan made with them is the plan made without (an id's first entry wins, as in plan)."""
+    from aggregator.prepare import prepared
+    from aggregator.stories import story_words
+    from aggregator.types import ParsedFeed
+
+    entries = (
+        entry("a", title="Volcano erupts near Grindavik"),
+        entry("b", title="Lava reaches the sea"),
+        entry("a", title="A later item reusing the id"),
+    )
+    parsed = prepared(ParsedFeed("rss20", "F", None, None, None, entries))
+    known = {"b": fingerprint(entries[1])}
+    assert plan(entries, known, parsed.fingerprints) == plan(entries, known)
+    assert parsed.fingerprints["a"] == fingerprint(entries[0])
+    assert parsed.headline_words == {e.title: story_words(e.title) for e in entries}
+    assert parsed == ParsedFeed("rss20", "F", None, None, None, entries)  # not compared

@@ -26,6 +26,7 @@ from aggregator.pipeline import (
     save,
     update,
 )
+from aggregator.prepare import parse_and_prepare
 from aggregator.store import open_store
 from aggregator.types import Config, FeedState, ParsedFeed, PollResult, PollStatus
 
@@ -167,6 +168,9 @@ PARSE_STACK = {
     "aggregator.errors",
     "aggregator.parse",
     "aggregator.parse_worker",
+    "aggregator.prepare",  # with the two pure modules it uses, for the writer's share
+    "aggregator.dedupe",
+    "aggregator.stories",
     "aggregator.sanitize",
     "aggregator.types",
     "aggregator.urls",
@@ -181,7 +185,7 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
         titles = [f"Story {n}" for n in range(PROCESSES_FROM_FEEDS)]
         futures = [
             parser.pool.submit(
-                parse_feed,
+                parse_and_prepare,  # what Parser hands its workers
                 rss(item(f"x{n}", title)).encode(),
                 url="https://x.example/",
                 headers={},
@@ -189,7 +193,11 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
             )
             for n, title in enumerate(titles)
         ]
-        assert [f.result().entries[0].title for f in futures] == titles
+        parsed = [f.result() for f in futures]
+        assert [p.entries[0].title for p in parsed] == titles
+        assert [p.headline_words[p.entries[0].title] for p in parsed] == [
+            ("story",) for _ in titles
+        ]  # the writer's share came back with each feed
         reports = [parser.pool.submit(loaded_modules, PREFIXES) for _ in range(8)]
         seen = set().union(*(r.result() for r in reports))
     finally:

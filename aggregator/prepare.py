@@ -1,0 +1,39 @@
+"""The writer's pure share of each entry, computed where the feed is parsed.
+
+One thread writes to the database (issue 6: it bounds a cold update). What it needs that no
+database is needed for, the fingerprint of each entry (`dedupe.plan`) and the significant words
+of each headline (`stories`), is worked out here, in the parse worker processes that run on
+every core, and travels back with the parsed feed. The writer computes whatever is missing.
+
+Imported by the parse workers: nothing here may import the store or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from aggregator.dedupe import fingerprint
+from aggregator.stories import story_words
+from aggregator.types import ParsedFeed
+
+
+def parse_and_prepare(
+    body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
+) -> ParsedFeed:
+    """`aggregator.parse.parse_feed`, with the entries' fingerprints and headline words."""
+    from aggregator.parse_worker import parse
+
+    return prepared(parse(body, url=url, headers=headers, now=now))
+
+
+def prepared(parsed: ParsedFeed) -> ParsedFeed:
+    fingerprints: dict[str, str] = {}
+    headline_words: dict[str, tuple[str, ...]] = {}
+    for entry in parsed.entries:
+        if entry.source_id not in fingerprints:  # `plan` keeps an id's first entry only
+            fingerprints[entry.source_id] = fingerprint(entry)
+        if entry.title not in headline_words:
+            headline_words[entry.title] = story_words(entry.title)
+    return replace(parsed, fingerprints=fingerprints, headline_words=headline_words)

@@ -14,7 +14,6 @@ resolved here, against xml:base and the fetch URL.
 from __future__ import annotations
 
 import calendar
-import contextlib
 import hashlib
 import io
 import json
@@ -29,6 +28,7 @@ import feedparser  # type: ignore[import-untyped]
 from lxml import etree  # type: ignore[import-untyped]
 
 from aggregator.errors import ParseError
+from aggregator.feedparser_tuning import FastGet, memoized_pair
 from aggregator.sanitize import (
     clean_html,
     collapse_space,
@@ -198,7 +198,7 @@ def _parse_xml(
     is_atom = version.startswith("atom")
     feed_authors = _authors(feed) if is_atom else ()  # Atom entries inherit the feed's authors
     entries = _dedupe(
-        _xml_entry(raw, url=url, feed_link=feed_link, feed_authors=feed_authors, now=now)
+        _xml_entry(FastGet(raw), url=url, feed_link=feed_link, feed_authors=feed_authors, now=now)
         for raw in raw_entries
     )
     updated, _ = _clamp(_feed_date(feed, "updated") or _feed_date(feed, "published"), now)
@@ -213,79 +213,6 @@ def _parse_xml(
         warning=warning,
         hints=_hints(feed, body),
     )
-
-
-class _ScopedBase:
-    """Mixed into feedparser's two parsers: an xml:base ends with the element that declares it.
-
-    feedparser 6.0.14 restores the enclosing base at an end tag only when that base is truthy.
-    We give it no document URL (see ``_parse_xml``), so the base outside any xml:base is '', and
-    the xml:base of an element (an Atom ``<content xml:base=...>``, say) stayed in force for
-    everything after it: the next entry's summary, links and ids were resolved against it, and
-    the same entry XML gave other links at another position in the document. Its end tag also
-    skips the restore after a ``<div>`` inside escaped-markup content (a TypePad workaround).
-    Here every element gets its parent's base back at its end tag, from a stack of our own
-    (RFC 4287 section 2, xml:base per RFC 3986 section 5.1.1). The stack is keyed by tag name:
-    the loose parser sees stray end tags (ignored) and elements never closed (``<br>``, closed
-    with their parent), and neither may shift the bases of the elements around them.
-    """
-
-    baseuri: str
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # The document base, then (tag, base) per open element.
-        self._scoped_bases: list[tuple[str, str]] = [("", self.baseuri)]
-
-    def unknown_starttag(self, tag: str, attrs: list[tuple[str, str]]) -> Any:
-        self.baseuri = self._scoped_bases[-1][1]  # the parent's base, whatever came between
-        result = super().unknown_starttag(tag, attrs)  # type: ignore[misc]
-        self._scoped_bases.append((tag, self.baseuri))  # this element's, as feedparser made it
-        return result
-
-    def _start_enclosure(self, attrs_d: dict[str, str]) -> Any:
-        """An RSS ``<enclosure url>`` resolved against its xml:base, as feedparser does for
-        ``<link href>``: what is left relative is relative to the document."""
-        attrs_d = self._enforce_href(attrs_d)  # type: ignore[attr-defined]  # url -> href
-        if attrs_d.get("href"):
-            attrs_d["href"] = self.resolve_uri(attrs_d["href"])  # type: ignore[attr-defined]
-        return super()._start_enclosure(attrs_d)  # type: ignore[misc]
-
-    def startDocument(self) -> None:
-        """Ask expat for each text node in one piece (the strict parser only).
-
-        By default expat hands over text in pieces, one at every entity reference and line
-        break, so escaped HTML content (``&lt;p&gt;...``) became hundreds of ``characters``
-        calls per entry, each through feedparser's slow dict lookups: a third of the parse
-        time. Buffered, feedparser sees the same text in one call (its handler appends pieces).
-        The expat parser exists from here on (the SAX driver makes a new one as it starts).
-        """
-        super().startDocument()  # type: ignore[misc]
-        with contextlib.suppress(AttributeError):  # another SAX driver: keep its defaults
-            self._locator._ref._parser.buffer_text = True  # type: ignore[attr-defined]
-
-    def unknown_endtag(self, tag: str) -> Any:
-        result = super().unknown_endtag(tag)  # type: ignore[misc]
-        for depth in range(len(self._scoped_bases) - 1, 0, -1):
-            if self._scoped_bases[depth][0] == tag:  # the element this closes, and any left open
-                del self._scoped_bases[depth:]
-                break
-        self.baseuri = self._scoped_bases[-1][1]
-        return result
-
-
-def _install_scoped_base() -> None:
-    """Make feedparser.parse use parsers with ``_ScopedBase`` (once; parse() looks them up in
-    feedparser.api at each call)."""
-    api = feedparser.api
-    for name in ("StrictFeedParser", "LooseFeedParser"):
-        parser_class = getattr(api, name)
-        if not getattr(parser_class, "_aggregator_scoped_base", False):
-            scoped = type(name, (_ScopedBase, parser_class), {"_aggregator_scoped_base": True})
-            setattr(api, name, scoped)
-
-
-_install_scoped_base()
 
 
 def _feedparser(body: bytes, response_headers: Mapping[str, str]) -> Any:
@@ -484,7 +411,9 @@ def _xml_entry(
 ) -> Entry | None:
     """One feedparser entry as an Entry, or None when it carries nothing usable."""
     link = _entry_link(raw, url)
-    fallback_base = _first_web_url(link, feed_link, url)
+    page = url if is_web_url(url) else None
+    # The first web URL of link, feed_link and url (the first two are web URLs or None).
+    fallback_base = link or feed_link or page
 
     content_raw = _pick_content(raw.get("content") or [])
     content = _detail_html(content_raw, url, fallback_base) if content_raw else None
@@ -495,8 +424,8 @@ def _xml_entry(
     if summary == content:
         summary = None
 
-    # feedparser has applied each enclosure's xml:base (``_ScopedBase._start_enclosure``).
-    enclosures = _xml_enclosures(raw, _first_web_url(url, fallback_base))
+    # feedparser has applied each enclosure's xml:base (feedparser_tuning: _start_enclosure).
+    enclosures = _xml_enclosures(raw, page or fallback_base)
     title = _detail_title(raw)
     if not (
         title
@@ -597,17 +526,32 @@ def _base_of(detail: object, url: str) -> str | None:
     URL, else the document URL (None when there is no detail)."""
     if isinstance(detail, Mapping):
         base = detail.get("base")
-        return absolute_url(url, strip_invalid_chars(str(base))) if base else url
+        return _resolved_base(url, str(base)) if base else url
     return None
+
+
+def _resolve_base(url: str, base: str) -> str | None:
+    return absolute_url(url, strip_invalid_chars(base))
+
+
+_resolved_base = memoized_pair(_resolve_base)  # a feed's details share one or two bases
 
 
 def _xml_enclosures(raw: Mapping[str, Any], base: str | None) -> tuple[Enclosure, ...]:
     """RSS <enclosure> and Atom rel=enclosure links, absolute, http(s) only, one per URL."""
-    candidates = list(raw.get("enclosures") or [])
-    candidates += [lk for lk in raw.get("links") or [] if lk.get("rel") == "enclosure"]
+    links = [lk for lk in raw.get("links") or [] if lk.get("rel") == "enclosure"]
+    if not links:  # feedparser's "enclosures" are copies of these links: none either
+        return ()
+    candidates = list(raw.get("enclosures") or []) + links
     result: dict[str, Enclosure] = {}
+    tried: set[str] = set()  # each enclosure comes twice, as a copy and as a link
     for item in candidates:
-        href = _web_url(base, item.get("href") or item.get("url"))
+        value = item.get("href") or item.get("url")
+        if isinstance(value, str):
+            if value in tried:
+                continue  # resolved already: it gave a URL that is in result, or none
+            tried.add(value)
+        href = _web_url(base, value)
         if not href or href in result:
             continue
         mime = _media_type(item.get("type"))

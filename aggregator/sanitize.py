@@ -7,6 +7,7 @@ newline and carriage return, U+FFFE, U+FFFF and lone surrogates) are removed fro
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from typing import Literal
@@ -53,6 +54,7 @@ LINK_REL = "noopener noreferrer nofollow"
 # In sanitized HTML (attributes quoted, "<" and ">" escaped in text and values) a tag is exactly
 # "<" ... ">", and an image that shows something has a src (only web URLs survive cleaning).
 _TAG = re.compile(r"<[^>]*>")
+_LEADING_MARKUP = re.compile(r"(?:<[^>]*>|\s)*")  # tags as _TAG finds them, and whitespace
 _IMAGE_WITH_SOURCE = re.compile(r"<img\s[^>]*\bsrc=\"[^\"]")
 
 # Characters that are illegal in XML 1.0 output, plus lone surrogates (which nh3 cannot take).
@@ -61,6 +63,10 @@ _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udff
 
 def strip_invalid_chars(text: str) -> str:
     """``text`` without characters that XML 1.0 forbids (so any output format can carry it)."""
+    # Each of them is a control, a surrogate or a noncharacter, which isprintable() rejects: a
+    # printable string (most titles, names, URLs) has none, and that test is much cheaper.
+    if text.isprintable():
+        return text
     return _INVALID_CHARS.sub("", text)
 
 
@@ -92,11 +98,15 @@ def clean_html(fragment: str, base: str | None) -> str:
         url_relative = ("rewrite_with_base", base)
     text = strip_invalid_chars(fragment)  # lone surrogates would make nh3 raise
     try:
-        cleaned = _nh3_clean(text, url_relative)
+        cleaned = _cleaner(url_relative).clean(text)
     except ValueError:  # a base the URL parser rejects: drop relative URLs instead
-        cleaned = _nh3_clean(text, "deny")
-    # Entities such as &#11; decode to illegal characters inside nh3; remove them again.
-    return strip_invalid_chars(cleaned).strip()
+        cleaned = _cleaner("deny").clean(text)
+    # Numeric references such as &#11; decode to illegal characters inside nh3; remove them
+    # again. Only they can bring one back (the input was stripped, and no named entity stands
+    # for a character XML forbids), so text without "&#" is not scanned twice.
+    if "&#" in text:
+        cleaned = strip_invalid_chars(cleaned)
+    return cleaned.strip()
 
 
 def shows_something(cleaned: str | None) -> bool:
@@ -107,14 +117,28 @@ def shows_something(cleaned: str | None) -> bool:
     """
     if not cleaned:
         return False
+    # The first character after the leading tags and whitespace is visible text, unless it
+    # starts an entity (which may stand for a space): then the whole text is looked at.
+    start = _LEADING_MARKUP.match(cleaned)  # it always matches, if only the empty string
+    if start and start.end() < len(cleaned) and cleaned[start.end()] != "&":
+        return True
     if _IMAGE_WITH_SOURCE.search(cleaned):
         return True
     return bool(html.unescape(_TAG.sub("", cleaned)).strip())
 
 
-def _nh3_clean(text: str, url_relative: UrlRelative) -> str:
-    return nh3.clean(
-        text,
+def _cleaner(url_relative: UrlRelative) -> nh3.Cleaner:
+    """The sanitizer for one base URL (or none); raises ValueError for a base nh3's URL parser
+    rejects. Building one costs as much as cleaning a short entry, and a feed's entries mostly
+    share one base (the feed's URL or an xml:base), so recent ones are kept (16 kB each), but
+    not for a long base (a hostile xml:base)."""
+    if url_relative == "deny" or len(url_relative[1]) <= _KEPT_BASE_LONGEST:
+        return _kept_cleaner(url_relative)
+    return _new_cleaner(url_relative)
+
+
+def _new_cleaner(url_relative: UrlRelative) -> nh3.Cleaner:
+    return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=set(URL_SCHEMES),
@@ -124,12 +148,17 @@ def _nh3_clean(text: str, url_relative: UrlRelative) -> str:
     )
 
 
+_KEPT_BASE_LONGEST = 2048
+_kept_cleaner = functools.lru_cache(maxsize=64)(_new_cleaner)
+_TEXT_ONLY = nh3.Cleaner(tags=set(), strip_comments=True)  # plain_text's: every tag goes
+
+
 def plain_text(fragment: str) -> str:
     """The text of an HTML fragment: tags stripped, entities decoded once, whitespace collapsed."""
     # nh3 drops every tag (and the contents of script/style) and re-escapes the text, so one
     # unescape gives back exactly the text the markup meant.
     # Collapsing first turns a vertical tab or form feed into a word break before it is removed.
-    stripped = nh3.clean(collapse_space(fragment), tags=set(), strip_comments=True)
+    stripped = _TEXT_ONLY.clean(collapse_space(fragment))
     return collapse_space(html.unescape(stripped))
 
 

@@ -11,6 +11,7 @@ are kept: servers are free to treat those as different resources. The key is a f
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import posixpath
 import re
@@ -126,21 +127,41 @@ def canonical_url(url: str | None) -> str | None:
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS:
             return None
-        host = _normalize_host(parts)
-        if host is None:
+        if len(parts.netloc) <= _NETLOC_CACHE_LONGEST:
+            netloc = _remembered_netloc(scheme, parts.netloc)
+        else:
+            netloc = _canonical_netloc(scheme, parts.netloc)
+        if netloc is None:
             return None
-        port = parts.port
-        netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-        query_pairs = [
-            (key, value)
-            for key, value in parse_qsl(parts.query, keep_blank_values=True)
-            if not is_tracking_param(key)
-        ]
-        query = urlencode(sorted(query_pairs))
+        query = ""
+        if parts.query:  # an empty query gives "" (the common case: skip the parsing)
+            query_pairs = [
+                (key, value)
+                for key, value in parse_qsl(parts.query, keep_blank_values=True)
+                if not is_tracking_param(key)
+            ]
+            query = urlencode(sorted(query_pairs))
         path = _normalize_path(parts.path)
     except ValueError:  # a bad port or IP literal; UnicodeError (a lone surrogate) too
         return None
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _canonical_netloc(scheme: str, netloc: str) -> str | None:
+    """The key's host[:port] for a (lowercase) scheme and a netloc as urlsplit gave it; None
+    when there is no usable host. Raises ValueError for a bad port."""
+    parts = SplitResult(scheme, netloc, "", "", "")  # hostname and port read only the netloc
+    host = _normalize_host(parts)
+    if host is None:
+        return None
+    port = parts.port
+    return host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+
+
+# A feed's links share a few hosts, and IDNA encoding is the dearest step of a key: each host is
+# normalized once (a failure, a ValueError, is not remembered and raises again).
+_NETLOC_CACHE_LONGEST = 255
+_remembered_netloc = functools.lru_cache(maxsize=1024)(_canonical_netloc)
 
 
 def absolute_url(base: str | None, url: str | None) -> str | None:

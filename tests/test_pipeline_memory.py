@@ -98,8 +98,14 @@ def test_poll_keeps_few_retrievals_ahead_of_the_writer(
     assert all(r.http_status == 404 for r in results if r.status is PollStatus.ERROR)
 
 
-def test_an_exception_in_the_writer_stops_fetching(feed_server: FeedServer, tmp_path: Path) -> None:
-    """A bug propagates at once: the queued feeds are not all fetched first."""
+@pytest.mark.parametrize("batch", [1, 5])
+def test_an_exception_in_the_writer_stops_fetching(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """A bug propagates at once: the queued feeds are not all fetched first. It surfaces when
+    the first batch is reported, so the fetchers may have been handed one more feed for each
+    feed of that batch."""
+    monkeypatch.setattr(pipeline, "BATCH_FEEDS", batch)
     urls = [feed_server.serve(f"/f{n}.xml", rss(item(f"f{n}-1", f"Story {n}"))) for n in range(30)]
     config = config_for(tmp_path, urls)
 
@@ -110,7 +116,7 @@ def test_an_exception_in_the_writer_stops_fetching(feed_server: FeedServer, tmp_
         states = store.sync_feeds(config.feeds, datetime.now().astimezone())
         with pytest.raises(RuntimeError, match="a bug in the caller"):
             poll(store, config, [states[f.name] for f in config.feeds], on_result=on_result)
-    assert len(feed_server.requests) <= AHEAD_PER_WORKER * WORKERS  # those submitted
+    assert len(feed_server.requests) <= AHEAD_PER_WORKER * WORKERS + batch  # those submitted
 
 
 # ---------------------------------------------------------------- bodies
@@ -166,6 +172,7 @@ PREFIXES = ("aggregator", "sqlite_utils", "requests", "numpy", "jinja2", "apsche
 PARSE_STACK = {
     "aggregator",
     "aggregator.errors",
+    "aggregator.feedparser_tuning",
     "aggregator.parse",
     "aggregator.parse_worker",
     "aggregator.prepare",  # with the two pure modules it uses, for the writer's share

@@ -106,12 +106,15 @@ class StoriesMixin(StoreBase):
         if not found:
             return [], []
         # Shared words = lookup words (counted above) + the common ones each candidate has.
-        shared = dict(zip(found, index.sharing(found, common), strict=True))
-        for candidate in found:
-            shared[candidate] += tally[candidate]
-        close = [candidate for candidate, count in shared.items() if count >= 2]
-        # Of the big stories, those the other candidates belong to (for story-signature).
-        weak = [candidate for candidate, count in shared.items() if count < 2]
+        shared: dict[int, int] = {}
+        weak: list[int] = []  # the others: their big stories count (story-signature)
+        for candidate, extra in zip(found, index.sharing(found, common), strict=True):
+            count = tally[candidate] + extra
+            if count >= 2:
+                shared[candidate] = count
+            elif big:
+                weak.append(candidate)
+        close = list(shared)
         big_stories = self._stories_holding(big, weak) if big and weak else set()
         if not close and not big_stories:
             return [], []

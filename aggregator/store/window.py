@@ -114,7 +114,12 @@ class WindowIndex:
         """How many of `words` each of `entries` carries (held entries only)."""
         if not words:
             return [0] * len(entries)
-        return list(map(len, map(words.intersection, map(self._words.__getitem__, entries))))
+        held = list(map(self._words.__getitem__, entries))
+        # Most candidates carry none of them: a disjointness test allocates no set.
+        return [
+            0 if disjoint else len(words.intersection(carried))
+            for carried, disjoint in zip(held, map(words.isdisjoint, held), strict=True)
+        ]
 
     def _forget_days(self, dropped: set[int]) -> None:
         if not dropped:

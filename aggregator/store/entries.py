@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from aggregator.dedupe import scoped_id as scoped_output_id
 from aggregator.store._base import StoreBase, _row_id, _writing, utc_text
 from aggregator.store.feeds import _schedule_values, _success_values
 from aggregator.types import (
+    Enclosure,
     Entry,
     FeedState,
     FetchResult,
@@ -266,12 +268,9 @@ def _entry_values(entry: Entry, digest: str) -> dict[str, Any]:
         "canonical_url": entry.canonical_url,
         "summary": entry.summary,
         "content": entry.content,
-        "authors": json.dumps(list(entry.authors), ensure_ascii=False),
-        "tags": json.dumps(list(entry.tags), ensure_ascii=False),
-        "enclosures": json.dumps(
-            [{"url": e.url, "type": e.type, "length": e.length} for e in entry.enclosures],
-            ensure_ascii=False,
-        ),
+        "authors": _json_list(entry.authors),
+        "tags": _json_list(entry.tags),
+        "enclosures": _json_enclosures(entry.enclosures),
         "date_clamped": int(entry.date_clamped),
         "fingerprint": digest,
     }
@@ -285,3 +284,17 @@ def _source_values(entry: Entry, digest: str) -> dict[str, Any]:
         "updated": utc_text(entry.updated) if entry.updated else None,
         "fingerprint": digest,
     }
+
+
+# A feed's entries mostly repeat the same authors and tags (or none): each list is encoded once.
+@functools.lru_cache(maxsize=1024)
+def _json_list(items: tuple[str, ...]) -> str:
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _json_enclosures(enclosures: tuple[Enclosure, ...]) -> str:
+    return json.dumps(
+        [{"url": e.url, "type": e.type, "length": e.length} for e in enclosures],
+        ensure_ascii=False,
+    )

@@ -256,21 +256,36 @@ def reads_ok(database: Path) -> bool:
         return False
 
 
-def test_a_full_disk_is_a_clear_error_and_corrupts_nothing(
-    feed_server: FeedServer, tmp_path: Path
-) -> None:
+@contextmanager
+def small_disk(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted under tmp_path, unmounted after; skips where it cannot be."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)]).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)]
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
     try:
-        publisher = Publisher(feed_server)
-        config_path = publisher.config(tmp_path)
-        config_path.write_text(
-            config_path.read_text().replace("database: db/test.db", f"database: {mount}/full.db")
-        )
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)])
+
+
+def on_disk(config_path: Path, mount: Path) -> Path:
+    """The test config, with its database moved onto `mount`."""
+    config_path.write_text(
+        config_path.read_text().replace("database: db/test.db", f"database: {mount}/full.db")
+    )
+    return config_path
+
+
+def test_a_full_disk_is_a_clear_error_and_corrupts_nothing(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path, "600k") as mount:
+        config_path = on_disk(Publisher(feed_server).config(tmp_path), mount)
         done = subprocess.run(
             [sys.executable, "-m", "aggregator", "--config", str(config_path), "update", "-q"],
             capture_output=True,
@@ -282,8 +297,6 @@ def test_a_full_disk_is_a_clear_error_and_corrupts_nothing(
         conn = sqlite3.connect(mount / "full.db")
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         conn.close()
-    finally:
-        subprocess.run(["umount", "-l", str(mount)])
 
 
 def test_a_read_only_database_is_a_clear_error(feed_server: FeedServer, tmp_path: Path) -> None:
@@ -320,17 +333,8 @@ def test_a_full_disk_mid_batch_reports_each_feed_as_stored_or_not(
     from aggregator.types import PollResult, PollStatus
 
     monkeypatch.setattr(pipeline, "BATCH_FEEDS", 4)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)]).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        config_path = Publisher(feed_server).config(tmp_path)
-        config_path.write_text(
-            config_path.read_text().replace("database: db/test.db", f"database: {mount}/full.db")
-        )
+    with small_disk(tmp_path, "1200k") as mount:
+        config_path = on_disk(Publisher(feed_server).config(tmp_path), mount)
         config = load_config(config_path)
         reported: list[PollResult] = []
         with open_store(config.database) as store:
@@ -362,5 +366,3 @@ def test_a_full_disk_mid_batch_reports_each_feed_as_stored_or_not(
             "(SELECT 1 FROM entries e WHERE e.feed_id = f.id)"
         ).fetchall()  # no validators without their entries
         conn.close()
-    finally:
-        subprocess.run(["umount", "-l", str(mount)])

@@ -185,74 +185,58 @@ def test_candidates_match_the_tables_through_a_random_history(
         assert joined > 100  # the history did exercise the rules, not only "new"
 
 
+MOMENT = START + timedelta(days=3)
+POLICY = StoryPolicy()
+
+
+def place(store: Store, title: str, n: int) -> None:
+    """Store and place one entry at MOMENT, in a transaction of its own."""
+    with store.transaction(f"entry {n}"):
+        place_checked(store, store_one(store, title, MOMENT, n), POLICY)
+
+
+def neighbours_of(store: Store, title: str, n: int) -> list[int]:
+    """The candidates a new entry at MOMENT finds (it is stored, not placed)."""
+    with store.transaction(f"entry {n}"):
+        entry = store_one(store, title, MOMENT, n)
+        words = story_words(store.entry_for_story(entry)[0])
+        neighbours, _ = store.story_candidates(entry, words, MOMENT, POLICY.window, 10)
+    return sorted(n.entry_id for n in neighbours)
+
+
 def test_a_rolled_back_placement_is_not_a_candidate(tmp_path: Path) -> None:
-    policy = StoryPolicy()
-    moment = START + timedelta(days=3)
     with open_store(tmp_path / "a.db") as store:
-        with store.transaction("first"):
-            place_checked(
-                store, store_one(store, "volcano erupts grindavik iceland", moment, 1), policy
-            )
+        place(store, "volcano erupts grindavik iceland", 1)
         with pytest.raises(StorageError), store.transaction("rolled back"):
             place_checked(
-                store, store_one(store, "volcano erupts near grindavik", moment, 2), policy
+                store, store_one(store, "volcano erupts near grindavik", MOMENT, 2), POLICY
             )
             raise StorageError("disk full")
         assert store._window is None  # dropped with what it held
-        with store.transaction("third"):
-            entry = store_one(store, "grindavik volcano erupts again", moment, 3)
-            title, published = store.entry_for_story(entry)
-            neighbours, _ = store.story_candidates(
-                entry, story_words(title), published, policy.window, 10
-            )
-        assert [n.entry_id for n in neighbours] == [1]
+        assert neighbours_of(store, "grindavik volcano erupts again", 3) == [1]
 
 
 def test_another_connection_s_placements_are_seen(tmp_path: Path) -> None:
     """Two writers (the service and an `aggregator update`): a commit by the other connection
     makes this one reload its window (PRAGMA data_version)."""
-    policy = StoryPolicy()
-    moment = START + timedelta(days=3)
     path = tmp_path / "a.db"
     with open_store(path) as mine, open_store(path) as theirs:
-        with mine.transaction("mine"):
-            place_checked(
-                mine, store_one(mine, "volcano erupts grindavik iceland", moment, 1), policy
-            )
+        place(mine, "volcano erupts grindavik iceland", 1)
         assert mine._window is not None
-        with theirs.transaction("theirs"):
-            place_checked(
-                theirs, store_one(theirs, "volcano erupts near grindavik", moment, 2), policy
-            )
-        with mine.transaction("mine again"):
-            entry = store_one(mine, "grindavik volcano erupts again", moment, 3)
-            title, published = mine.entry_for_story(entry)
-            neighbours, _ = mine.story_candidates(
-                entry, story_words(title), published, policy.window, 10
-            )
-        assert sorted(n.entry_id for n in neighbours) == [1, 2]
+        place(theirs, "volcano erupts near grindavik", 2)
+        assert neighbours_of(mine, "grindavik volcano erupts again", 3) == [1, 2]
 
 
 def test_pruned_entries_leave_the_window(tmp_path: Path) -> None:
-    policy = StoryPolicy()
-    moment = START + timedelta(days=3)
     with open_store(tmp_path / "a.db") as store:
-        with store.transaction("old"):
-            place_checked(
-                store, store_one(store, "volcano erupts grindavik iceland", moment, 1), policy
-            )
+        place(store, "volcano erupts grindavik iceland", 1)
         store.prune(
-            older_than=moment + timedelta(seconds=1),
+            older_than=MOMENT + timedelta(seconds=1),
             max_per_feed=None,
             forget_tombstones_before=START,
-            now=moment,
+            now=MOMENT,
         )
-        with store.transaction("new"):
-            entry = store_one(store, "grindavik volcano erupts again", moment, 2)
-            title, published = store.entry_for_story(entry)
-            assert store.story_candidates(
-                entry, story_words(title), published, policy.window, 10
-            ) == ([], [])
+        assert neighbours_of(store, "grindavik volcano erupts again", 2) == []
 
 
 def test_the_index_alone() -> None:

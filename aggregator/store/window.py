@@ -27,7 +27,7 @@ class WindowIndex:
     """Entries and their headline words, by day of publication (epoch seconds, UTC)."""
 
     def __init__(self) -> None:
-        # word -> (publication times, entry ids), both sorted by (time, id)
+        # word -> (publication times, entry ids), in time order (ties in the order added)
         self._postings: dict[str, tuple[array[int], array[int]]] = {}
         self._words: dict[int, tuple[str, ...]] = {}  # entry id -> its words (interned)
         self._days: dict[int, array[int]] = {}  # loaded day -> the entries published that day

@@ -391,11 +391,11 @@ def test_the_window_big_stories_come_from_the_partial_index(tmp_path: Path) -> N
     assert DEFAULT_STORY_POLICY.signature_min_members >= BIG_STORY_MEMBERS
     with open_store(tmp_path / "a.db") as store:
         plan = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT id FROM stories INDEXED BY idx_stories_big_updated "
+            "EXPLAIN QUERY PLAN SELECT id, members FROM stories INDEXED BY idx_stories_big_updated "
             f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?",
             [DEFAULT_STORY_POLICY.signature_min_members, "2026"],
         ).fetchall()
         assert "idx_stories_big_updated" in str(plan)
         assert (
-            store._big_stories_in_window("2026", DEFAULT_STORY_POLICY.signature_min_members) == []
+            store._big_stories_in_window("2026", DEFAULT_STORY_POLICY.signature_min_members) == {}
         )

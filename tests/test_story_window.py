@@ -30,6 +30,7 @@ from aggregator.types import (
     Neighbour,
     ParsedFeed,
     Schedule,
+    StoryDecision,
     StoryProfile,
 )
 
@@ -86,7 +87,18 @@ def reference_candidates(
         ).fetchone()[0]
     close = [c for c, n in shared.items() if n >= 2]
     weak = [c for c, n in shared.items() if n < 2]
-    big_stories = store._stories_holding(big, weak) if big and weak else set()
+    big_stories = (
+        {
+            story
+            for (story,) in conn.execute(
+                f"SELECT DISTINCT story_id FROM entries WHERE story_id IN "
+                f"({', '.join('?' * len(big))}) AND id IN ({', '.join('?' * len(weak))})",
+                [*big, *weak],
+            )
+        }
+        if big and weak
+        else set()
+    )
     neighbours = [
         Neighbour(entry, story, shared[entry], size)
         for entry, story, size in conn.execute(
@@ -204,6 +216,33 @@ def neighbours_of(store: Store, title: str, n: int) -> list[int]:
     return sorted(n.entry_id for n in neighbours)
 
 
+def test_a_story_is_never_updated_before_a_member_was_published(tmp_path: Path) -> None:
+    """The window's big stories are found by `updated` (_big_stories_in_window): a story made
+    by an entry the feed says was updated before it was published starts at the later date."""
+    with open_store(tmp_path / "a.db") as store:
+        state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], START)["f"]
+        entry = Entry(
+            "e1",
+            "volcano erupts grindavik",
+            "https://f.example/1",
+            published=MOMENT,
+            updated=MOMENT - timedelta(days=2),
+        )
+        with store.transaction("one"):
+            counts = store.record_update(
+                state,
+                FetchResult(200, state.url, {}, b""),
+                ParsedFeed("rss20", "f", None, None, None, (entry,)),
+                plan([entry], {}),
+                MOMENT,
+                SCHEDULE,
+            )
+            store.place_in_story(
+                counts.created[0], story_words(entry.title), MOMENT, StoryDecision(None), MOMENT
+            )
+        assert store.db.execute("SELECT updated FROM stories").fetchall() == [(utc_text(MOMENT),)]
+
+
 def test_a_rolled_back_placement_is_not_a_candidate(tmp_path: Path) -> None:
     with open_store(tmp_path / "a.db") as store:
         place(store, "volcano erupts grindavik iceland", 1)
@@ -241,22 +280,31 @@ def test_pruned_entries_leave_the_window(tmp_path: Path) -> None:
 
 def test_the_index_alone() -> None:
     """Counts and lookups are by inclusive time range; an entry on a day not loaded waits for
-    the load (adding it too would count it twice)."""
+    the load (adding it too would count it twice); a merge moves the members it holds."""
     index = WindowIndex()
     assert index.missing_days(DAY + 5, 3 * DAY) == [(DAY, 4 * DAY)]
     index.load(
-        DAY, 3 * DAY, [(DAY + 10, 1, "volcano"), (2 * DAY, 2, "volcano"), (DAY + 10, 1, "lava")]
+        DAY,
+        3 * DAY,
+        [(DAY + 10, 1, "volcano"), (2 * DAY, 2, "volcano"), (DAY + 10, 1, "lava")],
+        {1: 10},  # entry 2 is in no story
     )
     assert index.missing_days(DAY + 5, 3 * DAY) == [(3 * DAY, 4 * DAY)]
-    index.add(3, 2 * DAY - 1, ["volcano", "ash"])
-    index.add(4, 3 * DAY + 1, ["volcano"])  # day 3 is not loaded: not held
+    index.add(3, 2 * DAY - 1, ["volcano", "ash"], 30)
+    index.add(4, 3 * DAY + 1, ["volcano"], 40)  # day 3 is not loaded: not held
     assert index.count("volcano", DAY, 2 * DAY, cap=10) == 3
     assert index.count("volcano", DAY, 2 * DAY, cap=2) == 2
     assert index.count("volcano", DAY + 11, 2 * DAY - 1, cap=10) == 1
     assert list(index.carrying("volcano", DAY + 11, 2 * DAY)) == [3, 2]
     assert list(index.carrying("volcano", DAY, DAY + 10)) == [1]
     assert index.sharing([1, 3], {"lava", "ash"}) == [1, 1]
+    assert index.sharing([1, 2, 3], {"ash"}) == [0, 0, 1]
     assert len(index) == 3
+    assert index.placed([1, 2, 3]) == [(1, 10, 2), (2, None, 1), (3, 30, 2)]
+    index.moved([1, 4], 30)  # entry 4 is not held
+    assert index.placed([3, 1]) == [(3, 30, 2), (1, 30, 2)]
+    index._forget_days({2})  # the second day: entry 2
+    assert len(index) == 2 and index.placed([1, 3]) == [(1, 30, 2), (3, 30, 2)]
 
 
 def test_migration_keeps_the_words(tmp_path: Path) -> None:

@@ -114,33 +114,24 @@ class StoriesMixin(StoreBase):
                 shared[candidate] = count
             elif big:
                 weak.append(candidate)
-        close = list(shared)
-        big_stories = self._stories_holding(big, weak) if big and weak else set()
-        if not close and not big_stories:
-            return [], []
-        rows = self.db.conn.execute(
-            f"SELECT id, story_id, story_word_count FROM entries "
-            f"WHERE id IN ({', '.join('?' * len(close))})",
-            close,
-        )
         neighbours = [
             Neighbour(entry, story, shared[entry], size)
-            for entry, story, size in rows
+            for entry, story, size in index.placed(sorted(shared))
             if story is not None
         ]
-        marks = ", ".join("?" * len(words))
-        story_ids = sorted({n.story_id for n in neighbours} | big_stories)
-        if not story_ids:
-            return neighbours, []
-        sizes = dict(
-            self.db.conn.execute(
-                f"SELECT id, members FROM stories WHERE id IN ({', '.join('?' * len(story_ids))})"
-                " AND members >= ?",
-                [*story_ids, min_members],
-            ).fetchall()
-        )
+        big_stories = {story for _, story, _ in index.placed(weak) if story in big}
+        # A story holding an entry of the window is among the window's big stories if it is
+        # big itself (see _big_stories_in_window): no need to ask the table for its size.
+        sizes = {
+            story: big[story]
+            for story in sorted({n.story_id for n in neighbours} | big_stories)
+            if story in big
+        }
+        if not neighbours and not sizes:
+            return [], []
         counts: dict[int, dict[str, int]] = {story: {} for story in sizes}
         if sizes:
+            marks = ", ".join("?" * len(words))
             for story, word, count in self.db.conn.execute(
                 f"SELECT story_id, word, count FROM story_words WHERE story_id IN "
                 f"({', '.join('?' * len(sizes))}) AND word IN ({marks})",
@@ -150,33 +141,22 @@ class StoriesMixin(StoreBase):
         profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
         return neighbours, profiles
 
-    def _big_stories_in_window(self, low: str, min_members: int) -> list[int]:
-        """Stories of at least `min_members` members changed since `low`.
+    def _big_stories_in_window(self, low: str, min_members: int) -> dict[int, int]:
+        """Stories of at least `min_members` members changed since `low`, and their sizes.
 
-        A story with a member published in the window was changed (created or joined) since
-        then; a partial index by time of the big stories (m011) reads only the window's.
+        A story with a member published in the window was changed since then: its `updated`
+        is never before any member's publication (it was created by a member published then,
+        joined at a `now` past the joining entry's date, or merged, taking the later of the
+        two); a partial index by time of the big stories (m011) reads only the window's.
         """
         if min_members >= BIG_STORY_MEMBERS:  # the partial index (m011) holds them all
             sql = (
-                "SELECT id FROM stories INDEXED BY idx_stories_big_updated "
+                "SELECT id, members FROM stories INDEXED BY idx_stories_big_updated "
                 f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?"
             )
         else:  # a policy with smaller signature stories: correct, but reads the window's all
-            sql = "SELECT id FROM stories WHERE members >= ? AND updated >= ?"
-        return [story for (story,) in self.db.conn.execute(sql, [min_members, low])]
-
-    def _stories_holding(self, stories: Sequence[int], entries: Sequence[int]) -> set[int]:
-        """Which of `stories` hold one of `entries`: from the (story_id) index, never from the
-        kilobyte-wide entries rows."""
-        return {
-            story
-            for (story,) in self.db.conn.execute(
-                f"SELECT DISTINCT story_id FROM entries INDEXED BY idx_entries_story_id "
-                f"WHERE story_id IN ({', '.join('?' * len(stories))}) "
-                f"AND id IN ({', '.join('?' * len(entries))})",
-                [*stories, *entries],
-            )
-        }
+            sql = "SELECT id, members FROM stories WHERE members >= ? AND updated >= ?"
+        return dict(self.db.conn.execute(sql, [min_members, low]).fetchall())
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
@@ -191,12 +171,18 @@ class StoriesMixin(StoreBase):
         if index.missing_days(earliest, latest):
             index.make_room(earliest, latest)
             for start, end in index.missing_days(earliest, latest):
+                span = [utc_text(_from_epoch(start)), utc_text(_from_epoch(end))]
                 rows = self.db.conn.execute(
                     "SELECT published, entry_id, word FROM entry_words "
                     "WHERE published >= ? AND published < ?",
-                    [utc_text(_from_epoch(start)), utc_text(_from_epoch(end))],
+                    span,
+                ).fetchall()
+                stories = self.db.conn.execute(
+                    "SELECT id, story_id FROM entries WHERE story_id IS NOT NULL AND id IN "
+                    "(SELECT entry_id FROM entry_words WHERE published >= ? AND published < ?)",
+                    span,
                 )
-                index.load(start, end, _with_epochs(rows))
+                index.load(start, end, _with_epochs(rows), dict(stories.fetchall()))
         return index
 
     def _discard_caches(self) -> None:
@@ -216,14 +202,12 @@ class StoriesMixin(StoreBase):
             "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
             [(word, published_text, entry_id) for word in words],
         )
-        if self._window is not None:
-            self._window.add(entry_id, _epoch(published), words)
         if decision.story_id is None:
             # A story of its own (the usual case): created with its one member and its words.
             story_id = _row_id(
                 self.db.conn.execute(
                     "INSERT INTO stories (uid, representative_id, members, first_seen, updated) "
-                    "SELECT uid, id, 1, ?, updated FROM entries WHERE id = ?",
+                    "SELECT uid, id, 1, ?, max(updated, published) FROM entries WHERE id = ?",
                     [now_text, entry_id],
                 ).lastrowid
             )
@@ -232,6 +216,7 @@ class StoriesMixin(StoreBase):
                 "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1)",
                 [(story_id, word) for word in words],
             )
+            self._held(entry_id, published, words, story_id)
             return story_id
         story_id = decision.story_id
         for other in decision.merge:
@@ -248,7 +233,12 @@ class StoriesMixin(StoreBase):
             [now_text, story_id],
         )
         self._choose_representative(story_id)
+        self._held(entry_id, published, words, story_id)
         return story_id
+
+    def _held(self, entry_id: int, published: datetime, words: Sequence[str], story: int) -> None:
+        if self._window is not None:
+            self._window.add(entry_id, _epoch(published), words, story)
 
     def _join(
         self, entry_id: int, story_id: int, words: Sequence[str], decision: StoryDecision, now: str
@@ -261,6 +251,12 @@ class StoriesMixin(StoreBase):
 
     def _merge_story(self, story_id: int, *, into: int) -> None:
         """Fold one story into another: its members, word counts and size move over."""
+        if self._window is not None:
+            members = self.db.execute(
+                "SELECT id FROM entries INDEXED BY idx_entries_story_id WHERE story_id = ?",
+                [story_id],
+            )
+            self._window.moved([member for (member,) in members], into)
         self.db.execute("UPDATE entries SET story_id = ? WHERE story_id = ?", [into, story_id])
         self.db.execute(
             "INSERT INTO story_words (story_id, word, count) "
@@ -268,9 +264,11 @@ class StoriesMixin(StoreBase):
             "ON CONFLICT (story_id, word) DO UPDATE SET count = story_words.count + excluded.count",
             [into, story_id],
         )
+        # The later `updated` of the two: never before a member's publication (the window's
+        # big stories are found by it, _big_stories_in_window).
         self.db.execute(
-            "UPDATE stories SET members = members + "
-            "(SELECT members FROM stories WHERE id = ?) WHERE id = ?",
+            "UPDATE stories SET (members, updated) = (SELECT stories.members + o.members, "
+            "max(stories.updated, o.updated) FROM stories o WHERE o.id = ?) WHERE id = ?",
             [story_id, into],
         )
         self.db.execute("DELETE FROM stories WHERE id = ?", [story_id])

@@ -30,8 +30,8 @@ from aggregator import __version__
 from aggregator.dedupe import plan
 from aggregator.errors import AggregatorError, FeedError, FetchError, StorageError
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
-from aggregator.parse_worker import exit_with_parent
 from aggregator.parse_worker import parse as parse_feed
+from aggregator.parse_worker import start_worker
 from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
@@ -121,7 +121,7 @@ class Parser:
             ProcessPoolExecutor(
                 cores,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=exit_with_parent,
+                initializer=start_worker,
                 initargs=(os.getpid(),),
             )
             if cores > 1 and feeds >= PROCESSES_FROM_FEEDS

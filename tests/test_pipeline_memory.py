@@ -3,6 +3,7 @@ lean parse workers, and no rendering when nothing changed."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -15,7 +16,7 @@ from aggregator import pipeline
 from aggregator.config import load_config
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.parse import parse_feed
-from aggregator.parse_worker import loaded_modules
+from aggregator.parse_worker import WORKER_NICENESS, loaded_modules
 from aggregator.pipeline import (
     AHEAD_PER_WORKER,
     PROCESSES_FROM_FEEDS,
@@ -185,7 +186,8 @@ PARSE_STACK = {
 
 
 def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
-    """A spawned worker imports what it is handed: the parser, not the store or the network."""
+    """A spawned worker imports what it is handed: the parser, not the store or the network;
+    and it runs below the parent's priority (the writer keeps a core)."""
     parser = Parser(PROCESSES_FROM_FEEDS, processes=2)
     assert parser.pool is not None
     try:
@@ -207,8 +209,11 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
         ]  # the writer's share came back with each feed
         reports = [parser.pool.submit(loaded_modules, PREFIXES) for _ in range(8)]
         seen = set().union(*(r.result() for r in reports))
+        # Below the writer's priority: os.nice(0) reports a process's nice value.
+        niceness = {parser.pool.submit(os.nice, 0).result() for _ in range(8)}
     finally:
         parser.close()
+    assert niceness == {min(19, os.nice(0) + WORKER_NICENESS)}
     assert "aggregator.parse_worker" in seen  # the initializer ran here, not in the pipeline
     assert seen <= PARSE_STACK, sorted(seen - PARSE_STACK)  # no store, sqlite-utils, requests...
 

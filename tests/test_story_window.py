@@ -243,6 +243,33 @@ def test_a_story_is_never_updated_before_a_member_was_published(tmp_path: Path) 
         assert store.db.execute("SELECT updated FROM stories").fetchall() == [(utc_text(MOMENT),)]
 
 
+def test_the_window_is_checked_for_other_writers_once_a_unit_of_work(tmp_path: Path) -> None:
+    """No other connection can commit inside a unit (this one writes): the window asks SQLite
+    whether it is stale (PRAGMA data_version) at the unit's first placement only."""
+    with open_store(tmp_path / "a.db") as store:
+        assert store.current_unit() is None
+        with store.transaction("a"):
+            first = store.current_unit()
+            with store.transaction("inner"):
+                assert store.current_unit() == first is not None
+        assert store.current_unit() is None
+        with pytest.raises(StorageError), store.transaction("b"):
+            assert store.current_unit() not in (None, first)
+            raise StorageError("rolled back")
+        assert store.current_unit() is None
+        asked: list[str] = []
+        store.db.conn.set_trace_callback(
+            lambda sql: asked.append(sql) if sql == "PRAGMA data_version" else None
+        )
+        with store.transaction("two placements"):
+            for n in (1, 2):
+                entry = store_one(store, "volcano erupts grindavik", MOMENT, n)
+                place_checked(store, entry, POLICY)
+        assert len(asked) == 1
+        place(store, "volcano erupts near grindavik", 3)
+        assert len(asked) == 2
+
+
 def test_a_rolled_back_placement_is_not_a_candidate(tmp_path: Path) -> None:
     with open_store(tmp_path / "a.db") as store:
         place(store, "volcano erupts grindavik iceland", 1)
@@ -292,9 +319,9 @@ def test_the_index_alone() -> None:
     assert index.missing_days(DAY + 5, 3 * DAY) == [(3 * DAY, 4 * DAY)]
     index.add(3, 2 * DAY - 1, ["volcano", "ash"], 30)
     index.add(4, 3 * DAY + 1, ["volcano"], 40)  # day 3 is not loaded: not held
-    assert index.count("volcano", DAY, 2 * DAY, cap=10) == 3
-    assert index.count("volcano", DAY, 2 * DAY, cap=2) == 2
-    assert index.count("volcano", DAY + 11, 2 * DAY - 1, cap=10) == 1
+    assert index.counts(["volcano", "lava", "none"], DAY, 2 * DAY, cap=10) == [3, 1, 0]
+    assert index.counts(["volcano"], DAY, 2 * DAY, cap=2) == [2]
+    assert index.counts(["volcano"], DAY + 11, 2 * DAY - 1, cap=10) == [1]
     assert list(index.carrying("volcano", DAY + 11, 2 * DAY)) == [3, 2]
     assert list(index.carrying("volcano", DAY, DAY + 10)) == [1]
     assert index.sharing([1, 3], {"lava", "ash"}) == [1, 1]

@@ -87,6 +87,9 @@ class StoreBase:
         """One atomic unit of work (nested writes become savepoints)."""
         nested = self.db.conn.in_transaction
         mark = len(self._deferred_search) if self._deferred_search is not None else 0
+        if self._unit_depth == 0:
+            self._units_begun += 1
+        self._unit_depth += 1
         try:
             with _writing(what), self.db.atomic():
                 yield
@@ -99,6 +102,19 @@ class StoreBase:
                 # error): the batch around this unit is gone, not only the unit.
                 raise TransactionLost(f"could not store {what}: {error}") from error
             raise
+        finally:
+            self._unit_depth -= 1
+
+    # Outermost units begun, and how deep the current one is: inside one unit no other
+    # connection can commit (we write; SQLite lets one writer at a time), so what was read
+    # of another connection's changes stays true until it ends (`current_unit`).
+    _units_begun = 0
+    _unit_depth = 0
+
+    def current_unit(self) -> int | None:
+        """Which outermost unit of work is running, if one is: a number that changes when it
+        ends and another begins."""
+        return self._units_begun if self._unit_depth else None
 
     @contextmanager
     def batch(self, what: str) -> Iterator[None]:

@@ -51,6 +51,7 @@ class StoriesMixin(StoreBase):
     # The story window's postings (store/window.py), loaded on the first placement.
     _window: WindowIndex | None = None
     _window_version = -1
+    _window_checked_in: int | None = None  # the unit of work it was last checked in
 
     def entry_for_story(self, entry_id: int) -> tuple[str, datetime]:
         """The title and publication time of an entry, what story detection looks at."""
@@ -82,9 +83,9 @@ class StoriesMixin(StoreBase):
         low = utc_text(published - window)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        postings = {
-            word: index.count(word, earliest, latest, CANDIDATE_WORD_LIMIT + 1) for word in words
-        }
+        postings = dict(
+            zip(words, index.counts(words, earliest, latest, CANDIDATE_WORD_LIMIT + 1), strict=True)
+        )
         lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
         if not lookup:
             lookup = sorted(words, key=postings.__getitem__)[:2]
@@ -164,9 +165,12 @@ class StoriesMixin(StoreBase):
         The cache is dropped when another connection committed (PRAGMA data_version moves),
         and by `_discard_caches` after a rollback or a delete: then it reloads from the table.
         """
-        (version,) = self.db.conn.execute("PRAGMA data_version").fetchone()
-        if self._window is None or version != self._window_version:
-            self._window, self._window_version = WindowIndex(), version
+        unit = self.current_unit()
+        if self._window is None or unit is None or unit != self._window_checked_in:
+            (version,) = self.db.conn.execute("PRAGMA data_version").fetchone()
+            if self._window is None or version != self._window_version:
+                self._window, self._window_version = WindowIndex(), version
+            self._window_checked_in = unit  # no other commit can come until this unit ends
         index = self._window
         if index.missing_days(earliest, latest):
             index.make_room(earliest, latest)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.dedupe import plan
+from aggregator.errors import StorageError
 from aggregator.store import migrations, open_store
 from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
 
@@ -115,3 +116,29 @@ def test_a_batch_commits_its_units_and_indexes_them_for_search_once(tmp_path: Pa
         assert found("volcano") == ["Volcano erupts in Iceland"]
         assert found("harbour") == ["Lava reaches the harbour"]
         assert found("sea") == [] and found("glacier") == []
+
+
+def test_units_nest_as_savepoints_of_one_reused_statement(tmp_path: Path) -> None:
+    """A failed inner unit is undone alone; every savepoint is the same statement text
+    (sqlite-utils names each one at random, so each was compiled anew: one per feed)."""
+    with open_store(tmp_path / "a.db") as store:
+        store.db.execute("CREATE TABLE notes (note TEXT)")
+        said: list[str] = []
+        store.db.conn.set_trace_callback(
+            lambda sql: said.append(sql) if "SAVEPOINT" in sql else None
+        )
+        with store.transaction("outer"):
+            store.db.execute("INSERT INTO notes VALUES ('kept')")
+            with pytest.raises(StorageError), store.transaction("failed"):
+                store.db.execute("INSERT INTO notes VALUES ('undone')")
+                raise sqlite3.IntegrityError("this unit fails")
+            with store.transaction("inner"), store.transaction("innermost"):
+                store.db.execute("INSERT INTO notes VALUES ('kept too')")
+        store.db.conn.set_trace_callback(None)
+        assert [n for (n,) in store.db.execute("SELECT note FROM notes")] == ["kept", "kept too"]
+        assert set(said) == {
+            "SAVEPOINT aggregator_unit",
+            "ROLLBACK TO SAVEPOINT aggregator_unit",
+            "RELEASE SAVEPOINT aggregator_unit",
+        }
+        assert said.count("SAVEPOINT aggregator_unit") == 3

@@ -76,6 +76,40 @@ class StoreBase:
     def close(self) -> None:
         self.db.conn.close()
 
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """sqlite-utils' `Database.atomic` (a transaction, or a savepoint inside one) with one
+        savepoint name: sqlite-utils names each savepoint with `secrets.token_hex`, so its two
+        statements are new text each time, compiled anew and never reused from the statement
+        cache; a warm update opens one per feed (issue 6). SQLite releases or rolls back the
+        innermost savepoint of a name, so one name nests."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            conn.execute("SAVEPOINT aggregator_unit")
+            try:
+                yield
+            except BaseException:
+                # An error may have rolled the whole transaction back already (a full disk).
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO SAVEPOINT aggregator_unit")
+                    conn.execute("RELEASE SAVEPOINT aggregator_unit")
+                raise
+            else:
+                conn.execute("RELEASE SAVEPOINT aggregator_unit")
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()  # a no-op if the error already ended the transaction
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                self.db.rollback()
+                raise
+
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file so it does not grow without bound (R-D8)."""
         # A reader holding an old snapshot makes it fail: the next checkpoint will do.
@@ -91,7 +125,7 @@ class StoreBase:
             self._units_begun += 1
         self._unit_depth += 1
         try:
-            with _writing(what), self.db.atomic():
+            with _writing(what), self.atomic():
                 yield
         except BaseException as error:
             if self._deferred_search is not None:

@@ -52,7 +52,7 @@ class EntriesMixin(StoreBase):
         now_text = utc_text(now)
         new = updated = 0
         created: list[int] = []
-        with _writing(f"entries of feed {state.name}"), self.db.atomic():
+        with _writing(f"entries of feed {state.name}"), self.atomic():
             hints = parsed.hints
             feed_values: dict[str, Any] = {
                 **_success_values(state, fetched, now),

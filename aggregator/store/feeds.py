@@ -78,7 +78,7 @@ class FeedsMixin(StoreBase):
         config did not change writes nothing here. A feed whose configured URL changed starts
         afresh: validators, a permanent move and a 410 belonged to the old URL.
         """
-        with _writing("the feed list"), self.db.atomic():
+        with _writing("the feed list"), self.atomic():
             stored = {
                 row[0]: row[1:]
                 for row in self.db.execute(
@@ -165,7 +165,7 @@ class FeedsMixin(StoreBase):
         for nearly every feed on nearly every run.
         """
         success = _success_values(state, fetched, now)
-        with _writing(f"feed {state.name}"), self.db.atomic():
+        with _writing(f"feed {state.name}"), self.atomic():
             self.db.execute(
                 _NOT_MODIFIED,
                 [
@@ -193,7 +193,7 @@ class FeedsMixin(StoreBase):
         disable: bool = False,
     ) -> None:
         """A failed poll: stored entries and validators are left exactly as they were."""
-        with _writing(f"feed {state.name}"), self.db.atomic():
+        with _writing(f"feed {state.name}"), self.atomic():
             self.db.execute(
                 "UPDATE feeds SET last_fetched = ?, last_status = ?, last_result = 'error', "
                 "last_error = ?, error_count = error_count + 1, "

@@ -37,7 +37,7 @@ class RetentionMixin(StoriesMixin):
         their last one; the search index follows through its delete trigger.
         """
         self._discard_caches()  # entries go (or, on failure, whatever was cached may be stale)
-        with _writing("a prune"), self.db.atomic():
+        with _writing("a prune"), self.atomic():
             self.db.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS prune_victims (id INTEGER PRIMARY KEY)"
             )

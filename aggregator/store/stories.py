@@ -162,8 +162,9 @@ class StoriesMixin(StoreBase):
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
 
-        The cache is dropped when another connection committed (PRAGMA data_version moves),
-        and by `_discard_caches` after a rollback or a delete: then it reloads from the table.
+        The cache is dropped when another connection committed (PRAGMA data_version moves;
+        asked once a unit of work, as no other commit can come inside one), and by
+        `_discard_caches` after a rollback or a delete: then it reloads from the table.
         """
         unit = self.current_unit()
         if self._window is None or unit is None or unit != self._window_checked_in:
@@ -243,6 +244,7 @@ class StoriesMixin(StoreBase):
         return story_id
 
     def _held(self, entry_id: int, published: datetime, words: Sequence[str], story: int) -> None:
+        """The window learns of a placed entry (once its story is known)."""
         if self._window is not None:
             self._window.add(entry_id, _epoch(published), words, story)
 

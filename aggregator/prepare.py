@@ -29,6 +29,8 @@ def parse_and_prepare(
 
 
 def prepared(parsed: ParsedFeed) -> ParsedFeed:
+    """The feed with what `dedupe.plan` and story placement would otherwise compute on the
+    writer thread; each source id and each title worked out once."""
     fingerprints: dict[str, str] = {}
     headline_words: dict[str, tuple[str, ...]] = {}
     for entry in parsed.entries:

@@ -29,7 +29,7 @@ from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, render_rows
-from aggregator.pipeline import build, prune_and_build, update
+from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
 
@@ -275,15 +275,32 @@ def parse_when(text: str, now: datetime) -> datetime:
     "--since", help="Only stories changed since WHEN: an ISO date or a duration (6h, 2d)."
 )
 @click.option("--all", "show_all", is_flag=True, help="Include stories told by one entry only.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Re-place stored entries (those since WHEN, with --since) with the current rules.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @_table_or_json
 @click.pass_context
 def stories_command(
-    ctx: click.Context, since: str | None, show_all: bool, limit: int, fmt: str
+    ctx: click.Context, since: str | None, show_all: bool, rebuild: bool, limit: int, fmt: str
 ) -> None:
     """Stories told by several outlets: their members, and why each was merged."""
     config = _load(ctx)
     when = parse_when(since, datetime.now(UTC)) if since else None
+    if rebuild:
+        try:
+            with open_store(config.database) as store:
+                count, changes = rebuild_stories(store, when, datetime.now(UTC))
+        except AggregatorError as e:
+            raise _AggregatorError(str(e)) from None
+        click.echo(
+            f"re-placed {count} entries: {changes.stories_before} stories before, "
+            f"{changes.stories_after} after; {changes.split} split, {changes.joined} joined "
+            "(the outputs change at the next update or build)"
+        )
+        return
     try:
         with open_store(config.database) as store:
             rows = store.stories(since=when, min_members=1 if show_all else 2, limit=limit)

@@ -37,7 +37,15 @@ from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
 from aggregator.store import PruneCounts, Store, TransactionLost, open_store
-from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy, decide, story_words
+from aggregator.stories import (
+    DEFAULT_STORY_POLICY,
+    PartitionChanges,
+    StoryPolicy,
+    decide,
+    headline_vector,
+    partition_changes,
+    story_words,
+)
 from aggregator.types import (
     AUTO,
     Config,
@@ -274,14 +282,29 @@ def place_in_stories(
         words = headline_words.get(title) if headline_words else None
         if words is None:
             words = story_words(title)
+        vector = headline_vector(words)
         if placed >= MAX_STORY_LOOKUPS:
-            store.place_in_story(entry_id, words, published, StoryDecision(None), now)
+            store.place_in_story(entry_id, words, vector, published, StoryDecision(None), now)
             continue
-        neighbours, profiles = store.story_candidates(
-            entry_id, words, published, policy.window, policy.signature_min_members
-        )
-        decision = decide(words, neighbours, profiles, policy)
-        store.place_in_story(entry_id, words, published, decision, now)
+        candidates = store.story_candidates(entry_id, words, published, policy.window)
+        decision = decide(vector, candidates, policy)
+        store.place_in_story(entry_id, words, vector, published, decision, now)
+
+
+def rebuild_stories(
+    store: Store,
+    since: datetime | None,
+    now: datetime,
+    policy: StoryPolicy = DEFAULT_STORY_POLICY,
+) -> tuple[int, PartitionChanges]:
+    """Re-place the entries published since `since` (all when None), and every member of
+    their stories, with the current rules, in one transaction: how many, and what changed."""
+    with store.transaction("rebuild stories"):
+        entries, before = store.reset_stories(since)
+        for entry in entries:  # one at a time: MAX_STORY_LOOKUPS bounds one feed response
+            place_in_stories(store, [entry], now, policy=policy)
+        after = store.story_assignments(entries)
+    return len(entries), partition_changes(before, after)
 
 
 def _failed(

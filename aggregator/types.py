@@ -211,22 +211,16 @@ class PollResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Neighbour:
-    """An earlier entry in the window that shares at least one word with the new one."""
-
-    entry_id: int
-    story_id: int
-    shared: int  # words in common
-    words: int  # how many words that entry's headline has
-
-
-@dataclass(frozen=True, slots=True)
-class StoryProfile:
-    """A candidate story: its size and, for each of the new headline's words, its count."""
+class StoryCandidate:
+    """A story a new headline may tell: its centroid, and what the headline shares with it."""
 
     story_id: int
     members: int
-    counts: Mapping[str, int]
+    centroid: Mapping[str, float]  # word -> summed weight over the members' unit vectors
+    norm: float  # the centroid's length
+    shared: int  # the headline's words found in the centroid
+    terms: int  # ... counting a run of adjacent ones once ("kim jong un" is one name)
+    same_title: bool = False  # a member has exactly the headline's significant words
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +228,9 @@ class StoryDecision:
     """Where the new entry goes and why."""
 
     story_id: int | None  # None: it starts a new story
-    merge: tuple[int, ...] = ()  # other stories this entry bridges into story_id
-    score: float = 0.0  # overlap (similar-title) or summed signature shares (story-signature)
-    rule: str = "new"  # "new", "same-title", "similar-title", "story-signature"
+    merge: tuple[int, ...] = ()  # other stories, similar as wholes, folded into story_id
+    score: float = 0.0  # cosine with the story's centroid (1.0 for the same title)
+    rule: str = "new"  # "new", "same-title", "similar-story"
 
 
 # ---------------------------------------------------------------- render
@@ -259,7 +253,8 @@ class Coverage:
 
     feed: SourceFeed
     title: str
-    link: str | None = None
+    link: str | None = None  # None: no link to give (not http(s), or the item's own URL)
+    copies: int = 1  # how many distinct copies the outlet carried ("Reuters (3)")
 
 
 @dataclass(frozen=True, slots=True)

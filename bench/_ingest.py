@@ -8,12 +8,19 @@ from datetime import datetime, timedelta
 from aggregator.dedupe import plan
 from aggregator.pipeline import place_in_stories
 from aggregator.store import Store
+from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy
 from aggregator.types import Entry, FeedState, FetchResult, ParsedFeed, Schedule
 
 BENCH_SCHEDULE = Schedule(None, timedelta(hours=1), "bench")
 
 
-def store_and_place(store: Store, state: FeedState, entry: Entry, now: datetime) -> float:
+def store_and_place(
+    store: Store,
+    state: FeedState,
+    entry: Entry,
+    now: datetime,
+    policy: StoryPolicy = DEFAULT_STORY_POLICY,
+) -> float:
     """The pipeline's write path for one entry, in one transaction; returns seconds placing it."""
     planned = plan([entry], store.known_fingerprints(state.feed_id))
     parsed = ParsedFeed("rss20", state.name, None, None, None, (entry,))
@@ -22,5 +29,5 @@ def store_and_place(store: Store, state: FeedState, entry: Entry, now: datetime)
             state, FetchResult(200, state.url, {}, b""), parsed, planned, now, BENCH_SCHEDULE
         )
         started = time.perf_counter()
-        place_in_stories(store, counts.created, now)
+        place_in_stories(store, counts.created, now, policy=policy)
         return time.perf_counter() - started

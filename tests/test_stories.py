@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import subprocess
 import sys
@@ -15,20 +16,47 @@ from lxml import etree
 
 from aggregator.config import load_config
 from aggregator.pipeline import build, update
-from aggregator.stories import StoryPolicy, decide, story_words
-from aggregator.types import Neighbour, StoryProfile
+from aggregator.stories import (
+    DEFAULT_STORY_POLICY,
+    StoryPolicy,
+    decide,
+    headline_vector,
+    story_words,
+)
+from aggregator.stories.index import shared_terms
+from aggregator.types import StoryCandidate
 
 
-def neighbours(title: str, earlier: list[tuple[int, str]]) -> list[Neighbour]:
-    """Earlier headlines as the store would hand them over: (story id, headline)."""
-    words = set(story_words(title))
-    found = []
-    for entry_id, (story_id, other) in enumerate(earlier, start=1):
+def candidates(title: str, earlier: list[tuple[int, str]]) -> list[StoryCandidate]:
+    """Earlier headlines as the index would hand them over: (story id, headline), each story's
+    centroid the sum of its members' unit vectors."""
+    words = story_words(title)
+    centroids: dict[int, dict[str, float]] = {}
+    verbatim: set[int] = set()
+    for story_id, other in earlier:
+        centroid = centroids.setdefault(story_id, {})
         other_words = story_words(other)
-        shared = len(words & set(other_words))
-        if shared:
-            found.append(Neighbour(entry_id, story_id, shared, len(other_words)))
-    return found
+        for word, value in headline_vector(other_words).items():
+            centroid[word] = centroid.get(word, 0.0) + value
+        if set(other_words) == set(words) and len(words) >= 2:
+            verbatim.add(story_id)
+    return [
+        StoryCandidate(
+            story_id,
+            sum(1 for s, _ in earlier if s == story_id),
+            centroid,
+            math.sqrt(sum(v * v for v in centroid.values())),
+            sum(1 for word in words if word in centroid),
+            shared_terms(words, centroid),
+            story_id in verbatim,
+        )
+        for story_id, centroid in sorted(centroids.items())
+        if any(word in centroid for word in words)
+    ]
+
+
+def place(title: str, earlier: list[tuple[int, str]], policy: StoryPolicy = DEFAULT_STORY_POLICY):
+    return decide(headline_vector(story_words(title)), candidates(title, earlier), policy)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +66,7 @@ def neighbours(title: str, earlier: list[tuple[int, str]]) -> list[Neighbour]:
             "Thousands evacuated as volcano erupts near Grindavik in Iceland",
             [(7, "Volcano erupts near Reykjavik, thousands evacuated from Grindavik")],
             7,
-            "similar-title",
+            "similar-story",
             id="same story reworded",
         ),
         pytest.param(
@@ -66,7 +94,7 @@ def neighbours(title: str, earlier: list[tuple[int, str]]) -> list[Neighbour]:
             "Earthquake of magnitude 6.1 strikes central Italy, at least 12 dead",
             [(9, "Earthquake of magnitude 6.1 strikes central Italy")],
             9,
-            "similar-title",
+            "similar-story",
             id="same outlet updates its own story",
         ),
         pytest.param(
@@ -84,78 +112,75 @@ def neighbours(title: str, earlier: list[tuple[int, str]]) -> list[Neighbour]:
             id="short headline verbatim",
         ),
         pytest.param(
-            "Stocks fall",
-            [(2, "Stocks fall on weak jobs data and rising yields")],
-            None,
-            "new",
-            id="too few words to tell",
+            "Putin Strengthens Ties with Kim Jong Un Ahead of Trump Meeting",
+            [(3, "Putin reaffirms 'friendship' with Kim Jong Un before Alaska summit with Trump")],
+            3,
+            "similar-story",
+            id="five shared words, three of them a rare name",
         ),
     ],
 )
 def test_decision(title: str, earlier: list[tuple[int, str]], story: int | None, rule: str) -> None:
-    decision = decide(story_words(title), neighbours(title, earlier), [])
+    decision = place(title, earlier)
     assert (decision.story_id, decision.rule) == (story, rule)
+    assert decision.merge == ()
 
 
-def test_an_entry_that_links_two_stories_merges_them_into_the_oldest() -> None:
+def test_a_headline_close_to_two_stories_joins_the_closer_and_merges_nothing() -> None:
+    """The bridge that chained unrelated stories: it shares words with a member of each."""
+    title = "Apple iOS 7.1 update arrives as Titanfall launches on Xbox One"
+    earlier = [
+        (4, "Apple releases iOS 7.1 with CarPlay and Siri improvements"),
+        (4, "iOS 7.1 is out: Apple fixes bugs and adds CarPlay"),
+        (8, "Titanfall launches on Xbox One and PC to strong reviews"),
+        (8, "Titanfall review: Respawn's shooter lives up to the hype"),
+    ]
+    decision = place(title, earlier)
+    assert decision.merge == ()
+    assert decision.story_id in (None, 4, 8)
+
+
+def test_two_stories_similar_as_wholes_merge_into_the_oldest() -> None:
     title = "Thousands evacuated as volcano erupts near Grindavik in Iceland"
     earlier = [
         (8, "Volcano erupts near Grindavik, thousands evacuated"),
         (4, "Iceland volcano: thousands evacuated from Grindavik"),
         (6, "Iceland wins the handball final"),
     ]
-    decision = decide(story_words(title), neighbours(title, earlier), [])
+    decision = place(title, earlier)
     # the oldest story keeps its id (readers have it), the younger one is folded in
     assert (decision.story_id, decision.merge) == (4, (8,))
 
 
-SNOWDEN = StoryProfile(11, 40, {"edward": 30, "snowden": 38, "sxsw": 25, "data": 3})
+def test_a_rare_name_weighs_more_than_a_common_word() -> None:
+    assert headline_vector(("titanfall", "new"))["titanfall"] > 0.9
+    from aggregator.stories import word_weight
 
-
-@pytest.mark.parametrize(
-    ("title", "profile", "joins"),
-    [
-        ("Edward Snowden warns of personal data vulnerability", SNOWDEN, True),
-        ("Snowden joins SXSW by video link from Moscow", SNOWDEN, True),
-        ("Snowden's lawyer speaks out", SNOWDEN, False),  # one signature word is not enough
-        (
-            "Edward Snowden warns of personal data vulnerability",
-            StoryProfile(11, 9, {"edward": 9, "snowden": 9}),  # too young for a signature
-            False,
-        ),
-    ],
-)
-def test_story_signature(title: str, profile: StoryProfile, joins: bool) -> None:
-    decision = decide(story_words(title), [], [profile])
-    assert (decision.story_id == profile.story_id) is joins
-    if joins:
-        assert decision.rule == "story-signature" and decision.score > 1.0
-
-
-def test_a_similar_title_beats_a_signature() -> None:
-    title = "Edward Snowden speaks to SXSW audience from Russia"
-    found = neighbours(title, [(5, "Edward Snowden speaks to SXSW from Russia")])
-    decision = decide(story_words(title), found, [SNOWDEN])
-    assert (decision.story_id, decision.rule) == (5, "similar-title")
+    assert word_weight("plosser") > word_weight("kim") > word_weight("talks") > 0
 
 
 def test_policy_thresholds_are_the_knobs() -> None:
     title = "Volcano erupts in Iceland again"
-    found = neighbours(title, [(1, "Volcano erupts in Iceland, flights grounded across Europe")])
-    assert decide(story_words(title), found, []).story_id == 1
-    strict = StoryPolicy(min_shared=4)
-    assert decide(story_words(title), found, [], strict).story_id is None
+    earlier = [(1, "Volcano erupts in Iceland, flights grounded across Europe")]
+    assert place(title, earlier).story_id == 1
+    assert place(title, earlier, StoryPolicy(join_similarity=0.95)).story_id is None
+    # three words in common, all of the headline's: enough, unless the knobs ask for more
+    assert place(title, earlier, StoryPolicy(min_shared=4, mostly_shared=1.1)).story_id is None
 
 
 @pytest.mark.parametrize(
     ("title", "words"),
     [
         ("The Fed's Plosser says taper may speed up", ("fed", "plosser", "taper", "speed")),
-        ("Markets wrap: March 11, 2014, 8:57 pm", ("markets", "wrap")),  # dates say when, not what
-        ("S&P 500 closes at 1,878; 6.1 quake kills 12", ("500", "closes", "878", "quake", "kills")),
+        ("Markets wrap: March 11, 2014, 8:57 pm", ("market", "wrap")),  # dates say when, not what
+        ("S&P 500 closes at 1,878; 6.1 quake kills 12", ("500", "close", "878", "quake", "kill")),
+        (
+            "Titanfall reviews: stories of the bus in Paris",
+            ("titanfall", "review", "story", "bus", "paris"),
+        ),
         ("Café olé: ÉLAN & naïve", ("cafe", "ole", "elan", "naive")),
         ("  ", ()),
-        ("U.S. stocks: Dow, S&P 500 fall", ("stocks", "dow", "500", "fall")),
+        ("U.S. stocks: Dow, S&P 500 fall", ("stock", "dow", "500", "fall")),
         ("Snowden Snowden SNOWDEN", ("snowden",)),
     ],
 )
@@ -184,9 +209,11 @@ def story_feed(outlet: str, extra: str = "") -> str:
     )
 
 
+# Another story from outlet c. (A headline naming both of the story's places, such as
+# "Iceland's central bank holds interest rates", is close to it as a whole, and joins it.)
 OTHER = (
     '<item><guid isPermaLink="false">c-2</guid>'
-    "<title>Iceland's president visits Grindavik school</title>"
+    "<title>Iceland's central bank holds interest rates</title>"
     "<link>https://c.example/school</link><pubDate>Wed, 25 Nov 2026 08:00:00 GMT</pubDate></item>"
 )
 
@@ -214,7 +241,7 @@ def test_three_outlets_one_story_one_entry(feed_server: FeedServer, tmp_path: Pa
     atom = feedparser.parse((config.output.dir / "atom.xml").read_bytes())
     assert atom.bozo == 0
     titles = [e.title for e in atom.entries]
-    assert len(titles) == 2 and "Iceland's president visits Grindavik school" in titles
+    assert len(titles) == 2 and "Iceland's central bank holds interest rates" in titles
     (story,) = [e for e in atom.entries if "volcano" in e.title.lower()]
     body = story.content[0].value
     assert story.title == HEADLINES["a"][0]  # the earliest copy represents the story
@@ -232,8 +259,8 @@ def test_three_outlets_one_story_one_entry(feed_server: FeedServer, tmp_path: Pa
     # feeds arrive in any order: the first to be stored starts the story, the others join it
     assert sorted(rules[h] for h, _ in HEADLINES.values()) == [
         "new",
-        "similar-title",
-        "similar-title",
+        "similar-story",
+        "similar-story",
     ]
     assert conn.execute("SELECT count(*) FROM stories").fetchone() == (2,)
 
@@ -283,7 +310,7 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
         timeout=60,
     )
     assert listed.returncode == 0, listed.stderr
-    assert "3 outlets" in listed.stdout and "similar-title 0." in listed.stdout
+    assert "3 outlets" in listed.stdout and "similar-story 0." in listed.stdout
     as_json = subprocess.run(
         [
             sys.executable,
@@ -330,39 +357,72 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
     assert bad.returncode == 2 and "neither a date" in bad.stderr
 
 
-def test_a_signature_joins_a_big_story_whose_members_each_share_one_word(
+SEED_PAIR = (
+    "Putin Strengthens Ties with Kim Jong Un Ahead of Trump Meeting",
+    "Putin reaffirms 'friendship' with Kim Jong Un before Alaska summit with Trump",
+)
+# The same week's other news about the same people: each must stay a story of its own.
+DISTRACTORS = (
+    "Putin signs decree raising minimum pensions for Russian workers",
+    "Trump announces new tariffs on Indian imports over oil purchases",
+    "Kim Jong Un oversees test of new air defence missiles",
+    "Zelensky rejects any deal that cedes Ukrainian land to Russia",
+)
+
+
+def test_the_seed_pair_is_one_story_and_the_distractors_stay_apart(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    """Half the story's headlines say "Snowden", half "SXSW": a headline naming both shares one
-    word with each member (no title rule applies), yet both are the story's signature words."""
+    """Two outlets' wordings of one event, the same day, among the week's other Putin, Trump
+    and Kim stories, through the real pipeline."""
     feeds = ""
-    for n in range(10):
-        name = "Snowden" if n % 2 == 0 else "SXSW"
+    for n, title in enumerate((*SEED_PAIR, *DISTRACTORS)):
+        hour = 8 + n
         url = feed_server.serve(
             f"/o{n}.xml",
             rss(
-                item(
-                    f"o{n}",
-                    f"{name} festival video link austin crowd cheers",
-                    f"https://o{n}.example/1",
-                )
+                f'<item><guid isPermaLink="false">o{n}</guid><title>{title}</title>'
+                f"<link>https://o{n}.example/1</link>"
+                f"<pubDate>Fri, 08 Aug 2025 {hour:02d}:00:00 GMT</pubDate></item>"
             ),
         )
         feeds += f"  - url: {url}\n    name: o{n}\n"
-    config_path = write_config(tmp_path, feeds)
-    update(load_config(config_path))
-    late = feed_server.serve(
-        "/late.xml",
-        rss(item("l1", "Snowden talks to SXSW via robot telepresence", "https://late.example/1")),
-    )
-    config = load_config(write_config(tmp_path, feeds + f"  - url: {late}\n    name: late\n"))
+    config = load_config(write_config(tmp_path, feeds))
     update(config)
     conn = sqlite3.connect(config.database)
-    (stories,) = conn.execute("SELECT count(*) FROM stories").fetchone()
-    rule = conn.execute(
-        "SELECT story_rule FROM entries WHERE title LIKE 'Snowden talks%'"
-    ).fetchone()
-    assert (stories, rule) == (1, ("story-signature",))
+    story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
+    assert story_of[SEED_PAIR[0]] == story_of[SEED_PAIR[1]]
+    assert len({story_of[title] for title in DISTRACTORS} | {story_of[SEED_PAIR[0]]}) == 5
+
+
+def test_a_story_is_not_a_chain(feed_server: FeedServer, tmp_path: Path) -> None:
+    """Each headline shares three words with the one before: single link chained them all into
+    one story; as wholes, the two ends are different news and stay apart."""
+    chain = (
+        "Apple releases iOS 7.1 update with CarPlay",
+        "iOS 7.1 update brings CarPlay to iPhone cars",
+        "CarPlay cars from Ferrari and Volvo shown in Geneva",
+        "Ferrari and Volvo lead Geneva motor show reveals",
+        "Geneva motor show crowds see Volvo concept coupe",
+    )
+    feeds = ""
+    for n, title in enumerate(chain):
+        url = feed_server.serve(
+            f"/c{n}.xml",
+            rss(
+                f'<item><guid isPermaLink="false">c{n}</guid><title>{title}</title>'
+                f"<link>https://c{n}.example/1</link>"
+                f"<pubDate>Tue, 04 Mar 2014 {9 + n:02d}:00:00 GMT</pubDate></item>"
+            ),
+        )
+        feeds += f"  - url: {url}\n    name: c{n}\n"
+    config = load_config(write_config(tmp_path, feeds))
+    update(config)
+    conn = sqlite3.connect(config.database)
+    story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
+    assert story_of[chain[0]] != story_of[chain[-1]]
+    rules = {rule for (rule,) in conn.execute("SELECT story_rule FROM entries")}
+    assert rules <= {"new", "similar-story", "same-title"}
 
 
 def test_a_title_of_thousands_of_words_is_stored_like_any_other(
@@ -381,21 +441,37 @@ def test_a_title_of_thousands_of_words_is_stored_like_any_other(
     assert len(story_words(huge)) == 50
 
 
-def test_the_window_big_stories_come_from_the_partial_index(tmp_path: Path) -> None:
-    """The default policy's signature stories are what m011's partial index holds, so finding
-    them reads the window's big stories only, whatever the history (no full scan)."""
-    from aggregator.store import open_store
-    from aggregator.store.schema import BIG_STORY_MEMBERS
-    from aggregator.stories import DEFAULT_STORY_POLICY
-
-    assert DEFAULT_STORY_POLICY.signature_min_members >= BIG_STORY_MEMBERS
-    with open_store(tmp_path / "a.db") as store:
-        plan = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT id, members FROM stories INDEXED BY idx_stories_big_updated "
-            f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?",
-            [DEFAULT_STORY_POLICY.signature_min_members, "2026"],
-        ).fetchall()
-        assert "idx_stories_big_updated" in str(plan)
-        assert (
-            store._big_stories_in_window("2026", DEFAULT_STORY_POLICY.signature_min_members) == {}
-        )
+def test_rebuild_re_places_an_old_database_with_the_current_rules(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Stories written by older rules (here: every entry in one chained story) are re-placed
+    in one transaction, and the command says what it split."""
+    config_path = three_outlets(feed_server, tmp_path)
+    config = load_config(config_path)
+    update(config)
+    conn = sqlite3.connect(config.database)
+    # What the single-link rules left behind: the other Iceland story chained into the volcano.
+    (volcano,) = conn.execute(
+        "SELECT story_id FROM entries WHERE title LIKE 'Volcano erupts%'"
+    ).fetchone()
+    other = conn.execute("SELECT story_id FROM entries WHERE title LIKE 'Iceland''s%'").fetchone()
+    conn.execute("UPDATE entries SET story_id = ? WHERE story_id = ?", [volcano, other[0]])
+    conn.execute("DELETE FROM story_words WHERE story_id = ?", [other[0]])
+    conn.execute("DELETE FROM stories WHERE id = ?", [other[0]])
+    conn.commit()
+    assert conn.execute("SELECT count(DISTINCT story_id) FROM entries").fetchone() == (1,)
+    conn.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config_path), "stories", "--rebuild"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "re-placed 4 entries: 1 stories before, 2 after; 1 split, 0 joined" in done.stdout
+    conn = sqlite3.connect(config.database)
+    story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
+    assert story_of["Iceland's central bank holds interest rates"] != story_of[HEADLINES["a"][0]]
+    assert len({story_of[title] for title, _ in HEADLINES.values()}) == 1
+    (words,) = conn.execute("SELECT count(*) FROM entry_words").fetchone()
+    assert words > 0

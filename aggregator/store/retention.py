@@ -8,6 +8,7 @@ from datetime import datetime
 
 from aggregator.store._base import _writing, utc_text
 from aggregator.store.stories import StoriesMixin
+from aggregator.stories.words import headline_vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +78,25 @@ class RetentionMixin(StoriesMixin):
             f"SELECT feed_id, source_entry_id, ? FROM sources WHERE entry_id IN ({victims})",
             [utc_text(now)],
         )
-        lost = Counter(
-            self.db.execute(
-                "SELECT e.story_id, w.word FROM entry_words w JOIN entries e ON e.id = w.entry_id "
-                f"WHERE w.entry_id IN ({victims}) AND e.story_id IS NOT NULL"
-            ).fetchall()
-        )
+        # Each victim's headline leaves its story's word counts and centroid.
+        headlines: dict[tuple[int, int], list[str]] = {}
+        for entry, story, word in self.db.execute(
+            "SELECT w.entry_id, e.story_id, w.word FROM entry_words w "
+            "JOIN entries e ON e.id = w.entry_id "
+            f"WHERE w.entry_id IN ({victims}) AND e.story_id IS NOT NULL"
+        ):
+            headlines.setdefault((entry, story), []).append(word)
+        lost: Counter[tuple[int, str]] = Counter()
+        lost_weight: Counter[tuple[int, str]] = Counter()
+        for (_, story), words in headlines.items():
+            vector = headline_vector(words)
+            for word in words:
+                lost[story, word] += 1
+                lost_weight[story, word] += vector.get(word, 0.0)
         self.db.conn.executemany(
-            "UPDATE story_words SET count = count - ? WHERE story_id = ? AND word = ?",
-            [(n, story, word) for (story, word), n in lost.items()],
+            "UPDATE story_words SET count = count - ?, weight = weight - ? "
+            "WHERE story_id = ? AND word = ?",
+            [(n, lost_weight[key], *key) for key, n in lost.items()],
         )
         affected = [
             story

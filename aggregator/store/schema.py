@@ -10,8 +10,6 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 migrations = Migrations("aggregator")
-# Stories this big are indexed by time (m011): the story-signature rule's minimum size.
-BIG_STORY_MEMBERS = 10
 
 
 @migrations()
@@ -279,11 +277,11 @@ def m010_big_stories(db: sqlite_utils.Database) -> None:
 def m011_big_stories_by_time(db: sqlite_utils.Database) -> None:
     """Replace m010's (members, updated) index: it read every big story of all history, and
     placements at 1M stored entries cost 1.7x those at 10k. The window's big stories come from
-    a partial index by time, which holds stories of BIG_STORY_MEMBERS (10) members or more."""
+    a partial index by time, which holds stories of 10 members or more (the story-signature
+    rule's minimum size then; m013 drops it with the rule)."""
     db.execute("DROP INDEX IF EXISTS idx_stories_members_updated")
     db.execute(
-        "CREATE INDEX IF NOT EXISTS idx_stories_big_updated ON stories(updated) "
-        f"WHERE members >= {BIG_STORY_MEMBERS}"
+        "CREATE INDEX IF NOT EXISTS idx_stories_big_updated ON stories(updated) WHERE members >= 10"
     )
 
 
@@ -309,3 +307,29 @@ def m012_entry_words_by_time(db: sqlite_utils.Database) -> None:
     db.execute("DROP TABLE entry_words")
     db.execute("ALTER TABLE entry_words_by_time RENAME TO entry_words")
     db.execute("CREATE INDEX idx_entry_words_entry_id ON entry_words(entry_id)")
+
+
+@migrations()
+def m013_story_centroids(db: sqlite_utils.Database) -> None:
+    """Stories as wholes (issue 12): each story word carries its summed weight, so a story's
+    centroid is read with its rows. Filled from the stored headline words; the signature
+    rule's big-story index goes with the rule. `aggregator stories --rebuild` re-places old
+    entries with the current rules."""
+    from aggregator.stories.words import headline_vector
+
+    db.execute("ALTER TABLE story_words ADD COLUMN weight REAL NOT NULL DEFAULT 0")
+    db.execute("DROP INDEX IF EXISTS idx_stories_big_updated")
+    headlines: dict[tuple[int, int], list[str]] = {}
+    for entry, story, word in db.execute(
+        "SELECT w.entry_id, e.story_id, w.word FROM entry_words w "
+        "JOIN entries e ON e.id = w.entry_id WHERE e.story_id IS NOT NULL"
+    ):
+        headlines.setdefault((entry, story), []).append(word)
+    weights: dict[tuple[int, str], float] = {}
+    for (_, story), words in headlines.items():
+        for word, weight in headline_vector(words).items():
+            weights[story, word] = weights.get((story, word), 0.0) + weight
+    db.conn.executemany(
+        "UPDATE story_words SET weight = ? WHERE story_id = ? AND word = ?",
+        [(weight, story, word) for (story, word), weight in weights.items()],
+    )

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aggregator.store._base import StoreBase, _must_utc, _row_id, utc_text
-from aggregator.store.schema import BIG_STORY_MEMBERS
-from aggregator.store.window import WindowIndex
-from aggregator.types import (
-    Neighbour,
-    StoryDecision,
-    StoryProfile,
-)
-
-# A word in more headlines of the window than this does not find candidates (it cannot tell
-# stories apart); MAX_CANDIDATES bounds one placement's cost whatever the traffic.
-CANDIDATE_WORD_LIMIT = 150
-MAX_CANDIDATES = 500
+from aggregator.stories.index import WindowIndex
+from aggregator.types import StoryCandidate, StoryDecision
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +37,7 @@ class StoryRow:
 class StoriesMixin(StoreBase):
     """Same-story clustering state: candidates for the pure decision, and its writes."""
 
-    # The story window's postings (store/window.py), loaded on the first placement.
+    # The story window's postings (stories/index.py), loaded on the first placement.
     _window: WindowIndex | None = None
     _window_version = -1
     _window_checked_in: int | None = None  # the unit of work it was last checked in
@@ -61,103 +50,21 @@ class StoriesMixin(StoreBase):
         return title, _must_utc(published)
 
     def story_candidates(
-        self,
-        entry_id: int,
-        words: Sequence[str],
-        published: datetime,
-        window: timedelta,
-        min_members: int,
-    ) -> tuple[list[Neighbour], list[StoryProfile]]:
-        """Entries within the window (either side) sharing two or more words, and their stories.
+        self, entry_id: int, words: Sequence[str], published: datetime, window: timedelta
+    ) -> list[StoryCandidate]:
+        """The stories of the entries within the window (either side) that share a word with
+        the headline, each with its centroid: what `stories.decide` chooses among.
 
-        Candidates are found through the headline's discriminating words only: those in at most
-        CANDIDATE_WORD_LIMIT headlines of this window (else its two rarest). Looking up every
-        entry that shares "says" or "ukraine" made each placement cost what the window holds,
-        and a cold start quadratic; counting in the window, not over all history, keeps what
-        finds a story the same as the database grows. The title rules of `stories.decide` need
-        two shared words, so entries sharing one are neighbours only through their story: when
-        the window has stories big enough for the story-signature rule, and they belong to one.
+        The index (`stories/index.py`) finds them from memory; this reads the days and the
+        centroids it lacks.
         """
-        if len(words) < 2:
-            return [], []
-        low = utc_text(published - window)
+        if not words:
+            return []
+        moment = _epoch(published)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        postings = dict(
-            zip(words, index.counts(words, earliest, latest, CANDIDATE_WORD_LIMIT + 1), strict=True)
-        )
-        lookup = [w for w in words if postings[w] <= CANDIDATE_WORD_LIMIT]
-        if not lookup:
-            lookup = sorted(words, key=postings.__getitem__)[:2]
-        common = {w for w in words if w not in lookup}
-        # At least two words in all (a candidate can have every common word besides its own),
-        # unless the window has big stories: the story-signature rule may link a headline to
-        # one none of whose members shares two of its words ("Snowden" in some, "SXSW" in
-        # others), so then entries sharing one word are candidates too.
-        big = self._big_stories_in_window(low, min_members)
-        needed = 1 if big else max(1, 2 - len(common))
-        tally: Counter[int] = Counter()
-        for word in lookup:
-            tally.update(index.carrying(word, earliest, latest))
-        tally.pop(entry_id, None)
-        # Most shared words first, then oldest entry (a stable sort keeps the id order).
-        found = sorted(tally if needed == 1 else (c for c, n in tally.items() if n >= needed))
-        found.sort(key=tally.__getitem__, reverse=True)
-        del found[MAX_CANDIDATES:]
-        if not found:
-            return [], []
-        # Shared words = lookup words (counted above) + the common ones each candidate has.
-        shared: dict[int, int] = {}
-        weak: list[int] = []  # the others: their big stories count (story-signature)
-        for candidate, extra in zip(found, index.sharing(found, common), strict=True):
-            count = tally[candidate] + extra
-            if count >= 2:
-                shared[candidate] = count
-            elif big:
-                weak.append(candidate)
-        neighbours = [
-            Neighbour(entry, story, shared[entry], size)
-            for entry, story, size in index.placed(sorted(shared))
-            if story is not None
-        ]
-        big_stories = {story for _, story, _ in index.placed(weak) if story in big}
-        # A story holding an entry of the window is among the window's big stories if it is
-        # big itself (see _big_stories_in_window): no need to ask the table for its size.
-        sizes = {
-            story: big[story]
-            for story in sorted({n.story_id for n in neighbours} | big_stories)
-            if story in big
-        }
-        if not neighbours and not sizes:
-            return [], []
-        counts: dict[int, dict[str, int]] = {story: {} for story in sizes}
-        if sizes:
-            marks = ", ".join("?" * len(words))
-            for story, word, count in self.db.conn.execute(
-                f"SELECT story_id, word, count FROM story_words WHERE story_id IN "
-                f"({', '.join('?' * len(sizes))}) AND word IN ({marks})",
-                [*sizes, *words],
-            ):
-                counts[story][word] = count
-        profiles = [StoryProfile(story, sizes[story], counts[story]) for story in sorted(sizes)]
-        return neighbours, profiles
-
-    def _big_stories_in_window(self, low: str, min_members: int) -> dict[int, int]:
-        """Stories of at least `min_members` members changed since `low`, and their sizes.
-
-        A story with a member published in the window was changed since then: its `updated`
-        is never before any member's publication (it was created by a member published then,
-        joined at a `now` past the joining entry's date, or merged, taking the later of the
-        two); a partial index by time of the big stories (m011) reads only the window's.
-        """
-        if min_members >= BIG_STORY_MEMBERS:  # the partial index (m011) holds them all
-            sql = (
-                "SELECT id, members FROM stories INDEXED BY idx_stories_big_updated "
-                f"WHERE members >= {BIG_STORY_MEMBERS} AND members >= ? AND updated >= ?"
-            )
-        else:  # a policy with smaller signature stories: correct, but reads the window's all
-            sql = "SELECT id, members FROM stories WHERE members >= ? AND updated >= ?"
-        return dict(self.db.conn.execute(sql, [min_members, low]).fetchall())
+        entries = index.candidate_entries(entry_id, words, moment, earliest, latest)
+        return index.candidates(entries, words)
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
@@ -190,7 +97,71 @@ class StoriesMixin(StoreBase):
                     span,
                 )
                 index.load(start, end, _with_epochs(rows), dict(stories))
+                self._load_centroids(index, index.stories_missing(dict(stories).values()))
         return index
+
+    def _load_centroids(self, index: WindowIndex, stories: Sequence[int]) -> None:
+        """Read these stories' centroids into the index (a few hundred at a time)."""
+        for chunk in range(0, len(stories), 500):
+            ids = list(stories[chunk : chunk + 500])
+            marks = ", ".join("?" * len(ids))
+            weights: dict[int, list[tuple[str, float]]] = {story: [] for story in ids}
+            for story, word, weight in self.db.conn.execute(
+                f"SELECT story_id, word, weight FROM story_words WHERE story_id IN ({marks})", ids
+            ):
+                weights[story].append((word, weight))
+            for story, members in self.db.conn.execute(
+                f"SELECT id, members FROM stories WHERE id IN ({marks})", ids
+            ):
+                index.load_centroid(story, members, weights[story])
+
+    def reset_stories(self, since: datetime | None) -> tuple[list[int], dict[int, int]]:
+        """Undo the placement of the entries published since `since` (all when None) and of
+        every member of their stories; returns them in publication order, and their stories
+        before. For `aggregator stories --rebuild`, inside its transaction."""
+        low = utc_text(since) if since else ""
+        old: dict[int, int] = {}
+        entries: list[int] = []
+        for entry, story in self.db.execute(
+            "SELECT id, story_id FROM entries WHERE published >= ? OR story_id IN "
+            "(SELECT story_id FROM entries WHERE published >= ? AND story_id IS NOT NULL) "
+            "ORDER BY published, id",
+            [low, low],
+        ):
+            entries.append(entry)
+            if story is not None:
+                old[entry] = story
+        stories = sorted(set(old.values()))
+        for chunk in range(0, max(len(entries), 1), 500):
+            ids = entries[chunk : chunk + 500]
+            marks = ", ".join("?" * len(ids))
+            self.db.execute(f"DELETE FROM entry_words WHERE entry_id IN ({marks})", ids)
+            self.db.execute(
+                "UPDATE entries SET story_id = NULL, story_rule = NULL, story_score = NULL "
+                f"WHERE id IN ({marks})",
+                ids,
+            )
+        for chunk in range(0, len(stories), 500):
+            ids = stories[chunk : chunk + 500]
+            marks = ", ".join("?" * len(ids))
+            self.db.execute(f"DELETE FROM story_words WHERE story_id IN ({marks})", ids)
+            self.db.execute(f"DELETE FROM stories WHERE id IN ({marks})", ids)
+        self._discard_caches()
+        return entries, old
+
+    def story_assignments(self, entries: Sequence[int]) -> dict[int, int]:
+        """entry -> its story, for these entries."""
+        found: dict[int, int] = {}
+        for chunk in range(0, len(entries), 500):
+            ids = list(entries[chunk : chunk + 500])
+            found.update(
+                self.db.execute(
+                    f"SELECT id, story_id FROM entries WHERE id IN ({', '.join('?' * len(ids))}) "
+                    "AND story_id IS NOT NULL",
+                    ids,
+                ).fetchall()
+            )
+        return found
 
     def _discard_caches(self) -> None:
         self._window = None
@@ -199,16 +170,18 @@ class StoriesMixin(StoreBase):
         self,
         entry_id: int,
         words: Sequence[str],
+        vector: Mapping[str, float],
         published: datetime,
         decision: StoryDecision,
         now: datetime,
     ) -> int:
-        """Index the entry's words and put it in the decided story (merging bridged ones)."""
+        """Index the entry's words and put it in the decided story (merging those decided)."""
         now_text, published_text = utc_text(now), utc_text(published)
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
             [(word, published_text, entry_id) for word in words],
         )
+        weights = [(word, vector.get(word, 0.0)) for word in words]
         if decision.story_id is None:
             # A story of its own (the usual case): created with its one member and its words.
             story_id = _row_id(
@@ -220,19 +193,22 @@ class StoriesMixin(StoreBase):
             )
             self._join(entry_id, story_id, words, decision, now_text)
             self.db.conn.executemany(
-                "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1)",
-                [(story_id, word) for word in words],
+                "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?)",
+                [(story_id, word, weight) for word, weight in weights],
             )
-            self._held(entry_id, published, words, story_id)
+            if self._window is not None:
+                self._window.started(story_id)
+            self._held(entry_id, published, words, story_id, vector)
             return story_id
         story_id = decision.story_id
         for other in decision.merge:
             self._merge_story(other, into=story_id)
         self._join(entry_id, story_id, words, decision, now_text)
         self.db.conn.executemany(
-            "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, 1) "
-            "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1",
-            [(story_id, word) for word in words],
+            "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?) "
+            "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1, "
+            "weight = weight + excluded.weight",
+            [(story_id, word, weight) for word, weight in weights],
         )
         # A story changes when a source joins it: its entry's `updated` moves.
         self.db.conn.execute(
@@ -240,13 +216,20 @@ class StoriesMixin(StoreBase):
             [now_text, story_id],
         )
         self._choose_representative(story_id)
-        self._held(entry_id, published, words, story_id)
+        self._held(entry_id, published, words, story_id, vector)
         return story_id
 
-    def _held(self, entry_id: int, published: datetime, words: Sequence[str], story: int) -> None:
+    def _held(
+        self,
+        entry_id: int,
+        published: datetime,
+        words: Sequence[str],
+        story: int,
+        vector: Mapping[str, float],
+    ) -> None:
         """The window learns of a placed entry (once its story is known)."""
         if self._window is not None:
-            self._window.add(entry_id, _epoch(published), words, story)
+            self._window.add(entry_id, _epoch(published), words, story, vector)
 
     def _join(
         self, entry_id: int, story_id: int, words: Sequence[str], decision: StoryDecision, now: str
@@ -264,12 +247,14 @@ class StoriesMixin(StoreBase):
                 "SELECT id FROM entries INDEXED BY idx_entries_story_id WHERE story_id = ?",
                 [story_id],
             )
-            self._window.moved([member for (member,) in members], into)
+            self._window.merged(story_id, into, [member for (member,) in members])
         self.db.execute("UPDATE entries SET story_id = ? WHERE story_id = ?", [into, story_id])
         self.db.execute(
-            "INSERT INTO story_words (story_id, word, count) "
-            "SELECT ?, word, count FROM story_words WHERE story_id = ? "
-            "ON CONFLICT (story_id, word) DO UPDATE SET count = story_words.count + excluded.count",
+            "INSERT INTO story_words (story_id, word, count, weight) "
+            "SELECT ?, word, count, weight FROM story_words WHERE story_id = ? "
+            "ON CONFLICT (story_id, word) DO UPDATE SET "
+            "count = story_words.count + excluded.count, "
+            "weight = story_words.weight + excluded.weight",
             [into, story_id],
         )
         # The later `updated` of the two: never before a member's publication (the window's

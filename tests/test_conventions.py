@@ -38,8 +38,10 @@ PURE = {
     "feedparser_tuning.py",
     "sanitize.py",
     "prepare.py",
-    "stories.py",
-    "store/window.py",
+    "stories/__init__.py",
+    "stories/words.py",
+    "stories/index.py",
+    "stories/decision.py",
 }
 IO_MODULES = {"aggregator.fetch", "aggregator.store", "aggregator.pipeline", "aggregator.cli"}
 

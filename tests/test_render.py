@@ -458,6 +458,7 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
             "feed_url": SRC_B.url,
             "url": "https://beta.example/a",
             "headline": "Alpha's story, as Beta told it",
+            "copies": 1,
         }
     ]
     assert "also_reported_by" not in items[1]["_source"]

@@ -77,17 +77,25 @@ def unique_entries(entries: Iterable[OutputEntry]) -> list[OutputEntry]:
     return out
 
 
+def coverage_count(copies: int) -> str:
+    """What follows an outlet's name when it carried several copies: " (3)"."""
+    return f" ({copies})" if copies > 1 else ""
+
+
 def coverage_html(entry: OutputEntry) -> str:
-    """The "Also reported by" paragraph: each other outlet, linked to its own copy."""
+    """The "Also reported by" paragraph: each other outlet once, linked to one of its copies.
+
+    Who is listed, with which link and count, is decided by the store (`outlets_of`), so the
+    four outputs agree; this only writes it.
+    """
     parts = []
     for copy in entry.coverage:
         name = html.escape(clean(copy.feed.title), quote=False)
         if copy.link and is_http_url(copy.link):
             title = html.escape(clean(copy.title), quote=True)
             href = html.escape(clean(copy.link), quote=True)
-            parts.append(f'<a href="{href}" title="{title}">{name}</a>')
-        else:
-            parts.append(name)
+            name = f'<a href="{href}" title="{title}">{name}</a>'
+        parts.append(name + coverage_count(copy.copies))
     return f"<p>Also reported by: {', '.join(parts)}</p>" if parts else ""
 
 

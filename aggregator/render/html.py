@@ -30,7 +30,9 @@ except the two ``*_html`` fields, which are already-sanitized HTML marked safe):
     ``source``: ``{title, link (http(s) or None), url (the origin feed's URL)}``;
     ``authors``, ``tags`` (tuples of str);
     ``summary_html``, ``content_html`` (sanitized HTML, "" when absent);
-    ``coverage``: "Also reported by", a list of ``{outlet, title, link (http(s) or None)}``.
+    ``coverage``: "Also reported by", each other outlet once: a list of ``{outlet, title,
+    link (http(s) or None: never the entry's own URL), copies (how many it carried),
+    count_text (" (3)" when several, else "")}``.
 ``days``
     the same entries grouped by UTC date, in order: a list of
     ``{date_iso ("2026-11-25"), date_text ("Wednesday, 25 November 2026"), entries}``.
@@ -54,7 +56,7 @@ from markupsafe import Markup
 
 from ..errors import ConfigError
 from ..types import OutputEntry, OutputFeed
-from ._common import _utc, clean, is_http_url, rfc3339, unique_entries
+from ._common import _utc, clean, coverage_count, is_http_url, rfc3339, unique_entries
 
 BUILTIN_TEMPLATE = "index.html.j2"
 BUILTIN_PREFIX = "builtin"  # user templates reach the built-in one as "builtin/index.html.j2"
@@ -109,6 +111,8 @@ class CoverageView:
     outlet: str
     title: str
     link: str | None
+    copies: int
+    count_text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,13 @@ def _entry_view(entry: OutputEntry) -> EntryView:
         summary_html=Markup(clean(entry.summary or "")),
         content_html=Markup(clean(entry.content or "")),
         coverage=tuple(
-            CoverageView(outlet=clean(c.feed.title), title=clean(c.title), link=_http(c.link))
+            CoverageView(
+                outlet=clean(c.feed.title),
+                title=clean(c.title),
+                link=_http(c.link),
+                copies=c.copies,
+                count_text=coverage_count(c.copies),
+            )
             for c in entry.coverage
         ),
     )

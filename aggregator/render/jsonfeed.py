@@ -42,6 +42,7 @@ def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any
                 "feed_url": clean(c.feed.url),
                 "url": clean(c.link) if c.link and is_http_url(c.link) else None,
                 "headline": clean(c.title),
+                "copies": c.copies,
             }
             for c in coverage
         ]

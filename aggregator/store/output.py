@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from aggregator.store._base import StoreBase, _must_utc, parse_utc
 from aggregator.types import (
@@ -12,6 +12,56 @@ from aggregator.types import (
     OutputEntry,
     SourceFeed,
 )
+from aggregator.urls import canonical_url
+
+
+class Copy(NamedTuple):
+    """One feed's copy of an entry (a row of ``sources``)."""
+
+    entry_id: int
+    feed_id: int
+    title: str
+    link: str | None
+
+
+def _report(copy: Copy) -> tuple[str, object]:
+    """What makes copies one report: the canonical URL, tracking parameters dropped (a copy
+    without an http(s) URL is one of its own)."""
+    key = canonical_url(copy.link)
+    if key is not None:
+        return ("url", key)
+    return ("link", copy.link) if copy.link else ("entry", copy.entry_id)
+
+
+def outlets_of(
+    item: Copy, copies: list[Copy], feeds: dict[int, SourceFeed]
+) -> tuple[Coverage, ...]:
+    """The "Also reported by" of ``item``: each outlet once, in the order of its earliest copy.
+
+    ``copies`` (earliest first) may include the item itself and repeat a report. Copies whose
+    URLs differ only by tracking parameters are one report (`canonical_url`). A report at the
+    item's own URL is no other report when its feed is the item's (it is the item); another
+    outlet carrying it is named, not linked (the reader is there already). Each outlet links
+    to its earliest report at a URL not linked yet (never the item's), and counts its distinct
+    reports (`Coverage.copies`, "Reuters (3)").
+    """
+    own = _report(item)
+    reports: dict[int, dict[tuple[str, object], Copy]] = {}  # feed -> report -> first copy
+    for copy in copies:
+        report = _report(copy)
+        if not (copy.feed_id == item.feed_id and report == own):
+            reports.setdefault(copy.feed_id, {}).setdefault(report, copy)
+    linked = {own}
+    found = []
+    for feed_id, distinct in reports.items():
+        link = next((r for r in distinct if r[0] == "url" and r not in linked), None)
+        shown = distinct[link] if link else next(iter(distinct.values()))
+        if link:
+            linked.add(link)
+        found.append(
+            Coverage(feeds[feed_id], shown.title, shown.link if link else None, len(distinct))
+        )
+    return tuple(found)
 
 
 class OutputMixin(StoreBase):
@@ -67,41 +117,37 @@ class OutputMixin(StoreBase):
     def _coverage(
         self, selected: list[dict[str, Any]], feeds: dict[int, SourceFeed], group_stories: bool
     ) -> dict[int, tuple[Coverage, ...]]:
-        """For each shown entry: the other outlets' copies (story members, same-URL sources)."""
-        copies: dict[int, list[tuple[int, str, str | None]]] = {r["id"]: [] for r in selected}
+        """For each shown entry: the other outlets' copies, one Coverage per outlet.
+
+        The copies are every feed's source row of the entry (the same URL carried by several
+        feeds) and, grouped, of the other members of its story, earliest first: see
+        `outlets_of` for how they are told apart and counted.
+        """
         shown_for: dict[int, int] = {r["id"]: r["id"] for r in selected}  # entry -> shown entry
         story_of = {r["story_id"]: r["id"] for r in selected if r["story_id"] is not None}
         if group_stories and story_of:
-            for member_id, story_id, feed_id, title, link in self.db.execute(
-                "SELECT id, story_id, feed_id, title, link FROM entries "
-                f"WHERE story_id IN ({', '.join('?' * len(story_of))}) "
-                "ORDER BY published, id",
+            for member_id, story_id in self.db.execute(
+                "SELECT id, story_id FROM entries "
+                f"WHERE story_id IN ({', '.join('?' * len(story_of))})",
                 list(story_of),
             ):
-                shown = story_of[story_id]
-                shown_for[member_id] = shown
-                if member_id != shown:
-                    copies[shown].append((feed_id, title, link))
-        owner_feed = {r["id"]: r["feed_id"] for r in selected}
+                shown_for[member_id] = story_of[story_id]
+        copies: dict[int, list[Copy]] = {r["id"]: [] for r in selected}
+        # Earliest entry first; of one entry, the copy of the feed that stored it first.
         for entry_id, feed_id, title, link in self.db.execute(
-            "SELECT s.entry_id, s.feed_id, s.title, s.link FROM sources s "
-            f"WHERE s.entry_id IN ({', '.join('?' * len(shown_for))}) ORDER BY s.id",
+            "SELECT s.entry_id, s.feed_id, s.title, s.link "
+            "FROM sources s JOIN entries e ON e.id = s.entry_id "
+            f"WHERE s.entry_id IN ({', '.join('?' * len(shown_for))}) "
+            "ORDER BY e.published, e.id, s.feed_id != e.feed_id, s.id",
             list(shown_for),
         ):
-            shown = shown_for[entry_id]
-            if not (entry_id == shown and feed_id == owner_feed[shown]):
-                copies[shown].append((feed_id, title, link))
+            copies[shown_for[entry_id]].append(Copy(entry_id, feed_id, title, link))
         result: dict[int, tuple[Coverage, ...]] = {}
-        for shown, found in copies.items():
-            seen: set[tuple[int, str | None]] = {(owner_feed[shown], None)}
-            unique = []
-            for feed_id, title, link in found:
-                if (feed_id, link) in seen or (feed_id == owner_feed[shown] and link is None):
-                    continue
-                seen.add((feed_id, link))
-                unique.append(Coverage(feeds[feed_id], title, link))
-            if unique:
-                result[shown] = tuple(unique)
+        for r in selected:
+            item = Copy(r["id"], r["feed_id"], r["title"], r["link"])
+            found = outlets_of(item, copies[r["id"]], feeds)
+            if found:
+                result[r["id"]] = found
         return result
 
     def _source_feeds(self) -> dict[int, SourceFeed]:

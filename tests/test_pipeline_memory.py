@@ -179,6 +179,8 @@ PARSE_STACK = {
     "aggregator.prepare",  # with the two pure modules it uses, for the writer's share
     "aggregator.dedupe",
     "aggregator.stories",
+    "aggregator.stories.decision",  # pure: the story engine's words and decision
+    "aggregator.stories.words",
     "aggregator.sanitize",
     "aggregator.types",
     "aggregator.urls",

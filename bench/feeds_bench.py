@@ -4,8 +4,10 @@
                                 [--no-reader] [--profile] [--json FILE] [--keep]
 
 1. A deterministic corpus (bench/_corpus.py): N feeds x M entries, half RSS 2.0 and half
-   Atom 1.0, ~20% of stories republished by 2-4 feeds; a mutated version where ~10% of the
-   feeds have 5 new and 2 edited entries. Written to a temporary directory.
+   Atom 1.0, ~20% of stories republished by 2-4 feeds, each feed's entries spread over a span
+   drawn from real feeds' (bench/corpus_shape.py); a mutated version where ~10% of the feeds
+   have 5 new and 2 edited entries. Written to a temporary directory. Every tool gets the
+   feeds in the same seeded random order (feeds.yaml, the URL list, the URLs' own order).
 2. A loopback HTTP server in its own process (bench/_feedserver.py): strong ETag,
    Last-Modified, 304s, gzip, request counters, a switch to the mutated corpus.
 3. Each round, every measured job is its own process (bench/_bench_child.py or the CLI);
@@ -492,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         server = Server(corpus_dir)
-        urls = [f"{server.base}/{feed.path}" for feed in corpus.base]
+        # In a seeded random order, in feeds.yaml and in the URL list the fetch floor and
+        # reader get; reader polls in URL order, which the paths make the same order.
+        urls = [f"{server.base}/{feed.path}" for feed in corpus.in_poll_order()]
         urls_file = work / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n")
         if args.profile_only:

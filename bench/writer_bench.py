@@ -40,7 +40,7 @@ def parsed_corpus(feeds: int, entries: int) -> list[tuple[str, FetchResult, obje
     """The base corpus, parsed and prepared as the workers would (this is not timed)."""
     corpus = Corpus(feeds, entries)
     out = []
-    for index, feed in enumerate(corpus.base):
+    for index, feed in enumerate(corpus.in_poll_order()):  # as feeds_bench polls them
         url = f"http://127.0.0.1:1/{feed.path}"
         body = corpus.render(feed)
         headers = {"ETag": f'"v{index}"', "Content-Type": "application/xml"}

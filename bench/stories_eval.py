@@ -306,8 +306,8 @@ def run_engine(rows: Sequence[Row], policy: StoryPolicy) -> list[int]:
         index.make_room(moment - window, moment + window)
         for start, end in index.missing_days(moment - window, moment + window):
             index.load(start, end, (), {})
-        found = index.candidate_entries(entry, words, moment, moment - window, moment + window)
-        decision = decide(vector, index.candidates(found, words), policy)
+        found = index.candidates(entry, words, moment, moment - window, moment + window)
+        decision = decide(vector, found, policy)
         if decision.story_id is None:
             target = entry
             index.started(target)

@@ -267,10 +267,14 @@ def test_the_index_alone() -> None:
     assert list(index.carrying("volcano", DAY, DAY + 10)) == [1]
     assert list(index.nearest_carrying("volcano", 2 * DAY, DAY, 3 * DAY, 2)) == [3, 2]
     assert len(index) == 3
-    found = index.candidates([1, 2, 3], ["volcano", "ash"])
+    found = index.candidates(5, ["volcano", "ash"], 2 * DAY, DAY, 2 * DAY, min_words=1)
     assert [(c.story_id, c.shared, c.terms, c.same_title) for c in found] == [
         (10, 1, 1, False),
         (30, 2, 1, True),
+    ]
+    # a story reached by one of the headline's words only is no candidate by default
+    assert [c.story_id for c in index.candidates(5, ["volcano", "ash"], 2 * DAY, DAY, 2 * DAY)] == [
+        30
     ]
     index.merged(30, 10, [3, 4])  # entry 4 is not held
     assert index.story_of(3) == 10 and index.centroid(30) is None

@@ -63,8 +63,7 @@ class StoriesMixin(StoreBase):
         moment = _epoch(published)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        entries = index.candidate_entries(entry_id, words, moment, earliest, latest)
-        return index.candidates(entries, words)
+        return index.candidates(entry_id, words, moment, earliest, latest)
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.

@@ -38,6 +38,9 @@ MAX_ENTRIES = 120_000
 # bounds one placement's cost whatever the traffic.
 CANDIDATE_WORD_LIMIT = 150
 NEAREST_FOR_COMMON_WORD = 40
+# No rule joins a story sharing one word with the headline (`decision.StoryPolicy.min_shared`
+# asks two separate terms, or three words): stories reached by one word are not candidates.
+MIN_SHARED_WORDS = 2
 
 
 class WindowIndex:
@@ -221,55 +224,75 @@ class WindowIndex:
     def story_of(self, entry: int) -> int | None:
         return self._story.get(entry)
 
-    def candidate_entries(
-        self, entry: int, words: Sequence[str], moment: int, low: int, high: int
-    ) -> list[int]:
-        """Entries of [low, high] that share a word with the headline, found through its words
-        rare in the window (a common word stands by its entries nearest in time)."""
-        found: set[int] = set()
-        for word, count in zip(
-            words, self.counts(words, low, high, CANDIDATE_WORD_LIMIT + 1), strict=True
-        ):
+    def candidates(
+        self,
+        entry: int,
+        words: Sequence[str],
+        moment: int,
+        low: int,
+        high: int,
+        min_words: int = MIN_SHARED_WORDS,
+    ) -> list[StoryCandidate]:
+        """The stories of [low, high] that share at least `min_words` of the headline's words,
+        with their centroids, what they share, and whether a member has exactly its words.
+
+        Stories are reached through the headline's words rare in the window (a common word
+        stands by its entries nearest in time), and counted by how many words reach each one:
+        most stories reached share one word only, and no rule can join those, so no candidate
+        is built for them. The cost is a set per word, whatever the window holds.
+        """
+        story_of = self._story.get
+        reach: Counter[int] = Counter()
+        common: list[str] = []
+        rarest: tuple[int, str] | None = None
+        counts = self.counts(words, low, high, CANDIDATE_WORD_LIMIT + 1)
+        for word, count in zip(words, counts, strict=True):
             if count == 0:
                 continue
             if count <= CANDIDATE_WORD_LIMIT:
-                found.update(self.carrying(word, low, high))
+                carriers = self.carrying(word, low, high)
             else:
-                found.update(
-                    self.nearest_carrying(word, moment, low, high, NEAREST_FOR_COMMON_WORD)
-                )
-        found.discard(entry)
-        return sorted(found)
-
-    def candidates(self, entries: Sequence[int], words: Sequence[str]) -> list[StoryCandidate]:
-        """The stories of these entries (held centroids only), with what the headline shares
-        with each, and whether a member has exactly its words."""
+                carriers = self.nearest_carrying(word, moment, low, high, NEAREST_FOR_COMMON_WORD)
+                common.append(word)
+            reach.update({story for story in map(story_of, carriers) if story is not None})
+            if rarest is None or count < rarest[0]:
+                rarest = (count, word)
+        centroids = self._centroids
         own = set(words)
-        stories: Counter[int] = Counter()
-        verbatim: set[int] = set()
-        for entry in entries:
-            story = self._story.get(entry)
-            if story is None or story not in self._centroids:
+        found: list[int] = []
+        for story, n in reach.items():
+            centroid = centroids.get(story)
+            if centroid is None:
                 continue
-            stories[story] += 1
-            held = self._words.get(entry)
-            if held is not None and len(held) == len(own) >= 2 and own.issuperset(held):
-                verbatim.add(story)
-        found = []
-        for story in sorted(stories):
-            centroid = self._centroids[story]
-            found.append(
-                StoryCandidate(
-                    story_id=story,
-                    members=self._members[story],
-                    centroid=centroid,
-                    norm=self._norms[story],
-                    shared=sum(1 for word in own if word in centroid),
-                    terms=shared_terms(words, centroid),
-                    same_title=story in verbatim,
-                )
+            # A common word may be in the story without its nearest entries being members.
+            if n >= min_words or n + sum(1 for w in common if w in centroid) >= min_words:
+                found.append(story)
+        verbatim: set[int] = set()
+        if rarest is not None and len(own) >= 2:
+            for other in self.carrying(rarest[1], low, high):
+                held = self._words.get(other)
+                story = story_of(other)
+                if (
+                    other != entry
+                    and held is not None
+                    and len(held) == len(own)
+                    and own.issuperset(held)
+                    and story is not None
+                    and story in centroids
+                ):
+                    verbatim.add(story)
+        return [
+            StoryCandidate(
+                story_id=story,
+                members=self._members[story],
+                centroid=centroids[story],
+                norm=self._norms[story],
+                shared=sum(1 for word in own if word in centroids[story]),
+                terms=shared_terms(words, centroids[story]),
+                same_title=story in verbatim,
             )
-        return found
+            for story in sorted(set(found) | verbatim)
+        ]
 
     def centroid(self, story: int) -> Mapping[str, float] | None:
         return self._centroids.get(story)

@@ -38,6 +38,8 @@ MAX_ENTRIES = 120_000
 # bounds one placement's cost whatever the traffic.
 CANDIDATE_WORD_LIMIT = 150
 NEAREST_FOR_COMMON_WORD = 40
+# Entries one headline's full postings may cover in all, rarest words first.
+CANDIDATE_BUDGET = 400
 # No rule joins a story sharing one word with the headline (`decision.StoryPolicy.min_shared`
 # asks two separate terms, or three words): stories reached by one word are not candidates.
 MIN_SHARED_WORDS = 2
@@ -236,40 +238,42 @@ class WindowIndex:
         """The stories of [low, high] that share at least `min_words` of the headline's words,
         with their centroids, what they share, and whether a member has exactly its words.
 
-        Stories are reached through the headline's words rare in the window (a common word
-        stands by its entries nearest in time), and counted by how many words reach each one:
-        most stories reached share one word only, and no rule can join those, so no candidate
-        is built for them. The cost is a set per word, whatever the window holds.
+        Stories are reached through the headline's words' entries in the window: all of them
+        for its rarest words, up to CANDIDATE_BUDGET entries in all; for the others (and any
+        word in more than CANDIDATE_WORD_LIMIT headlines) the NEAREST_FOR_COMMON_WORD nearest
+        in time, among which a story that big has members. Each story is counted by how many
+        words reach it: most share one word only, no rule can join those, and no candidate is
+        built for them. The cost is bounded per headline, whatever the window holds.
         """
         story_of = self._story.get
-        reach: Counter[int] = Counter()
-        common: list[str] = []
-        rarest: tuple[int, str] | None = None
+        reach: Counter[int | None] = Counter()
         counts = self.counts(words, low, high, CANDIDATE_WORD_LIMIT + 1)
-        for word, count in zip(words, counts, strict=True):
+        examined = 0
+        rarest: Sequence[int] = ()
+        # Rarest first: they tell most, and their postings are short; once the budget is
+        # spent, a word stands by its entries nearest in time, as a common word does.
+        for count, word in sorted(zip(counts, words, strict=True)):
             if count == 0:
                 continue
-            if count <= CANDIDATE_WORD_LIMIT:
+            if count <= CANDIDATE_WORD_LIMIT and examined + count <= CANDIDATE_BUDGET:
                 carriers = self.carrying(word, low, high)
+                examined += count
             else:
                 carriers = self.nearest_carrying(word, moment, low, high, NEAREST_FOR_COMMON_WORD)
-                common.append(word)
-            reach.update({story for story in map(story_of, carriers) if story is not None})
-            if rarest is None or count < rarest[0]:
-                rarest = (count, word)
+            reach.update(set(map(story_of, carriers)))
+            if not rarest:
+                rarest = carriers
+        reach.pop(None, None)
         centroids = self._centroids
         own = set(words)
-        found: list[int] = []
-        for story, n in reach.items():
-            centroid = centroids.get(story)
-            if centroid is None:
-                continue
-            # A common word may be in the story without its nearest entries being members.
-            if n >= min_words or n + sum(1 for w in common if w in centroid) >= min_words:
-                found.append(story)
+        found = [
+            story
+            for story, n in reach.items()
+            if n >= min_words and story is not None and story in centroids
+        ]
         verbatim: set[int] = set()
-        if rarest is not None and len(own) >= 2:
-            for other in self.carrying(rarest[1], low, high):
+        if len(own) >= 2:
+            for other in rarest:  # a verbatim copy carries the rarest word too
                 held = self._words.get(other)
                 story = story_of(other)
                 if (
@@ -281,18 +285,22 @@ class WindowIndex:
                     and story in centroids
                 ):
                     verbatim.add(story)
-        return [
-            StoryCandidate(
-                story_id=story,
-                members=self._members[story],
-                centroid=centroids[story],
-                norm=self._norms[story],
-                shared=sum(1 for word in own if word in centroids[story]),
-                terms=shared_terms(words, centroids[story]),
-                same_title=story in verbatim,
+        candidates = []
+        for story in sorted(set(found) | verbatim):
+            centroid = centroids[story]
+            shared, terms = _in_common(words, centroid)
+            candidates.append(
+                StoryCandidate(
+                    story_id=story,
+                    members=self._members[story],
+                    centroid=centroid,
+                    norm=self._norms[story],
+                    shared=shared,
+                    terms=terms,
+                    same_title=story in verbatim,
+                )
             )
-            for story in sorted(set(found) | verbatim)
-        ]
+        return candidates
 
     def centroid(self, story: int) -> Mapping[str, float] | None:
         return self._centroids.get(story)
@@ -331,6 +339,20 @@ def shared_terms(words: Sequence[str], centroid: Mapping[str, float]) -> int:
             terms += 1
         previous = present
     return terms
+
+
+def _in_common(words: Sequence[str], centroid: Mapping[str, float]) -> tuple[int, int]:
+    """The headline's words in the story, and as separate terms (`shared_terms`), in one pass."""
+    shared = terms = 0
+    previous = False
+    for word in words:
+        present = word in centroid
+        if present:
+            shared += 1
+            if not previous:
+                terms += 1
+        previous = present
+    return shared, terms
 
 
 def _norm(centroid: Mapping[str, float]) -> float:

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 from _ingest import store_and_place  # noqa: E402  (bench/ is on sys.path when run)
 
 from aggregator.store import Store, open_store, utc_text  # noqa: E402
-from aggregator.stories import story_words  # noqa: E402
+from aggregator.stories import headline_vector, story_words  # noqa: E402
 from aggregator.types import Entry, FeedConfig  # noqa: E402
 
 DEV_TSV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "stories-dev.tsv"
@@ -292,9 +292,17 @@ def insert_derived(
     story_counts: Counter[tuple[int, str]] = Counter(
         (story + 1, w) for words, story in zip(data.words, data.story, strict=True) for w in words
     )
+    # Each story's centroid, as placement keeps it: its members' unit vectors summed.
+    story_weights: dict[tuple[int, str], float] = {}
+    for words, story in zip(data.words, data.story, strict=True):
+        for w, value in headline_vector(tuple(words)).items():
+            story_weights[story + 1, w] = story_weights.get((story + 1, w), 0.0) + value
     conn.executemany(
-        "INSERT INTO story_words (story_id, word, count) VALUES (?, ?, ?)",
-        ((story, w, n) for (story, w), n in sorted(story_counts.items())),
+        "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, ?, ?)",
+        (
+            (story, w, n, story_weights.get((story, w), 0.0))
+            for (story, w), n in sorted(story_counts.items())
+        ),
     )
 
 

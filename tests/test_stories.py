@@ -7,6 +7,7 @@ import math
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import feedparser
@@ -370,27 +371,36 @@ DISTRACTORS = (
 )
 
 
-def test_the_seed_pair_is_one_story_and_the_distractors_stay_apart(
-    feed_server: FeedServer, tmp_path: Path
-) -> None:
-    """Two outlets' wordings of one event, the same day, among the week's other Putin, Trump
-    and Kim stories, through the real pipeline."""
+def one_outlet_each(
+    feed_server: FeedServer, tmp_path: Path, titles: Sequence[str], day: str
+) -> tuple[dict[str, int], sqlite3.Connection]:
+    """Each headline from an outlet of its own, an hour apart from 08:00 that day, through
+    the real pipeline; each title's story, and the database."""
     feeds = ""
-    for n, title in enumerate((*SEED_PAIR, *DISTRACTORS)):
-        hour = 8 + n
+    for n, title in enumerate(titles):
         url = feed_server.serve(
             f"/o{n}.xml",
             rss(
                 f'<item><guid isPermaLink="false">o{n}</guid><title>{title}</title>'
                 f"<link>https://o{n}.example/1</link>"
-                f"<pubDate>Fri, 08 Aug 2025 {hour:02d}:00:00 GMT</pubDate></item>"
+                f"<pubDate>{day} {8 + n:02d}:00:00 GMT</pubDate></item>"
             ),
         )
         feeds += f"  - url: {url}\n    name: o{n}\n"
     config = load_config(write_config(tmp_path, feeds))
     update(config)
     conn = sqlite3.connect(config.database)
-    story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
+    return dict(conn.execute("SELECT title, story_id FROM entries").fetchall()), conn
+
+
+def test_the_seed_pair_is_one_story_and_the_distractors_stay_apart(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Two outlets' wordings of one event, the same day, among the week's other Putin, Trump
+    and Kim stories, through the real pipeline."""
+    story_of, _ = one_outlet_each(
+        feed_server, tmp_path, (*SEED_PAIR, *DISTRACTORS), "Fri, 08 Aug 2025"
+    )
     assert story_of[SEED_PAIR[0]] == story_of[SEED_PAIR[1]]
     assert len({story_of[title] for title in DISTRACTORS} | {story_of[SEED_PAIR[0]]}) == 5
 
@@ -405,21 +415,7 @@ def test_a_story_is_not_a_chain(feed_server: FeedServer, tmp_path: Path) -> None
         "Ferrari and Volvo lead Geneva motor show reveals",
         "Geneva motor show crowds see Volvo concept coupe",
     )
-    feeds = ""
-    for n, title in enumerate(chain):
-        url = feed_server.serve(
-            f"/c{n}.xml",
-            rss(
-                f'<item><guid isPermaLink="false">c{n}</guid><title>{title}</title>'
-                f"<link>https://c{n}.example/1</link>"
-                f"<pubDate>Tue, 04 Mar 2014 {9 + n:02d}:00:00 GMT</pubDate></item>"
-            ),
-        )
-        feeds += f"  - url: {url}\n    name: c{n}\n"
-    config = load_config(write_config(tmp_path, feeds))
-    update(config)
-    conn = sqlite3.connect(config.database)
-    story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
+    story_of, conn = one_outlet_each(feed_server, tmp_path, chain, "Tue, 04 Mar 2014")
     assert story_of[chain[0]] != story_of[chain[-1]]
     rules = {rule for (rule,) in conn.execute("SELECT story_rule FROM entries")}
     assert rules <= {"new", "similar-story", "same-title"}

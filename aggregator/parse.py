@@ -30,6 +30,9 @@ from lxml import etree  # type: ignore[import-untyped]
 from aggregator.errors import ParseError
 from aggregator.feedparser_tuning import FastGet, memoized_pair
 from aggregator.sanitize import (
+    MAX_HTML_CHARS,
+    MAX_HTML_DEPTH,
+    bounded_fragment,
     clean_html,
     collapse_space,
     is_web_url,
@@ -145,7 +148,79 @@ def _head(body: bytes) -> bytes:
 # Real feeds carry tens of entries, big podcasts a few thousand; a document with more is refused
 # before feedparser spends half a minute of CPU on it, every poll.
 MAX_DOCUMENT_ENTRIES = 10_000
-_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
+# feedparser lowercases tag names, so <ITEM> is an item too (issue 13).
+_ENTRY_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]", re.IGNORECASE)
+# A headline is a line; past this many characters it is cut (issue 13: 2 KB).
+MAX_TITLE_CHARS = 2_000
+# What a document's own entity declarations may add to it, past its own size (issue 13: one
+# 290-character entity referenced 3 million times made 870 MB of one 9 MB body, under the
+# 100x amplification expat allows).
+MAX_ENTITY_EXPANSION = 1024 * 1024
+_GENERAL_ENTITY = re.compile(rb"<!ENTITY\s+([^\s%]+)\s+(?:\"([^\"]*)\"|'([^']*)')", re.DOTALL)
+_ENTITY_REF = re.compile(rb"&([^\s&;#]+);")
+
+
+def _refuse_entity_expansion(body: bytes) -> None:
+    """ParseError when the document's internal entity declarations would grow it by more than
+    its own size (and MAX_ENTITY_EXPANSION): counted from the declarations and the references,
+    before anything is expanded."""
+    # Declarations are looked for in the document's first megabyte, not only inside what
+    # looks like the internal subset: an entity's value may itself hold "]>".
+    head = body[: 1 << 20]
+    if b"<!ENTITY" not in head:
+        return
+    values = {
+        m.group(1): m.group(2) if m.group(2) is not None else (m.group(3) or b"")
+        for m in _GENERAL_ENTITY.finditer(head)
+    }
+    if not values:
+        return
+    sizes: dict[bytes, int] = {}
+
+    def size(name: bytes, depth: int = 0) -> int:  # an entity's expanded length
+        if name not in values:
+            return len(name) + 2
+        if name not in sizes:
+            if depth > 8:  # nested deeper than real feeds go: count it as endless
+                return 1 << 40
+            value = values[name]
+            sizes[name] = len(value) + sum(
+                size(ref, depth + 1) - len(ref) - 2 for ref in _ENTITY_REF.findall(value)
+            )
+        return sizes[name]
+
+    grown = sum(body.count(b"&" + name + b";") * (size(name) - len(name) - 2) for name in values)
+    if grown > max(len(body), MAX_ENTITY_EXPANSION):
+        raise ParseError(
+            f"refused: its entity declarations would expand the document by {grown:,} bytes "
+            f"(more than its own {len(body):,})"
+        )
+
+
+def _headline(text: str) -> str:
+    """A title cut at MAX_TITLE_CHARS (at a space if one is near), marked with an ellipsis."""
+    if len(text) <= MAX_TITLE_CHARS:
+        return text
+    cut = text[:MAX_TITLE_CHARS]
+    space = cut.rfind(" ", MAX_TITLE_CHARS - 200)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"
+
+
+def _cut_note(cut: int) -> str | None:
+    if not cut:
+        return None
+    return (
+        f"{cut} {'entry' if cut == 1 else 'entries'} cut to the size limits (title "
+        f"{MAX_TITLE_CHARS:,} characters; text {MAX_HTML_CHARS // 1024} KB, nesting "
+        f"{MAX_HTML_DEPTH:,} deep)"
+    )
+
+
+def _oversized(title: object, *texts: object) -> bool:
+    """Whether an entry's raw title or text passes the limits (it is then cut)."""
+    if len(str(title or "")) > MAX_TITLE_CHARS:
+        return True
+    return any(isinstance(t, str) and bounded_fragment(t)[1] for t in texts)
 
 
 def _too_many(count: int) -> ParseError:
@@ -161,6 +236,7 @@ def _parse_xml(
     items = sum(1 for _ in _ENTRY_TAG.finditer(body))
     if items > MAX_DOCUMENT_ENTRIES:
         raise _too_many(items)
+    _refuse_entity_expansion(body)
     # Without a Content-Type (file:// feeds) feedparser flags every document as bozo; the
     # generic XML type makes it take the encoding from the BOM or XML declaration instead.
     content_type = headers.get("content-type") or "application/xml"
@@ -188,6 +264,8 @@ def _parse_xml(
         d["bozo"] = False
     version = str(d.get("version") or "")
     raw_entries = d.get("entries") or []
+    if len(raw_entries) > MAX_DOCUMENT_ENTRIES:  # what the parser made, whatever the markup
+        raise _too_many(len(raw_entries))
     root = _root_tag(body)
     if not version and not raw_entries:
         _require_feed_root(root, d, body, media_type)  # an empty feed, or ParseError
@@ -202,6 +280,16 @@ def _parse_xml(
         for raw in raw_entries
     )
     updated, _ = _clamp(_feed_date(feed, "updated") or _feed_date(feed, "published"), now)
+    cut = sum(
+        1
+        for raw in raw_entries
+        if _oversized(
+            raw.get("title"),
+            *(c.get("value") for c in raw.get("content") or [] if isinstance(c, Mapping)),
+            (raw.get("summary_detail") or {}).get("value"),
+        )
+    )
+    warning = "; ".join(note for note in (warning, _cut_note(cut)) if note) or None
     feed_id = collapse_space(str(feed.get("id") or "")) if is_atom else ""
     return ParsedFeed(
         format=version or _format_of_root(root),
@@ -518,7 +606,7 @@ def _detail_title(node: Mapping[str, Any]) -> str:
     RSS titles are HTML in the wild however feedparser labels them, and many readers render
     titles as HTML: a `<script>` that survives here as "text" is a script somewhere downstream.
     """
-    return plain_text(str(node.get("title") or ""))
+    return _headline(plain_text(str(node.get("title") or "")))
 
 
 def _base_of(detail: object, url: str) -> str | None:
@@ -707,6 +795,18 @@ def _parse_json(body: bytes, *, url: str, content_type: str, now: datetime) -> P
     if len(items) > MAX_DOCUMENT_ENTRIES:
         raise _too_many(len(items))
 
+    cut = sum(
+        1
+        for item in items
+        if isinstance(item, dict)
+        and _oversized(
+            item.get("title"),
+            item.get("content_html"),
+            item.get("content_text"),
+            item.get("summary"),
+        )
+    )
+    warning = "; ".join(note for note in (warning, _cut_note(cut)) if note) or None
     home = _web_url(url, _str(doc.get("home_page_url")))
     feed_authors = _json_authors(doc)
     entries = _dedupe(
@@ -768,7 +868,7 @@ def _json_entry(
     summary = text_to_html(summary_text) or None
     if summary == content:
         summary = None
-    title = plain_text(_str(item.get("title")))
+    title = _headline(plain_text(_str(item.get("title"))))
     enclosures = _json_enclosures(item.get("attachments"), url)
     raw_id = item.get("id")
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int | float):

@@ -165,7 +165,7 @@ class ParsedFeed:
     feed_id: str | None  # atom:id / JSON Feed feed_url when the source gives one
     updated: datetime | None
     entries: tuple[Entry, ...]
-    warning: str | None = None  # why the document was not well formed, if it was readable anyway
+    warning: str | None = None  # why the document was not well formed, or what was cut to size
     hints: FeedHints = FeedHints()
     # Worked out for the writer where the feed was parsed (aggregator.prepare): each entry's
     # fingerprint by source id, each headline's story words by title. Empty: the writer does it.

@@ -586,8 +586,10 @@ def test_invalid_utf8_and_control_characters_are_stored_cleaned(
     assert any(t.startswith("Caf") and t.endswith("end") for t in titles), titles
 
 
-def test_one_entry_of_5_mb_is_stored_whole(feed_server: FeedServer, tmp_path: Path) -> None:
-    """Decision: an entry is not truncated; the body cap (10 MB) is the only size limit."""
+def test_one_entry_of_5_mb_is_cut_to_256_kb_with_a_warning(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Decision (issue 13): an entry keeps 256 KB of text at most; the feed says it was cut."""
     paragraph = "&lt;p&gt;" + "word " * 200 + "&lt;/p&gt;\n"
     big = item("big1", "A very long read", "https://bad.example/long", body=paragraph * 5400)
     body = rss(big)
@@ -596,10 +598,111 @@ def test_one_entry_of_5_mb_is_stored_whole(feed_server: FeedServer, tmp_path: Pa
     results, seconds = run(config)
     assert_good_stored(results)
     assert results["bad"].status is PollStatus.UPDATED and results["bad"].new == 1
+    assert "cut to the size limits" in (results["bad"].error or "")
     ((length,),) = rows(config, "SELECT length(summary) FROM entries WHERE title LIKE 'A very%'")
-    assert isinstance(length, int) and length > 5_000_000
+    assert isinstance(length, int) and 200_000 < length <= 300_000
+    assert rows(
+        config, "SELECT warning LIKE '%cut to the size limits%' FROM feeds WHERE name = 'bad'"
+    )[0] == (1,)
     assert "A very long read" in assert_outputs_valid(config)
     assert seconds < 15, seconds
+
+
+def test_a_one_level_entity_expanding_the_body_100_fold_is_refused(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 13 #1: one 290-character entity referenced 3 million times (9 MB) is under expat's
+    amplification limit, and made an 870 MB summary that every later build rendered."""
+    body = (
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY a "' + "A" * 290 + '">\n]>\n'
+        '<rss version="2.0"><channel><title>t</title><link>https://bad.example/</link>'
+        '<item><guid isPermaLink="false">e1</guid><title>Entity</title>'
+        "<description>" + "&a;" * 3_000_000 + "</description></item></channel></rss>"
+    )
+    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
+    child = run_in_child(config, timeout=20)
+    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    status, _, error = child["results"]["bad"]  # type: ignore[index]
+    assert status == "error" and "entity declarations" in error, error
+    assert child["grown_mb"] < 100, child
+    assert rows(config, "SELECT coalesce(max(length(summary)), 0) FROM entries")[0][0] < MB
+    assert_outputs_valid(config)
+
+
+def test_entities_that_expand_into_a_million_items_are_refused(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 13 #4: an entity whose value is an <item>, referenced a million times."""
+    body = (
+        '<?xml version="1.0"?>\n<!DOCTYPE rss [\n'
+        '<!ENTITY e "<item><title>x</title><guid>g</guid></item>">\n]>\n'
+        '<rss version="2.0"><channel><title>t</title>' + "&e;" * 1_000_000 + "</channel></rss>"
+    )
+    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
+    child = run_in_child(config, timeout=20)
+    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    status, _, error = child["results"]["bad"]  # type: ignore[index]
+    assert status == "error" and "entity declarations" in error, error
+    assert child["grown_mb"] < 100, child
+    assert rows(config, "SELECT count(*) FROM entries")[0][0] == 1
+
+
+def test_upper_case_items_count_toward_the_entry_cap(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 13 #4: feedparser lowercases tag names; the cap counted <item> only."""
+    body = rss("".join(f"<ITEM><GUID>u{n}</GUID></ITEM>" for n in range(20_000)))
+    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
+    child = run_in_child(config, timeout=20)
+    status, _, error = child["results"]["bad"]  # type: ignore[index]
+    assert status == "error" and "too many entries" in error, error
+    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    assert rows(config, "SELECT count(*) FROM entries")[0][0] == 1
+
+
+@pytest.mark.parametrize("kind", ["json", "rss-cdata", "amp"])
+def test_pathological_html_is_sanitized_in_bounded_time(
+    feed_server: FeedServer, tmp_path: Path, kind: str
+) -> None:
+    """Issue 13 #2: 200,000 nested <div>s (1 MB) cost the sanitizer 200 s a poll, and
+    "&amp;" x 1.8M 33 s; each field is now cut at 256 KB and 1,000 levels before it."""
+    divs = "<div>" * 200_000
+    if kind == "json":
+        doc = {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Deep",
+            "items": [{"id": "d1", "title": "Deep", "content_html": divs + "deep text"}],
+        }
+        path = feed_server.serve("/bad.json", json.dumps(doc), content_type="application/feed+json")
+    elif kind == "rss-cdata":
+        path = feed_server.serve(
+            "/bad.xml", rss(item("d1", "Deep", body=f"<![CDATA[<p>intro</p>{divs}]]>"))
+        )
+    else:
+        path = feed_server.serve("/bad.xml", rss(item("d1", "Deep", body="&amp;" * 1_800_000)))
+    config = hostile_config(tmp_path, feed_server, path)
+    child = run_in_child(config, timeout=20)
+    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    status, _, warning = child["results"]["bad"]  # type: ignore[index]
+    assert status == "updated" and "cut to the size limits" in warning, child
+    assert child["seconds"] < 8, child
+    stored = rows(
+        config, "SELECT coalesce(max(length(coalesce(content, summary))), 0) FROM entries"
+    )
+    assert stored[0][0] <= 2 * 256 * 1024
+    assert_outputs_valid(config)
+
+
+def test_a_title_of_100_kb_is_cut_to_2_kb(feed_server: FeedServer, tmp_path: Path) -> None:
+    title = "Headline " + "word " * 20_000
+    config = hostile_config(
+        tmp_path, feed_server, feed_server.serve("/bad.xml", rss(item("t1", title)))
+    )
+    results, _ = run(config)
+    assert results["bad"].status is PollStatus.UPDATED
+    ((stored,),) = rows(config, "SELECT title FROM entries WHERE title LIKE 'Headline%'")
+    assert isinstance(stored, str) and len(stored) <= 2_000 and stored.endswith("…")
+    assert_outputs_valid(config)
 
 
 def many_entries(count: int, title: str, *, compact: bool = False) -> bytes:

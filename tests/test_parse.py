@@ -489,8 +489,6 @@ HINT_FIXTURES: list[tuple[str, Any, FeedHints]] = [
         RSS,
         FeedHints(ttl=HOUR, skip_hours=frozenset({3, 4}), skip_days=frozenset({1})),
     ),
-    # entities are never expanded into hints, and the amplification is refused
-    ("hints_billion_laughs.xml", RSS, FeedHints(skip_hours=frozenset({6}))),
     ("rss20_basic.xml", RSS, FeedHints()),
     ("json11.json", JSON, FeedHints()),  # JSON Feed has no polling hints
     ("json10.json", JSON, FeedHints()),
@@ -502,6 +500,21 @@ HINT_FIXTURES: list[tuple[str, Any, FeedHints]] = [
 )
 def test_hint_fixtures(name: str, headers: Any, expected: FeedHints) -> None:
     assert parse(name, headers).hints == expected
+
+
+def test_a_document_whose_entities_would_blow_it_up_is_refused_before_parsing() -> None:
+    """Issue 13: the declarations and references are counted, nothing is expanded."""
+    with pytest.raises(ParseError, match="entity declarations would expand the document"):
+        parse("hints_billion_laughs.xml", RSS)
+
+
+def test_a_small_internal_entity_is_still_read() -> None:
+    body = (
+        b'<!DOCTYPE rss [\n  <!ENTITY id "tag:example.com,">\n]>\n<rss version="2.0"><channel>'
+        b"<item><guid isPermaLink='false'>&id;2006-05-04:/blog/</guid></item></channel></rss>"
+    )
+    feed = parse_feed(body, url="https://x.example/", headers={}, now=NOW)
+    assert [e.source_id for e in feed.entries] == ["tag:example.com,2006-05-04:/blog/"]
 
 
 def test_broken_feed_with_hints_still_warns() -> None:
@@ -821,3 +834,17 @@ def test_a_document_feedparser_crashes_on_is_read_from_a_repaired_copy() -> None
     ]
     assert feed.entries[0].summary == "before \ufffd after"
     assert feed.warning is not None and feed.warning.startswith("read a repaired copy: ")
+
+
+def test_html_is_bounded_before_the_sanitizer_sees_it() -> None:
+    """Issue 13: a fragment is cut at 256 KB and where it nests past 1,000 levels; unclosed
+    <p>s and void elements do not count as nesting, so sloppy real markup is left whole."""
+    from aggregator.sanitize import MAX_HTML_CHARS, MAX_HTML_DEPTH, bounded_fragment
+
+    sloppy = "<p>one<p>two<br><img src=a.png><li>x" * 2_000
+    assert bounded_fragment(sloppy) == (sloppy, False)
+    deep, cut = bounded_fragment("<div>" * (MAX_HTML_DEPTH + 50) + "text")
+    assert cut and deep == "<div>" * MAX_HTML_DEPTH
+    long, cut = bounded_fragment("x" * (MAX_HTML_CHARS + 1))
+    assert cut and len(long) == MAX_HTML_CHARS
+    assert len(clean_html("&amp;" * 400_000, None)) <= MAX_HTML_CHARS  # the output too

@@ -7,12 +7,14 @@ A FeedError becomes a PollResult; anything else is a bug and propagates.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
 import multiprocessing
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import (
@@ -22,13 +24,21 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures import TimeoutError as FuturesTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator import __version__
 from aggregator.dedupe import plan
-from aggregator.errors import AggregatorError, FeedError, FetchError, StorageError
+from aggregator.errors import (
+    AggregatorError,
+    FeedError,
+    FetchError,
+    ParseError,
+    StorageError,
+)
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse_worker import parse as parse_feed
 from aggregator.parse_worker import start_worker
@@ -101,6 +111,9 @@ ParseFunction = Callable[..., ParsedFeed]
 PROCESSES_FROM_FEEDS = (
     16  # fewer feeds than this: starting worker processes costs more than it saves
 )
+# Seconds one parse may take in a worker process before it is abandoned (issue 13):
+# `defaults.parse_timeout`.
+DEFAULT_PARSE_BUDGET = 10.0
 
 # Retrievals submitted ahead of the writer, per fetch worker: enough that no worker waits for
 # the writer to hand it the next feed, few enough that parsed feeds do not pile up in memory
@@ -116,24 +129,38 @@ BATCH_SECONDS = 1.0
 class Parser:
     """Parses feeds on every core: feedparser is pure Python, so threads would share one.
 
-    Worker threads still fetch; each hands its body to a process and waits. With one core, or
-    few feeds, it parses in the calling thread. Either way the entries' fingerprints and
-    headline words come back with the feed (aggregator.prepare), off the writer thread. The
-    processes run `aggregator.parse_worker`'s initializer, so they import the parse stack only,
-    not this module and the store.
+    Worker threads still fetch; each hands its body to a process and waits, at most
+    `budget` seconds: a parse that takes longer is abandoned, its worker processes killed and
+    replaced, and the feed gets a ParseError (it backs off like any failing feed); the other
+    parses that were running in the killed processes are submitted again. With one core, or
+    few feeds, it parses in the calling thread (no budget can stop a thread; the parser's
+    own input bounds still hold). Either way the entries' fingerprints and headline words come
+    back with the feed (aggregator.prepare), off the writer thread. The processes run
+    `aggregator.parse_worker`'s initializer, so they import the parse stack only, not this
+    module and the store.
     """
 
-    def __init__(self, feeds: int, processes: int | None = None) -> None:
-        cores = processes if processes is not None else (os.cpu_count() or 1)
-        self.pool = (
-            ProcessPoolExecutor(
-                cores,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=start_worker,
-                initargs=(os.getpid(),),
-            )
-            if cores > 1 and feeds >= PROCESSES_FROM_FEEDS
-            else None
+    def __init__(
+        self,
+        feeds: int,
+        processes: int | None = None,
+        *,
+        budget: float = DEFAULT_PARSE_BUDGET,
+        always_processes: bool = False,
+    ) -> None:
+        self.cores = processes if processes is not None else (os.cpu_count() or 1)
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._closed = False
+        use = self.cores > 1 and (always_processes or feeds >= PROCESSES_FROM_FEEDS)
+        self.pool = self._new_pool() if use else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.cores,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker,
+            initargs=(os.getpid(),),
         )
 
     def __call__(
@@ -141,12 +168,47 @@ class Parser:
     ) -> ParsedFeed:
         if self.pool is None:
             return parse_and_prepare(body, url=url, headers=headers, now=now)
-        future = self.pool.submit(parse_and_prepare, body, url=url, headers=dict(headers), now=now)
-        return future.result()
+        for attempt in range(2):
+            pool = self.pool
+            future = pool.submit(parse_and_prepare, body, url=url, headers=dict(headers), now=now)
+            try:
+                return future.result(timeout=self.budget)
+            except FuturesTimeout:
+                self._replace(pool)
+                raise ParseError(
+                    f"took longer than {self.budget:g} s to parse: abandoned"
+                ) from None
+            except BrokenProcessPool:
+                # Another feed's parse ran out of time and its pool was killed under this one.
+                if attempt or self._closed:
+                    raise ParseError("the parse process was stopped") from None
+        raise AssertionError("unreachable")
+
+    def _replace(self, pool: ProcessPoolExecutor) -> None:
+        """Kill `pool`'s processes (a parse is running away in one) and start a new pool."""
+        with self._lock:
+            if self.pool is not pool or self._closed:
+                return
+            self.pool = self._new_pool()
+        _kill(pool)
 
     def close(self, *, wait: bool = True) -> None:
+        """Stop the workers; with `wait=False` a parse still running is killed, not awaited
+        (a stop must not hang on a pathological feed)."""
+        self._closed = True
         if self.pool is not None:
+            if not wait:
+                _kill(self.pool)
             self.pool.shutdown(wait=wait, cancel_futures=True)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes; its pending futures fail with BrokenProcessPool."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def retrieve(
@@ -381,7 +443,7 @@ def poll(
     waiting = iter(enumerate(states))
     pending: dict[Future[Retrieved], int] = {}  # in flight -> its position in `states`
     session = make_session(config.defaults.user_agent)
-    parser = Parser(len(states))
+    parser = Parser(len(states), budget=config.defaults.parse_timeout)
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
 

@@ -158,7 +158,13 @@ class Service:
         self.changed = False
         self.last_build = time.monotonic()
         self.session = make_session(self.config.defaults.user_agent)
-        self.parser = Parser(len(self.config.feeds))
+        # Always processes: the service runs for months, and only a process can be stopped
+        # when one feed's parse runs away (defaults.parse_timeout).
+        self.parser = Parser(
+            len(self.config.feeds),
+            budget=self.config.defaults.parse_timeout,
+            always_processes=True,
+        )
 
     # ------------------------------------------------------------ lifecycle
 

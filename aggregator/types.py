@@ -40,6 +40,7 @@ class Defaults:
     min_interval: timedelta = timedelta(minutes=5)  # the floor no hint or interval goes below
     timeout: float = 30.0  # seconds: read timeout, and the whole-body deadline is 2x this
     connect_timeout: float = 10.0
+    parse_timeout: float = 10.0  # seconds one parse may take in a worker process (issue 13)
     max_body_bytes: int = 10 * 1024 * 1024
     workers: int = 8  # concurrent fetches, all hosts together
     per_host: int = 1  # concurrent fetches to one host

@@ -63,6 +63,7 @@ output:
 defaults:
   interval: 1h
   timeout: 10s
+  parse_timeout: 3s
   max_body_size: 5MB
   workers: 4
 feeds:
@@ -82,6 +83,7 @@ feeds:
     assert config.output.max_entries == 50
     assert config.defaults.interval == timedelta(hours=1)
     assert config.defaults.timeout == 10.0 and config.defaults.max_body_bytes == 5_000_000
+    assert config.defaults.parse_timeout == 3.0
     a, local, b = config.feeds
     assert (a.name, a.title, a.tags, a.interval) == (
         "a",

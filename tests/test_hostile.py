@@ -608,6 +608,20 @@ def test_one_entry_of_5_mb_is_cut_to_256_kb_with_a_warning(
     assert seconds < 15, seconds
 
 
+def refused_beside_a_good_feed(
+    feed_server: FeedServer, tmp_path: Path, body: str, reason: str
+) -> Config:
+    """Poll the hostile body beside a good feed in a child process: the good feed is stored,
+    the hostile one fails saying `reason`, and the child's memory stays bounded."""
+    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
+    child = run_in_child(config, timeout=20)
+    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    status, _, error = child["results"]["bad"]  # type: ignore[index]
+    assert status == "error" and reason in error, error
+    assert child["grown_mb"] < 100, child
+    return config
+
+
 def test_a_one_level_entity_expanding_the_body_100_fold_is_refused(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -619,12 +633,7 @@ def test_a_one_level_entity_expanding_the_body_100_fold_is_refused(
         '<item><guid isPermaLink="false">e1</guid><title>Entity</title>'
         "<description>" + "&a;" * 3_000_000 + "</description></item></channel></rss>"
     )
-    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
-    child = run_in_child(config, timeout=20)
-    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
-    status, _, error = child["results"]["bad"]  # type: ignore[index]
-    assert status == "error" and "entity declarations" in error, error
-    assert child["grown_mb"] < 100, child
+    config = refused_beside_a_good_feed(feed_server, tmp_path, body, "entity declarations")
     assert rows(config, "SELECT coalesce(max(length(summary)), 0) FROM entries")[0][0] < MB
     assert_outputs_valid(config)
 
@@ -638,12 +647,7 @@ def test_entities_that_expand_into_a_million_items_are_refused(
         '<!ENTITY e "<item><title>x</title><guid>g</guid></item>">\n]>\n'
         '<rss version="2.0"><channel><title>t</title>' + "&e;" * 1_000_000 + "</channel></rss>"
     )
-    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
-    child = run_in_child(config, timeout=20)
-    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
-    status, _, error = child["results"]["bad"]  # type: ignore[index]
-    assert status == "error" and "entity declarations" in error, error
-    assert child["grown_mb"] < 100, child
+    config = refused_beside_a_good_feed(feed_server, tmp_path, body, "entity declarations")
     assert rows(config, "SELECT count(*) FROM entries")[0][0] == 1
 
 
@@ -652,11 +656,7 @@ def test_upper_case_items_count_toward_the_entry_cap(
 ) -> None:
     """Issue 13 #4: feedparser lowercases tag names; the cap counted <item> only."""
     body = rss("".join(f"<ITEM><GUID>u{n}</GUID></ITEM>" for n in range(20_000)))
-    config = hostile_config(tmp_path, feed_server, feed_server.serve("/bad.xml", body))
-    child = run_in_child(config, timeout=20)
-    status, _, error = child["results"]["bad"]  # type: ignore[index]
-    assert status == "error" and "too many entries" in error, error
-    assert child["results"]["good"][:2] == ["updated", 1]  # type: ignore[index]
+    config = refused_beside_a_good_feed(feed_server, tmp_path, body, "too many entries")
     assert rows(config, "SELECT count(*) FROM entries")[0][0] == 1
 
 
@@ -783,3 +783,62 @@ def test_dates_in_1900_and_2999(feed_server: FeedServer, tmp_path: Path) -> None
         assert before <= published <= after, (unusable, published)
     titles = assert_outputs_valid(config)
     assert set(dates) <= set(titles)
+
+
+def slow_to_parse(elements: int = 600_000) -> str:
+    """What feedparser takes ~1 s per 120,000 unknown elements to read (600,000: 7 MB, ~5 s)."""
+    return rss(
+        '<item><guid isPermaLink="false">s1</guid><title>Slow</title>'
+        + "<foo>1</foo>" * elements
+        + "</item>"
+    )
+
+
+def test_a_parse_past_its_budget_is_abandoned_and_the_others_carry_on(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 13 #2: the worker parsing it is killed and replaced; the feed gets a clear error;
+    the 15 healthy feeds polled beside it (enough for parse processes) are all stored."""
+    slow = feed_server.serve("/slow.xml", slow_to_parse())
+    feeds = f"  - url: {slow}\n    name: slow\n"
+    for n in range(15):
+        body = GOOD if n == 0 else rss(item(f"k{n}", f"Healthy {n}", f"https://k/{n}"))
+        url = feed_server.serve(f"/ok{n}.xml", body)
+        feeds += f"  - url: {url}\n    name: ok{n}\n"
+    config = load_config(write_config(tmp_path, feeds, "  parse_timeout: 1s\n"))
+    results, seconds = run(config)
+    assert results["slow"].status is PollStatus.ERROR
+    assert "took longer than 1 s to parse" in (results["slow"].error or "")
+    assert all(results[f"ok{n}"].status is PollStatus.UPDATED for n in range(15)), results
+    assert seconds < 4.5, seconds  # not the ~5 s the parse would have taken, plus the rest
+    assert rows(config, "SELECT last_result FROM feeds WHERE name = 'slow'") == [("error",)]
+    assert_outputs_valid(config)
+
+
+def test_sigterm_while_a_worker_parses_a_pathological_feed_exits_promptly(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 13 #3: stopping `run` must kill a busy parse worker, not wait for it."""
+    slow = feed_server.serve("/slow.xml", slow_to_parse(2_400_000))  # 29 MB, ~20 s to parse
+    config_path = write_config(
+        tmp_path,
+        f"  - url: {slow}\n    name: slow\n",
+        "  parse_timeout: 60s\n  max_body_size: 40MB\n",
+    )
+    log = tmp_path / "run.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config_path), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: len(feed_server.hits("/slow.xml")) >= 1, 20), log.read_text()
+        time.sleep(1.0)  # the body is in a worker, being parsed
+        stopped_at = time.monotonic()
+        process.send_signal(15)  # SIGTERM
+        assert process.wait(timeout=10) == 0, log.read_text()
+        assert time.monotonic() - stopped_at < 10
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -138,7 +138,11 @@ class _Reader:
     def scalar(self, node: Node, key: str) -> Any:
         if not isinstance(node, ScalarNode):
             raise self.error(node, key, "expected a single value")
-        return self._constructor.construct_object(node, deep=True)
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as e:  # a tag the safe loader does not know: !foo, !!python/...
+            problem = getattr(e, "problem", None) or str(e)
+            raise self.error(node, key, f"cannot read this value: {problem}") from None
 
     def string(self, node: Node, key: str) -> str:
         value = self.scalar(node, key)

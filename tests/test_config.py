@@ -132,6 +132,14 @@ def test_minimal_config_defaults(tmp_path: Path) -> None:
         ("title: x\nfeeds: []\n", 1, "title: unknown key"),
         ("database: db.sqlite\n", 1, "missing required key 'feeds'"),
         ("feeds: {}\n", 1, "expected a list of feeds"),
+        # tags the safe loader does not know are config errors, not tracebacks (issue 13)
+        (
+            "feeds:\n  - url: https://a/\n    name: !foo bar\n",
+            3,
+            "feeds[0].name: cannot read this value",
+        ),
+        ("feeds:\n  - url: !!python/name:os.system\n", 2, "feeds[0].url: cannot read"),
+        ("defaults:\n  timeout: !!python/object/apply:os.getcwd []\nfeeds: []\n", 2, "timeout"),
     ],
 )
 def test_bad_config_names_file_line_and_key(

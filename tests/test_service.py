@@ -289,3 +289,23 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
         service._rebuild(store)
         assert stamp.exists()
     service.session.close()
+
+
+@pytest.mark.parametrize("tag", ["!foo bar", "!!python/name:os.system"])
+def test_a_reload_with_an_unknown_yaml_tag_keeps_the_running_config(
+    feed_server: FeedServer, tmp_path: Path, tag: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 #6: such a tag plus SIGHUP killed the service with a ConstructorError."""
+    from aggregator.service import _Reload
+
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url)
+    with running(config_path) as service:
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 10)
+        config_path.write_text(config_path.read_text().replace("name: a", f"name: {tag}"))
+        service.events.put(_Reload())
+        assert wait_until(lambda: "reload refused" in caplog.text, 10), caplog.text
+        polled = len(feed_server.hits("/a.xml"))
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) > polled, 10)  # still polling
+        assert [f.name for f in service.config.feeds] == ["a"]
+    assert "cannot read this value" in caplog.text

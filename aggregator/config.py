@@ -208,6 +208,7 @@ _DEFAULTS_KEYS = frozenset(
         "workers",
         "per_host",
         "user_agent",
+        "allow_private_addresses",
     }
 )
 _FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer"})
@@ -271,6 +272,7 @@ def _read_defaults(reader: _Reader, node: Node) -> Defaults:
         "max_body_size": parse_size,
         "workers": _positive_int,
         "per_host": _positive_int,
+        "allow_private_addresses": _boolean,
     }
     values: dict[str, Any] = {}
     for name, (_key_node, value) in fields.items():

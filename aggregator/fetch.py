@@ -54,6 +54,7 @@ from requests.structures import CaseInsensitiveDict
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import FetchError
 from aggregator.types import Defaults, FetchResult
+from aggregator.urls import is_private_address
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, application/rdf+xml, "
@@ -97,6 +98,9 @@ class FetchLimits:
     read_timeout: float = 30.0
     total_timeout: float = 60.0  # the whole exchange: connect, headers, redirects, body
     max_body_bytes: int = 10 * 1024 * 1024
+    # A redirect may lead to a loopback, link-local, private or unspecified address only when
+    # this is set (the configured URL itself is trusted: the config is the operator's).
+    allow_private: bool = False
 
     @classmethod
     def from_defaults(cls, defaults: Defaults) -> FetchLimits:
@@ -105,6 +109,7 @@ class FetchLimits:
             read_timeout=defaults.timeout,
             total_timeout=2 * defaults.timeout,
             max_body_bytes=defaults.max_body_bytes,
+            allow_private=defaults.allow_private_addresses,
         )
 
 
@@ -204,6 +209,9 @@ def _follow(
     hops: list[int] = []
     visited = [url]
     while True:
+        # The configured URL may be an internal address; where it redirects is the
+        # publisher's choice, checked on the address actually connected to (not the name).
+        _current.private_ok = limits.allow_private or not hops
         response = _get(session, url, headers, limits, deadline)
         if not response.is_redirect:  # a 301/302/303/307/308 with a Location header
             return response, hops
@@ -512,6 +520,30 @@ def _unwatch(connection: object) -> None:
         deadline.unwatch(connection)
 
 
+class PrivateAddressRefused(OSError):
+    """A redirect led to an internal address, and `allow_private_addresses` is off."""
+
+
+def _check_peer(connection: object) -> None:
+    """Refuse, before a request is sent, a connection to an internal address on a hop that
+    may not reach one (the socket's peer: what DNS answered, whatever the name)."""
+    if getattr(_current, "private_ok", True):
+        return
+    sock = getattr(connection, "sock", None)
+    if not isinstance(sock, socket.socket):
+        return
+    try:
+        peer = sock.getpeername()[0]
+    except OSError:
+        return
+    if is_private_address(str(peer)):
+        host = getattr(connection, "host", "") or peer
+        raise PrivateAddressRefused(
+            f"refused: a redirect led to {host}, an internal address ({peer}); set "
+            "defaults.allow_private_addresses to allow it"
+        )
+
+
 def _shut(connection: object) -> None:
     sock = getattr(connection, "sock", None)
     if isinstance(sock, socket.socket):
@@ -559,9 +591,11 @@ class _Watched:
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         _watch(self)
+        _check_peer(self)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         _watch(self)  # a pooled connection is reused without connect()
+        _check_peer(self)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -626,6 +660,8 @@ def _short_reason(error: BaseException, url: str | None = None) -> str:
     host = urlsplit(url or getattr(request, "url", "") or "").hostname
     where = f" {host}" if host else ""
     for cause in _causes(error):
+        if isinstance(cause, PrivateAddressRefused):
+            return str(cause)
         # urllib3 2.8+ bounds chunk-size lines itself, with its own message: same meaning.
         if isinstance(cause, http.client.LineTooLong) or "exceeded maximum allowed length" in str(
             cause

@@ -35,11 +35,12 @@ from aggregator.config import feed_name_from_url, parse_config
 from aggregator.errors import ConfigError
 from aggregator.render import write_atomic
 from aggregator.types import Config, FeedConfig
-from aggregator.urls import canonical_url
+from aggregator.urls import canonical_url, is_private_address
 
 # Why a feed of the OPML was not added (ImportResult.skipped).
 ALREADY_CONFIGURED = "already configured"
 NOT_HTTP = "not an http(s) URL"
+INTERNAL = "an internal address (set defaults.allow_private_addresses to import it)"
 DUPLICATE_IN_OPML = "duplicate in the OPML"
 
 # Characters XML 1.0 cannot carry, plus lone surrogates and U+FFFE/U+FFFF (never encodable).
@@ -233,7 +234,8 @@ def add_feeds(config_text: str, config_path: Path, feeds: Sequence[OpmlFeed]) ->
         old = parse_config(config_text, config_path)  # refuse to edit a config that is invalid
     existing = old.feeds if old is not None else ()
 
-    added, skipped = _classify(feeds, existing)
+    allow_private = old is not None and old.defaults.allow_private_addresses
+    added, skipped = _classify(feeds, existing, allow_private=allow_private)
     if not added:
         return ImportResult(text=config_text, added=[], skipped=skipped)
 
@@ -245,7 +247,7 @@ def add_feeds(config_text: str, config_path: Path, feeds: Sequence[OpmlFeed]) ->
 
 
 def _classify(
-    feeds: Sequence[OpmlFeed], existing: Sequence[FeedConfig]
+    feeds: Sequence[OpmlFeed], existing: Sequence[FeedConfig], *, allow_private: bool = False
 ) -> tuple[list[OpmlFeed], list[tuple[OpmlFeed, str]]]:
     """Split the OPML feeds into the ones to add (cleaned, duplicates' tags merged) and the rest."""
     configured = {feed.url for feed in existing}
@@ -257,6 +259,8 @@ def _classify(
         key = canonical_url(url) if _is_plain_http_url(url) else None
         if key is None:
             skipped.append((feed, NOT_HTTP))
+        elif not allow_private and _names_an_internal_host(url):
+            skipped.append((feed, INTERNAL))
         elif url in configured or key in configured:
             skipped.append((feed, ALREADY_CONFIGURED))
         elif key in pending:
@@ -271,6 +275,14 @@ def _classify(
                 tags=_clean_tags(feed.tags),
             )
     return list(pending.values()), skipped
+
+
+def _names_an_internal_host(url: str) -> bool:
+    """The URL's host is `localhost` (or under it) or an internal IP address. A name is not
+    resolved here; where it leads is checked when it is fetched only for redirects, so an
+    OPML file is trusted with names as the config is."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    return host == "localhost" or host.endswith(".localhost") or is_private_address(host)
 
 
 def _is_plain_http_url(url: str) -> bool:

@@ -45,6 +45,9 @@ class Defaults:
     workers: int = 8  # concurrent fetches, all hosts together
     per_host: int = 1  # concurrent fetches to one host
     user_agent: str | None = None  # None: aggregator/<version> (+project URL)
+    # Redirects (and OPML imports) to loopback, link-local, private or unspecified addresses
+    # are refused unless this is set; a URL in feeds.yaml itself is always allowed.
+    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)

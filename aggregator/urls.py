@@ -175,3 +175,22 @@ def absolute_url(base: str | None, url: str | None) -> str | None:
         return urljoin(base, url)
     except ValueError:
         return url
+
+
+def is_private_address(address: str) -> bool:
+    """Loopback, link-local (cloud metadata at 169.254.169.254 included), private, ULA,
+    unspecified or reserved; an IPv4-mapped IPv6 address as its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_unspecified
+        or ip.is_reserved
+        or ip.is_multicast
+    )

@@ -311,7 +311,8 @@ def write_config(tmp_path: Path, feeds_yaml: str, extra: str = "") -> Path:
     path.write_text(
         "database: db/test.db\n"
         "output:\n  dir: out\n  title: Merged\n  id: tag:test.invalid,2026:merged\n"
-        "defaults:\n  timeout: 2s\n  connect_timeout: 2s\n"
+        # The test servers are on loopback: redirects among them are allowed here (issue 13).
+        "defaults:\n  timeout: 2s\n  connect_timeout: 2s\n  allow_private_addresses: true\n"
         f"{extra}feeds:\n{feeds_yaml}",
         encoding="utf-8",
     )

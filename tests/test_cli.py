@@ -86,7 +86,7 @@ def test_bad_config_stops_before_anything_is_fetched(
     write_config(tmp_path, f"  - url: {url}\n    interval: 5 parsecs\n")
     done = run("update", cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith("Error: feeds.yaml:11: feeds[0].interval")  # file, line, key
+    assert done.stderr.startswith("Error: feeds.yaml:12: feeds[0].interval")  # file, line, key
     assert "feeds[0].interval: '5 parsecs' is not a duration" in done.stderr
     assert "Traceback" not in done.stderr
     assert feed_server.requests == []

@@ -14,7 +14,9 @@ from aggregator.errors import FetchError
 from aggregator.fetch import ACCEPT, FetchLimits, fetch, make_session
 
 FEED = rss(item("1", "One", "https://example.org/1"))
-FAST = FetchLimits(connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000)
+FAST = FetchLimits(  # loopback test servers: redirects among them are allowed
+    connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000, allow_private=True
+)
 
 
 def test_first_request_is_honest_and_unconditional(feed_server: FeedServer) -> None:

@@ -842,3 +842,52 @@ def test_sigterm_while_a_worker_parses_a_pathological_feed_exits_promptly(
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_a_redirect_to_an_internal_address_is_refused(
+    feed_server: FeedServer, tmp_path: Path, host: str
+) -> None:
+    """Issue 13 #5: a feed answering 301 to an internal address published the internal
+    document and moved the feed there for good. The address connected to is what counts
+    (`localhost` is refused as 127.0.0.1 is), and the request is never sent."""
+    internal_path = "/internal-feed.xml"
+    feed_server.serve(internal_path, rss(item("i1", "INTERNAL-SECRET", "https://intranet/1")))
+    internal = feed_server.url(internal_path).replace("127.0.0.1", host)
+    remote = feed_server.serve("/remote.xml", status=301, location=internal)
+    config = hostile_config(tmp_path, feed_server, remote)
+    text = (config.output.dir.parent / "feeds.yaml").read_text()
+    (config.output.dir.parent / "feeds.yaml").write_text(
+        text.replace("  allow_private_addresses: true\n", "")
+    )
+    config = load_config(config.output.dir.parent / "feeds.yaml")
+    assert config.defaults.allow_private_addresses is False
+    results, _ = run(config)
+    assert_good_stored(results)  # its own URL is on loopback: configured URLs are trusted
+    message = assert_bad_failed(results, "an internal address")
+    assert "allow_private_addresses" in message
+    assert feed_server.hits(internal_path) == []
+    assert rows(config, "SELECT url FROM feeds WHERE name = 'bad'") == [(remote,)]
+    for name in ("atom.xml", "rss.xml", "feed.json", "index.html"):
+        assert "INTERNAL-SECRET" not in (config.output.dir / name).read_text(encoding="utf-8")
+    assert_outputs_valid(config)
+
+
+def test_is_private_address() -> None:
+    from aggregator.urls import is_private_address
+
+    for internal in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",  # cloud metadata
+        "0.0.0.0",
+        "::1",
+        "fd00::1",  # ULA
+        "fe80::1%eth0",
+        "::ffff:127.0.0.1",
+    ):
+        assert is_private_address(internal), internal
+    for public in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "not an address"):
+        assert not is_private_address(public), public

@@ -16,6 +16,7 @@ from aggregator.errors import ConfigError
 from aggregator.opml import (
     ALREADY_CONFIGURED,
     DUPLICATE_IN_OPML,
+    INTERNAL,
     NOT_HTTP,
     ImportResult,
     OpmlFeed,
@@ -569,3 +570,26 @@ def test_import_opml_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
     import_opml(link, good)
     assert link.is_symlink()
     assert [f.url for f in load_config(link).feeds] == ["https://a.example/rss"]
+
+
+def test_import_skips_internal_addresses_unless_allowed(tmp_path: Path) -> None:
+    """Issue 13 #5: an OPML file could add loopback and metadata URLs without a word."""
+    internal = [
+        "http://127.0.0.1:8080/feed.xml",
+        "http://localhost/rss",
+        "http://api.localhost/rss",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/feed",
+        "http://10.0.0.7/rss",
+    ]
+    feeds = [feed(url) for url in [*internal, "https://public.example/rss"]]
+    config_text = "feeds:\n  - url: https://a.example/rss\n"
+    result = add_feeds(config_text, tmp_path / "feeds.yaml", feeds)
+    assert [f.url for f in result.added] == ["https://public.example/rss"]
+    assert [(f.url, why) for f, why in result.skipped] == [(url, INTERNAL) for url in internal]
+    allowed = add_feeds(
+        "defaults:\n  allow_private_addresses: true\n" + config_text,
+        tmp_path / "feeds.yaml",
+        feeds,
+    )
+    assert len(allowed.added) == len(feeds) and allowed.skipped == []

@@ -27,7 +27,9 @@ from aggregator.pipeline import update
 from aggregator.store import Store, open_store
 from aggregator.types import FeedConfig, FetchResult, PollStatus, Schedule
 
-FAST = FetchLimits(connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000)
+FAST = FetchLimits(  # loopback test servers: redirects among them are allowed
+    connect_timeout=2, read_timeout=1, total_timeout=3, max_body_bytes=100_000, allow_private=True
+)
 FEED = rss(item("1", "One", "https://example.org/1"))
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 LATER = Schedule(NOW + timedelta(hours=1), timedelta(hours=1), "config")
@@ -220,7 +222,7 @@ def test_an_expired_deadline_shuts_its_connection_and_never_pools_it(
 
 def test_the_deadline_fires_from_the_watchdog(feed_server: FeedServer) -> None:
     url = feed_server.serve("/hang", hang=True)
-    limits = FetchLimits(connect_timeout=2, read_timeout=10, total_timeout=0.5)
+    limits = FetchLimits(connect_timeout=2, read_timeout=10, total_timeout=0.5, allow_private=True)
     started = time.monotonic()
     with pytest.raises(FetchError, match=r"longer than 0\.5s"):
         fetch(make_session(), url, limits=limits)

@@ -422,14 +422,29 @@ def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None
 @cli.command("sql")
 @click.argument("statement")
 @_format_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds the query may run before it is stopped.",
+)
 @click.pass_context
-def sql_command(ctx: click.Context, statement: str, fmt: str) -> None:
-    """Run a read-only SQL query on the database (writes are refused)."""
+def sql_command(ctx: click.Context, statement: str, fmt: str, timeout: float) -> None:
+    """Run a read-only SQL query on the database (writes, ATTACH and VACUUM INTO are refused;
+    Ctrl-C or --timeout stops it)."""
     from aggregator import queries
 
     config = _load(ctx)
-    with _reading(config) as conn:
-        rows = queries.run_sql(conn, statement)
+    interrupted = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    # Python cannot raise KeyboardInterrupt inside SQLite's C loop: the query checks a flag.
+    signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        with _reading(config) as conn:
+            rows = queries.run_sql(conn, statement, timeout=timeout, interrupted=interrupted.is_set)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _emit(rows, fmt)
 
 

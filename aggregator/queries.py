@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -119,13 +120,49 @@ def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[Row
     return [{**dict(row), "snippet": _TAG.sub("", row["snippet"] or "")} for row in rows]
 
 
-def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-    """Any read-only statement; a write is refused by the connection itself."""
+SQL_TIMEOUT_SECONDS = 30.0
+# ATTACH (and VACUUM INTO, which SQLite authorizes as one) would create files: refused.
+_REFUSED_ACTIONS = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH})
+
+
+def _authorize(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_DENY if action in _REFUSED_ACTIONS else sqlite3.SQLITE_OK
+
+
+def run_sql(
+    conn: sqlite3.Connection,
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    timeout: float = SQL_TIMEOUT_SECONDS,
+    interrupted: Callable[[], bool] = lambda: False,
+) -> list[Row]:
+    """Any read-only statement; a write is refused by the connection itself, ATTACH and
+    VACUUM INTO by an authorizer. Stopped past `timeout` seconds, or when `interrupted()`
+    says so (the CLI's Ctrl-C): SQLite asks every few thousand steps."""
+    deadline = time.monotonic() + timeout
+    stopped: list[str] = []
+
+    def progress() -> int:
+        if interrupted():
+            stopped.append("interrupted")
+        elif time.monotonic() > deadline:
+            stopped.append(f"stopped after {timeout:g} s (--timeout)")
+        return 1 if stopped else 0
+
+    conn.set_authorizer(_authorize)
+    conn.set_progress_handler(progress, 10_000)
     try:
         cursor = conn.execute(sql, params)
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    except sqlite3.OperationalError as e:
+    except sqlite3.DatabaseError as e:
+        if stopped:
+            raise QueryError(f"query {stopped[0]}") from None
+        if "not authorized" in str(e) or "authorization denied" in str(e):
+            raise QueryError(
+                "refused: `aggregator sql` may not ATTACH databases or VACUUM INTO files"
+            ) from None
         if "readonly" in str(e) or "query_only" in str(e) or "read-only" in str(e):
             raise QueryError(
                 "refused: `aggregator sql` is read-only (the database is changed only by "
@@ -134,6 +171,9 @@ def run_sql(conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> l
         raise QueryError(f"SQL error: {e}") from None
     except sqlite3.Error as e:
         raise QueryError(f"SQL error: {e}") from None
+    finally:
+        conn.set_progress_handler(None, 0)
+        conn.set_authorizer(None)
 
 
 def stats(conn: sqlite3.Connection, database: Path) -> dict[str, Any]:

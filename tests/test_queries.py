@@ -8,9 +8,11 @@ import io
 import json
 import os
 import pty
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,42 @@ def test_sql_is_read_only(news: Path) -> None:
     assert (
         broken.returncode == 2 and "SQL error" in broken.stderr and "Traceback" not in broken.stderr
     )
+
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+
+
+def test_sql_stops_a_runaway_query_at_its_timeout(news: Path) -> None:
+    """Issue 13 #7: a recursive CTE ran until SIGKILL."""
+    started = time.monotonic()
+    stopped = cli(news, "sql", ENDLESS, "--timeout", "1")
+    assert stopped.returncode == 2 and "stopped after 1 s" in stopped.stderr, stopped.stderr
+    assert time.monotonic() - started < 15
+
+
+def test_sql_stops_at_ctrl_c(news: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(news), "sql", ENDLESS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.0)  # started, and inside the query
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 2 and "interrupted" in stderr, stderr
+
+
+@pytest.mark.parametrize("statement", ["ATTACH '{path}' AS other", "VACUUM INTO '{path}'"])
+def test_sql_refuses_to_create_files(news: Path, tmp_path: Path, statement: str) -> None:
+    target = tmp_path / "created.db"
+    refused = cli(news, "sql", statement.format(path=target))
+    assert refused.returncode == 2 and "ATTACH" in refused.stderr, refused.stderr
+    assert not target.exists()
 
 
 def test_stats(news: Path) -> None:

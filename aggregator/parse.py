@@ -540,8 +540,7 @@ def _xml_entry(
         content=content or None,
         authors=_authors(raw) or feed_authors,
         tags=_unique(
-            collapse_space(str(t.get("term") or t.get("label") or ""))
-            for t in raw.get("tags") or []
+            plain_text(str(t.get("term") or t.get("label") or "")) for t in raw.get("tags") or []
         ),
         enclosures=enclosures,
         published=published,
@@ -688,7 +687,8 @@ def _author_label(name: str, email: str) -> str:
         name, email = m.group(2), email or m.group(1)
     elif m := _NAME_EMAIL.match(name):
         name, email = m.group(1), email or m.group(2)
-    return collapse_space(name) or collapse_space(email)
+    # Plain text, as titles are: a source that double-encodes sends "Smith &amp; Jones".
+    return plain_text(name) or plain_text(email)
 
 
 # ---------------------------------------------------------------- publisher hints (R-H12)
@@ -865,7 +865,8 @@ def _json_entry(
     if content is None and content_text.strip():
         content = text_to_html(content_text) or None
     summary_text = _str(item.get("summary"))
-    summary = text_to_html(summary_text) or None
+    # Plain text by the spec: markup in it is stripped, as in a title, not shown as tags.
+    summary = text_to_html(plain_text(summary_text)) or None
     if summary == content:
         summary = None
     title = _headline(plain_text(_str(item.get("title"))))
@@ -892,7 +893,7 @@ def _json_entry(
         summary=summary,
         content=content,
         authors=_json_authors(item) or feed_authors,
-        tags=_unique(collapse_space(t) for t in tags if isinstance(t, str))
+        tags=_unique(plain_text(t) for t in tags if isinstance(t, str))
         if isinstance(tags, list)
         else (),
         enclosures=enclosures,
@@ -910,9 +911,11 @@ def _json_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
     names = []
     for author in raw:
         if isinstance(author, dict):
-            names.append(collapse_space(_str(author.get("name")) or _str(author.get("url"))))
+            names.append(
+                plain_text(_str(author.get("name"))) or collapse_space(_str(author.get("url")))
+            )
         elif isinstance(author, str):
-            names.append(collapse_space(author))
+            names.append(plain_text(author))
     return _unique(names)
 
 

@@ -848,3 +848,32 @@ def test_html_is_bounded_before_the_sanitizer_sees_it() -> None:
     long, cut = bounded_fragment("x" * (MAX_HTML_CHARS + 1))
     assert cut and len(long) == MAX_HTML_CHARS
     assert len(clean_html("&amp;" * 400_000, None)) <= MAX_HTML_CHARS  # the output too
+
+
+def test_names_categories_and_json_summaries_are_plain_text_like_titles() -> None:
+    """Issue 13 #7 / issue 14 #3: a double-encoding source gave "Smith &amp; Jones", and the
+    validator reported "name should not contain HTML"."""
+    body = (
+        b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>t</title>'
+        b"<item><guid>a1</guid><title>Tom &amp;amp; Jerry</title>"
+        b"<dc:creator>Smith &amp;amp; Jones</dc:creator>"
+        b"<category>&lt;b&gt;World&lt;/b&gt; &amp;amp; more</category></item></channel></rss>"
+    )
+    (entry,) = parse_feed(body, url="https://x.example/", headers={}, now=NOW).entries
+    assert entry.title == "Tom & Jerry"
+    assert entry.authors == ("Smith & Jones",)
+    assert entry.tags == ("World & more",)
+    doc = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "j", "items": [{"id": "1",'
+        b' "title": "x", "summary": "<b>Bold</b> claim &amp; more", "tags": ["<i>a</i>"],'
+        b' "authors": [{"name": "Ann &amp; <i>Bo</i>"}]}]}'
+    )
+    (item,) = parse_feed(
+        doc,
+        url="https://x.example/f.json",
+        headers={"content-type": "application/feed+json"},
+        now=NOW,
+    ).entries
+    assert item.authors == ("Ann & Bo",)
+    assert item.tags == ("a",)
+    assert item.summary == "<p>Bold claim &amp; more</p>"

@@ -98,8 +98,17 @@ def plan(
     return planned
 
 
+# Schemes an entry or feed id is published under as is; any other (javascript:, data:, a
+# made-up one) is minted instead, so a reader that links ids never gets a script URL (issue 13).
+ID_SCHEMES = frozenset({"http", "https", "tag", "urn", "info", "ftp"})
+_NOT_IN_IRI = re.compile(r'["<>\\^`{|}]')
+
+
 def is_absolute_iri(value: str) -> bool:
-    return bool(_ABSOLUTE_IRI.match(value))
+    """An absolute IRI under a scheme ids are kept under, with no character IRIs forbid."""
+    if not _ABSOLUTE_IRI.match(value) or _NOT_IN_IRI.search(value):
+        return False
+    return value.split(":", 1)[0].lower() in ID_SCHEMES
 
 
 def output_id(source_id: str, feed_source_id: str) -> str:

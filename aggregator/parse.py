@@ -967,7 +967,16 @@ def _web_url(base: str | None, url: object) -> str | None:
     if not isinstance(url, str):
         return None
     resolved = absolute_url(base, strip_invalid_chars(url))
-    return resolved if is_web_url(resolved) else None
+    return _encoded_unsafe(resolved) if is_web_url(resolved) else None
+
+
+# Characters a URL may not hold raw (RFC 3986) that a hostile link uses to break out of an
+# attribute or a reader's markup: percent-encoded, the rest of the link left as given.
+_UNSAFE_IN_URL = {ord(c): f"%{ord(c):02X}" for c in '"<>\\^`{|} '}
+
+
+def _encoded_unsafe(url: str | None) -> str | None:
+    return url.translate(_UNSAFE_IN_URL) if url else url
 
 
 def _first_web_url(*candidates: str | None) -> str | None:

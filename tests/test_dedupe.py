@@ -103,3 +103,24 @@ def test_the_parse_worker_s_share_is_what_the_writer_would_compute() -> None:
     assert parsed.fingerprints["a"] == fingerprint(entries[0])
     assert parsed.headline_words == {e.title: story_words(e.title) for e in entries}
     assert parsed == ParsedFeed("rss20", "F", None, None, None, entries)  # not compared
+
+
+@pytest.mark.parametrize(
+    ("source_id", "kept"),
+    [
+        ("tag:example.com,2026:1", True),
+        ("https://example.com/a?b=1", True),
+        ("urn:uuid:6f1c3f0e-51a2-4c57-9d7e-1f3e2b7a9c10", True),
+        ("javascript:alert(1)//http://x", False),  # issue 13: not an Atom <id> as is
+        ("data:text/html,<script>alert(1)</script>", False),
+        ('https://example.com/"><script>', False),  # characters no IRI may hold
+        ("x-made-up:42", False),
+        ("42", False),
+    ],
+)
+def test_only_safe_absolute_ids_are_published_as_is(source_id: str, kept: bool) -> None:
+
+    published = output_id(source_id, "urn:uuid:feed")
+    assert (published == source_id) is kept
+    if not kept:
+        assert published.startswith("urn:uuid:")

@@ -877,3 +877,14 @@ def test_names_categories_and_json_summaries_are_plain_text_like_titles() -> Non
     assert item.authors == ("Ann & Bo",)
     assert item.tags == ("a",)
     assert item.summary == "<p>Bold claim &amp; more</p>"
+
+
+def test_raw_quotes_and_angle_brackets_in_links_are_percent_encoded() -> None:
+    """Issue 13 #7: a link is published in attributes and readers' markup."""
+    body = (
+        b'<rss version="2.0"><channel><title>t</title><item><guid>a1</guid><title>x</title>'
+        b"<link>https://x.example/a&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt; b</link>"
+        b"</item></channel></rss>"
+    )
+    (entry,) = parse_feed(body, url="https://x.example/", headers={}, now=NOW).entries
+    assert entry.link == "https://x.example/a%22%3E%3Cscript%3Ealert(1)%3C/script%3E%20b"

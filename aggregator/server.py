@@ -34,6 +34,7 @@ from typing import Any, cast
 from urllib.parse import unquote_to_bytes, urlsplit
 
 from aggregator import __version__
+from aggregator.render.html import PAGE_POLICY
 
 logger = logging.getLogger("aggregator.server")
 
@@ -42,10 +43,8 @@ CACHE_CONTROL = f"public, max-age={CACHE_MAX_AGE}"
 # The generated "/" page changes as soon as a feed file appears: always revalidate (cheap, ETag).
 INDEX_CACHE_CONTROL = "no-cache"
 REQUEST_TIMEOUT = 30.0  # seconds a socket read or write may block before the client is dropped
-CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; img-src https: http: data:; style-src 'self' 'unsafe-inline'; "
-    "base-uri 'none'; form-action 'none'"
-)
+# The page's own policy (its <meta>), plus what only a header can say: no framing.
+CONTENT_SECURITY_POLICY = f"{PAGE_POLICY}; frame-ancestors 'none'"
 ALLOW = "GET, HEAD"
 MAX_GZIP_SIZE = 16 * 1024 * 1024  # larger files are sent as they are (the gzip copy is cached)
 FEED_FILES = (("atom.xml", "Atom"), ("rss.xml", "RSS 2.0"), ("feed.json", "JSON Feed"))
@@ -142,11 +141,18 @@ class _DigestCache:
         return gz
 
 
+# Connections served at once: each has a thread; past this many, new ones wait in the listen
+# backlog (issue 13: the stdlib's backlog of 5 and unbounded threads).
+MAX_CONNECTIONS = 64
+LISTEN_BACKLOG = 128
+
+
 class FeedHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to one output directory."""
+    """A threading HTTP server bound to one output directory, with a bounded thread count."""
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, directory: Path, address: tuple[str, int]) -> None:
         # Kept unresolved and resolved per request, so an output dir that is a symlink swapped
@@ -156,7 +162,26 @@ class FeedHTTPServer(ThreadingHTTPServer):
         self.request_timeout: float | None = REQUEST_TIMEOUT
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve in a thread once one of MAX_CONNECTIONS slots is free; a connection that
+        waited longer than a request may take is dropped (the server is saturated)."""
+        if not self.slots.acquire(timeout=self.request_timeout or REQUEST_TIMEOUT):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup (socket.getfqdn can stall for seconds)."""

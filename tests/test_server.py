@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import html
 import http.client
 import inspect
 import logging
 import os
+import re
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
+from aggregator.render.html import render_html
 from aggregator.server import (
     CACHE_CONTROL,
     CONTENT_SECURITY_POLICY,
@@ -25,6 +30,7 @@ from aggregator.server import (
     make_server,
     serve_in_thread,
 )
+from aggregator.types import OutputFeed
 
 ATOM = (
     b'<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
@@ -137,6 +143,17 @@ def test_validators_and_security_headers(site: Site) -> None:
 
     page = identity(site, "/page.html")
     assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    # The header says what the rendered page's own <meta> says, and forbids framing (which a
+    # <meta> cannot): issue 13, the two disagreed.
+    meta = re.search(
+        rb'<meta http-equiv="Content-Security-Policy" content="([^"]*)"',
+        render_html(OutputFeed("tag:t,2026:x", "t", datetime(2026, 1, 1, tzinfo=UTC), ())),
+    )
+    assert meta is not None
+    assert (
+        html.unescape(meta.group(1).decode()) + ("; frame-ancestors 'none'")
+        == CONTENT_SECURITY_POLICY
+    )
     assert "default-src 'none'" in CONTENT_SECURITY_POLICY
     assert "form-action 'none'" in CONTENT_SECURITY_POLICY
     assert page.headers["X-Content-Type-Options"] == "nosniff"
@@ -520,3 +537,44 @@ def test_requests_are_logged_not_printed(
 
     assert _wait_for(lambda: expected <= logged()), logged()
     assert capfd.readouterr().err == ""
+
+
+def test_idle_connections_cannot_take_unbounded_threads(tmp_path: Path) -> None:
+    """Issue 13 #7: every connection got a thread, and the backlog was the stdlib's 5. 150
+    idle connections hold at most MAX_CONNECTIONS threads; the rest wait in the backlog, and
+    the server answers again once they go."""
+    from aggregator.server import LISTEN_BACKLOG, MAX_CONNECTIONS
+
+    (tmp_path / "atom.xml").write_text("<feed/>")
+    server = make_server(tmp_path, port=0)
+    assert server.request_queue_size == LISTEN_BACKLOG > 5
+    before = threading.active_count()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    idle = []
+    try:
+        for _ in range(150):  # more than MAX_CONNECTIONS, within it plus the backlog
+            idle.append(socket.create_connection(server.server_address[:2], timeout=5))
+        time.sleep(1.0)
+        assert threading.active_count() - before <= MAX_CONNECTIONS + 2
+        for sock in idle:
+            sock.close()
+        idle.clear()
+        host, port = server.server_address[:2]
+        assert wait_for_answer(f"http://{host}:{port}/atom.xml")
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()
+
+
+def wait_for_answer(url: str, seconds: float = 20.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:
+            time.sleep(0.2)
+    return False

@@ -301,9 +301,18 @@ def load_template(path: Path) -> jinja2.Template:
         raise ConfigError(f"{path}: cannot read template: {e}") from e
 
 
+# The page's Content-Security-Policy, in its <meta> and (with frame-ancestors, which a <meta>
+# cannot carry) in `serve`'s header: one text, so the two never disagree (issue 13).
+PAGE_POLICY = (
+    "default-src 'none'; img-src https: http:; style-src 'self' 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'"
+)
+
+
 def render_html(feed: OutputFeed, template: Path | None = None) -> bytes:
     """Render ``index.html`` with the built-in template, or with ``template`` when given."""
-    context = template_context(feed)
+    # A user template may extend the built-in one, which writes the policy in its <meta>.
+    context = {**template_context(feed), "content_security_policy": PAGE_POLICY}
     if template is None:
         text = _builtin_environment().get_template(BUILTIN_TEMPLATE).render(context)
         return text.encode("utf-8", errors="replace")

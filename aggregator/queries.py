@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +44,10 @@ def open_reader(database: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _utc(moment: datetime) -> str:
+    """The instant as stored (UTC text): an offset is converted, not dropped (issue 14); a
+    naive time is taken as UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -154,6 +154,20 @@ def test_sql_is_read_only(news: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "since", ["2026-11-25T11:15+02:00", "2026-11-25T09:15Z", "2026-11-25T04:15-05:00"]
+)
+def test_entries_since_and_until_honour_the_offset(news: Path, since: str) -> None:
+    """Issue 14 #1: the offset was dropped, so one instant written two ways gave two answers.
+    The entries were published at 09:00 and 09:30 UTC on 25 November."""
+    after = json.loads(cli(news, "entries", "--since", since, "--format", "json").stdout)
+    before = json.loads(cli(news, "entries", "--until", since, "--format", "json").stdout)
+    assert [row["title"] for row in after] == [
+        "Thousands evacuated as volcano erupts near Grindavik"
+    ]
+    assert "Volcano erupts near Grindavik, thousands evacuated" in [r["title"] for r in before]
+
+
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 
 

@@ -472,3 +472,18 @@ def test_rebuild_re_places_an_old_database_with_the_current_rules(
     assert len({story_of[title] for title, _ in HEADLINES.values()}) == 1
     (words,) = conn.execute("SELECT count(*) FROM entry_words").fetchone()
     assert words > 0
+
+
+def test_a_story_is_dated_by_its_newest_member_not_by_the_run(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #2: loading old entries stamped their stories with the run's wall-clock time,
+    and the validator warned of entries sharing one atom:updated."""
+    config = load_config(three_outlets(feed_server, tmp_path))
+    update(config)
+    conn = sqlite3.connect(config.database)
+    (updated,) = conn.execute(
+        "SELECT s.updated FROM stories s JOIN entries e ON e.id = s.representative_id "
+        "WHERE e.title LIKE 'Volcano erupts%'"
+    ).fetchone()
+    assert updated == "2026-11-25T09:40:00Z"  # outlet c's copy, the newest of the three

@@ -209,10 +209,13 @@ class StoriesMixin(StoreBase):
             "weight = weight + excluded.weight",
             [(story_id, word, weight) for word, weight in weights],
         )
-        # A story changes when a source joins it: its entry's `updated` moves.
+        # A story changes when a source joins it: its `updated` is its newest member's own
+        # time, not the time of the run that placed it (issue 14: loading old entries stamped
+        # them all with today, and two stories shared one atom:updated).
         self.db.conn.execute(
-            "UPDATE stories SET members = members + 1, updated = max(updated, ?) WHERE id = ?",
-            [now_text, story_id],
+            "UPDATE stories SET members = members + 1, updated = max(updated, "
+            "(SELECT max(updated, published) FROM entries WHERE id = ?)) WHERE id = ?",
+            [entry_id, story_id],
         )
         self._choose_representative(story_id)
         self._held(entry_id, published, words, story_id, vector)

@@ -587,3 +587,24 @@ def test_coverage_from_hostile_feeds_is_escaped_and_unlinked() -> None:
     parsed = etree.HTML(html_out)
     assert parsed.xpath("//script") == [] and parsed.xpath("//@onmouseover | //@onclick") == []
     assert [a.get("href") for a in parsed.xpath("//a")] == ['https://e.example/"onclick="alert(4)']
+
+
+def test_a_local_feed_s_path_is_not_published(tmp_path: Path) -> None:
+    """Issue 14: <source>, atom:source's self link and `_source.feed_url` published the
+    file:///... path of a feed read from disk."""
+    from conftest import item, rss, write_config
+
+    from aggregator.config import load_config
+    from aggregator.pipeline import update
+
+    (tmp_path / "local.xml").write_text(
+        rss(item("l1", "From the disk", "https://local.example/1")), encoding="utf-8"
+    )
+    config = load_config(write_config(tmp_path, "  - url: local.xml\n    name: local\n"))
+    update(config)
+    for name in ("atom.xml", "rss.xml", "feed.json", "index.html"):
+        text = (config.output.dir / name).read_text(encoding="utf-8")
+        assert "From the disk" in text, name
+        assert "file:" not in text and str(tmp_path) not in text, name
+    doc = json.loads((config.output.dir / "feed.json").read_text(encoding="utf-8"))
+    assert "feed_url" not in doc["items"][0]["_source"]

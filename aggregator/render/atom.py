@@ -9,7 +9,7 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed, SourceFeed
-from ._common import ATOM_NS, body_html, clean, join_base, rfc3339, unique_entries
+from ._common import ATOM_NS, body_html, clean, is_http_url, join_base, rfc3339, unique_entries
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -34,7 +34,8 @@ def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -
     _sub(el, "id", source.id)
     _sub(el, "title", source.title, type="text")
     _sub(el, "updated", rfc3339(source.updated) if source.updated else fallback_updated)
-    _sub(el, "link", rel="self", href=source.url)
+    if is_http_url(source.url):  # a local file:// feed's path is not published
+        _sub(el, "link", rel="self", href=source.url)
     if source.link:
         _sub(el, "link", rel="alternate", href=source.link)
 

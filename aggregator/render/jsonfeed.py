@@ -32,14 +32,15 @@ def html_to_text(html: str) -> str:
 def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any]:
     """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
     out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
-    out["feed_url"] = clean(source.url)
+    if is_http_url(source.url):  # a local file:// feed's path is nobody's business
+        out["feed_url"] = clean(source.url)
     if source.link:
         out["home_page_url"] = clean(source.link)
     if coverage:
         out["also_reported_by"] = [
             {
                 "title": clean(c.feed.title),
-                "feed_url": clean(c.feed.url),
+                "feed_url": clean(c.feed.url) if is_http_url(c.feed.url) else None,
                 "url": clean(c.link) if c.link and is_http_url(c.link) else None,
                 "headline": clean(c.title),
                 "copies": c.copies,

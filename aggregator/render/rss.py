@@ -76,7 +76,9 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
             length=str(length),
             type=enc.type or UNKNOWN_MIME_TYPE,
         )
-    _sub(item, "source", entry.source.title, url=entry.source.url)  # R-R4
+    # R-R4; <source> requires a url, and a local file:// feed's path is not published.
+    if is_http_url(entry.source.url):
+        _sub(item, "source", entry.source.title, url=entry.source.url)
 
 
 def render_rss(feed: OutputFeed) -> bytes:

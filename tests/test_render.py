@@ -230,9 +230,13 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
         # R-A6: without content there is an alternate link.
         if not el.xpath("a:content", namespaces=A):
             assert el.xpath("a:link[@rel='alternate']", namespaces=A)
-        # R-A11: html text constructs with no child elements.
+        # R-A11: html text constructs with no child elements; an item with no text at all is
+        # summarized by its title, as text (issue 14: no Atom entry without either).
+        assert el.xpath("a:content | a:summary", namespaces=A)
         for c in el.xpath("a:content | a:summary", namespaces=A):
-            assert c.get("type") == "html"
+            assert c.get("type") == "html" or (
+                c.get("type") == "text" and c.text == clean(entry.title) and not entry.content
+            )
             assert len(c) == 0
     first = entries[0]
     assert first.findtext("a:content", namespaces=A) == CONTENT_CDATA + ALSO_REPORTED
@@ -262,7 +266,9 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
     # No content and no link: the content element must exist (RFC 4287 4.1.2).
     fourth = entries[3]
     assert fourth.xpath("a:content", namespaces=A)
-    assert fourth.findtext("a:content", namespaces=A) in (None, "")
+    # ... and says something (issue 14): the title, as text
+    content = fourth.find("a:content", namespaces=A)
+    assert (content.text, content.get("type")) == ("Nothing but a title", "text")
 
 
 def test_atom_round_trips_through_feedparser(atom: bytes, feed: OutputFeed) -> None:
@@ -435,7 +441,8 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
     assert isinstance(items, list) and len(items) == len(feed.entries)
     for item, entry in zip(items, feed.entries, strict=True):
         assert isinstance(item["id"], str) and item["id"] == entry.id
-        assert isinstance(item["content_html"], str)
+        # content_html, or for an item with no text its title as content_text; never empty
+        assert item.get("content_html") or item["content_text"] == clean(entry.title)
         assert RFC3339.match(item["date_published"])
         assert RFC3339.match(item["date_modified"])
         assert item["_source"]["id"] == entry.source.id
@@ -463,7 +470,7 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
     ]
     assert "also_reported_by" not in items[1]["_source"]
     assert items[1]["content_html"] == "<p>Only a summary</p>"
-    assert items[3]["content_html"] == ""
+    assert "content_html" not in items[3] and items[3]["content_text"] == "Nothing but a title"
     assert "summary" not in items[3]
 
 

@@ -28,6 +28,9 @@ def _author(parent: etree._Element, name: str) -> None:
     _sub(author, "name", name)
 
 
+NO_TEXT = "(no text)"  # what an item with neither text nor title says it is
+
+
 def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -> None:
     """atom:source with at least id, title and updated (RFC 4287 4.2.11, R-A9)."""
     el = _sub(parent, "source")
@@ -69,13 +72,19 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
             _sub(el, "summary", entry.summary, type="html")
         _sub(el, "content", content, type="html")
     elif entry.link:
-        # RFC 4287 4.1.2: without atom:content the alternate link carries the entry.
+        # RFC 4287 4.1.2: without atom:content the alternate link carries the entry; an item
+        # with no text at all is summarized by its title, so readers show something.
         if entry.summary:
             _sub(el, "summary", entry.summary, type="html")
+        else:
+            _sub(el, "summary", entry.title or NO_TEXT, type="text")
     else:
-        # No content and no alternate link would break the same MUST, so the summary (or an
-        # empty string) becomes the content instead of being written as a summary.
-        _sub(el, "content", entry.summary or "", type="html")
+        # No content and no alternate link would break the same MUST, so the summary (or the
+        # title) becomes the content instead of being written as a summary.
+        if entry.summary:
+            _sub(el, "content", entry.summary, type="html")
+        else:
+            _sub(el, "content", entry.title or NO_TEXT, type="text")
     _source(el, entry.source, updated)
 
 

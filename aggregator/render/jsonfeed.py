@@ -11,6 +11,7 @@ from lxml import etree
 
 from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
 from ._common import body_html, clean, is_http_url, join_base, rfc3339, unique_entries
+from .atom import NO_TEXT
 
 VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
@@ -51,12 +52,17 @@ def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any
 
 
 def _item(entry: OutputEntry) -> dict[str, Any]:
-    """One item; ``id`` is always a string and ``content_html`` is always present (R-J2)."""
+    """One item; ``id`` is always a string and ``content_html`` or, for an item with no text,
+    ``content_text`` (its title) is present (R-J2), never an empty one."""
     item: dict[str, Any] = {"id": clean(entry.id)}
     if entry.link:
         item["url"] = clean(entry.link)
     item["title"] = clean(entry.title)
-    item["content_html"] = clean(body_html(entry) or "")
+    body = clean(body_html(entry) or "")
+    if body:
+        item["content_html"] = body
+    else:
+        item["content_text"] = clean(entry.title) or NO_TEXT
     if entry.summary:
         summary = html_to_text(clean(entry.summary))
         if summary:

@@ -42,6 +42,7 @@ from aggregator.errors import ParseError
 from aggregator.parse import FUTURE_TOLERANCE, parse_feed
 from aggregator.render import render_atom, render_json_feed, render_rss
 from aggregator.render._common import body_html, clean
+from aggregator.render.atom import NO_TEXT
 from aggregator.render.jsonfeed import html_to_text
 from aggregator.sanitize import is_web_url
 from aggregator.types import (
@@ -363,14 +364,17 @@ def test_text_survives_atom(feed: OutputFeed) -> None:
     html = body_html(entry) if entry.coverage else entry.content
     content = element.find("a:content", A)
     summary = element.find("a:summary", A)
+    said = clean(entry.title) or NO_TEXT  # what an item with no text says (issue 14)
     if html:
         assert (content.text or "") == clean(html)
-    elif entry.link is None:  # RFC 4287 4.1.2: the summary (or nothing) becomes the content
-        assert (content.text or "") == clean(entry.summary or "")
+    elif entry.link is None:  # RFC 4287 4.1.2: the summary (or the title) becomes the content
+        assert (content.text or "") == (clean(entry.summary) if entry.summary else said)
     else:
         assert content is None
     if entry.summary and entry.summary != html and (html or entry.link):
         assert summary is not None and (summary.text or "") == clean(entry.summary)
+    elif not html and entry.link and not entry.summary:
+        assert summary is not None and summary.text == said
 
     parsed = _parse_back(data)
     assert parsed.version == "atom10"
@@ -418,13 +422,15 @@ def test_text_survives_json_feed(feed: OutputFeed) -> None:
     item = doc["items"][0]
     assert doc["title"] == clean(feed.title)
     assert item["title"] == clean(entry.title)
-    assert item["content_html"] == clean(body_html(entry) or "")
+    body = clean(body_html(entry) or "")
+    assert item.get("content_html") == (body or None)
+    assert item.get("content_text") == (None if body else clean(entry.title) or NO_TEXT)
     assert [a["name"] for a in item.get("authors", [])] == _kept(entry.authors)
     assert item.get("tags", []) == _kept(entry.tags)
     assert item["_source"]["title"] == clean(entry.source.title)
     if "summary" in item:
         assert item["summary"] == html_to_text(clean(entry.summary or ""))
-    for value in (doc["title"], item["title"], item["content_html"], item.get("summary", "")):
+    for value in (doc["title"], item["title"], body, item.get("summary", "")):
         assert not XML_ILLEGAL.search(value)
 
 

@@ -77,14 +77,14 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
         if entry.summary:
             _sub(el, "summary", entry.summary, type="html")
         else:
-            _sub(el, "summary", entry.title or NO_TEXT, type="text")
+            _sub(el, "summary", clean(entry.title) or NO_TEXT, type="text")
     else:
         # No content and no alternate link would break the same MUST, so the summary (or the
         # title) becomes the content instead of being written as a summary.
         if entry.summary:
             _sub(el, "content", entry.summary, type="html")
         else:
-            _sub(el, "content", entry.title or NO_TEXT, type="text")
+            _sub(el, "content", clean(entry.title) or NO_TEXT, type="text")
     _source(el, entry.source, updated)
 
 

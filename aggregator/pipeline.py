@@ -348,7 +348,9 @@ def place_in_stories(
         if placed >= MAX_STORY_LOOKUPS:
             store.place_in_story(entry_id, words, vector, published, StoryDecision(None), now)
             continue
-        candidates = store.story_candidates(entry_id, words, published, policy.window)
+        candidates = store.story_candidates(
+            entry_id, words, published, policy.window, policy.min_words_in_common
+        )
         decision = decide(vector, candidates, policy)
         store.place_in_story(entry_id, words, vector, published, decision, now)
 

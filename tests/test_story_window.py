@@ -83,12 +83,16 @@ def place_checked(store: Store, entry_id: int, policy: StoryPolicy, check: bool 
     tables (the cache kept through loads, adds, merges and evictions must equal it)."""
     title, published = store.entry_for_story(entry_id)
     words = story_words(title)
-    found = store.story_candidates(entry_id, words, published, policy.window)
+    found = store.story_candidates(
+        entry_id, words, published, policy.window, policy.min_words_in_common
+    )
     if check:
         cached = comparable(found)
         kept = store._window
         store._discard_caches()
-        fresh = store.story_candidates(entry_id, words, published, policy.window)
+        fresh = store.story_candidates(
+            entry_id, words, published, policy.window, policy.min_words_in_common
+        )
         assert comparable(fresh) == cached
         store._window = kept
     vector = headline_vector(words)
@@ -136,7 +140,9 @@ def neighbours_of(store: Store, title: str, n: int) -> list[int]:
     with store.transaction(f"entry {n}"):
         entry = store_one(store, title, MOMENT, n)
         words = story_words(store.entry_for_story(entry)[0])
-        found = store.story_candidates(entry, words, MOMENT, POLICY.window)
+        found = store.story_candidates(
+            entry, words, MOMENT, POLICY.window, POLICY.min_words_in_common
+        )
         stories = [c.story_id for c in found]
         if not stories:
             return []
@@ -273,9 +279,9 @@ def test_the_index_alone() -> None:
         (30, 2, 1, True),
     ]
     # a story reached by one of the headline's words only is no candidate by default
-    assert [c.story_id for c in index.candidates(5, ["volcano", "ash"], 2 * DAY, DAY, 2 * DAY)] == [
-        30
-    ]
+    assert [
+        c.story_id for c in index.candidates(5, ["volcano", "ash"], 2 * DAY, DAY, 2 * DAY, 2)
+    ] == [30]
     index.merged(30, 10, [3, 4])  # entry 4 is not held
     assert index.story_of(3) == 10 and index.centroid(30) is None
     assert index.centroid(10) == pytest.approx({"volcano": 1.2, "lava": 0.8, "ash": 0.8})

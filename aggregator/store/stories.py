@@ -50,7 +50,12 @@ class StoriesMixin(StoreBase):
         return title, _must_utc(published)
 
     def story_candidates(
-        self, entry_id: int, words: Sequence[str], published: datetime, window: timedelta
+        self,
+        entry_id: int,
+        words: Sequence[str],
+        published: datetime,
+        window: timedelta,
+        min_words: int,
     ) -> list[StoryCandidate]:
         """The stories of the entries within the window (either side) that share a word with
         the headline, each with its centroid: what `stories.decide` chooses among.
@@ -63,7 +68,7 @@ class StoriesMixin(StoreBase):
         moment = _epoch(published)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        return index.candidates(entry_id, words, moment, earliest, latest)
+        return index.candidates(entry_id, words, moment, earliest, latest, min_words)
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.

@@ -36,6 +36,12 @@ class StoryPolicy:
     join_similarity: float = 0.4  # cosine of the headline with a story's centroid
     merge_similarity: float = 0.5  # cosine of two stories' centroids
 
+    @property
+    def min_words_in_common(self) -> int:
+        """The fewest words a story must share with a headline for any rule to join them: the
+        index builds no candidate for a story fewer reach."""
+        return min(self.min_shared, 3)
+
 
 DEFAULT_STORY_POLICY = StoryPolicy()
 

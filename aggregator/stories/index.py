@@ -40,9 +40,6 @@ CANDIDATE_WORD_LIMIT = 150
 NEAREST_FOR_COMMON_WORD = 40
 # Entries one headline's full postings may cover in all, rarest words first.
 CANDIDATE_BUDGET = 400
-# No rule joins a story sharing one word with the headline (`decision.StoryPolicy.min_shared`
-# asks two separate terms, or three words): stories reached by one word are not candidates.
-MIN_SHARED_WORDS = 2
 
 
 class WindowIndex:
@@ -58,8 +55,7 @@ class WindowIndex:
         self._centroids: dict[int, dict[str, float]] = {}  # story -> word -> summed weight
         self._norms: dict[int, float] = {}
         self._members: dict[int, int] = {}  # story -> its members (all, not only those held)
-        self.loads = 0  # day ranges read from the store, for the benchmarks' counters
-        self.evictions = 0
+        self.evictions = 0  # times days were let go (the tests check the budget is enforced)
 
     def __len__(self) -> int:
         return len(self._words)
@@ -107,7 +103,6 @@ class WindowIndex:
     ) -> None:
         """Take the stored (time, entry, word) rows of the days in [start, end), and the
         stories of those entries (an entry in none is left out of `stories`)."""
-        self.loads += 1
         added: dict[int, tuple[int, list[str]]] = {}
         for moment, entry, word in rows:
             if entry in self._words:
@@ -233,9 +228,10 @@ class WindowIndex:
         moment: int,
         low: int,
         high: int,
-        min_words: int = MIN_SHARED_WORDS,
+        min_words: int,
     ) -> list[StoryCandidate]:
-        """The stories of [low, high] that share at least `min_words` of the headline's words,
+        """The stories of [low, high] that share at least `min_words` of the headline's words
+        (`StoryPolicy.min_words_in_common`: fewer, and no rule can join them),
         with their centroids, what they share, and whether a member has exactly its words.
 
         Stories are reached through the headline's words' entries in the window: all of them
@@ -332,17 +328,12 @@ class WindowIndex:
 def shared_terms(words: Sequence[str], centroid: Mapping[str, float]) -> int:
     """How many separate terms of the headline the story has: a run of adjacent words all in
     the story counts once, so "Kim Jong Un" is one piece of evidence, not three."""
-    terms, previous = 0, False
-    for word in words:
-        present = word in centroid
-        if present and not previous:
-            terms += 1
-        previous = present
-    return terms
+    return _in_common(words, centroid)[1]
 
 
 def _in_common(words: Sequence[str], centroid: Mapping[str, float]) -> tuple[int, int]:
-    """The headline's words in the story, and as separate terms (`shared_terms`), in one pass."""
+    """The headline's words in the story, and as separate terms (a run of adjacent ones counts
+    once), in one pass."""
     shared = terms = 0
     previous = False
     for word in words:

@@ -168,7 +168,10 @@ def fetch(
         headers["If-Modified-Since"] = last_modified
     started = time.monotonic()
     with _Deadline(limits.total_timeout) as deadline:
-        response, hops = _follow(session, url, headers, limits, deadline)
+        try:
+            response, hops = _follow(session, url, headers, limits, deadline)
+        finally:
+            _current.private_ok = True  # what this thread does next is not a redirect hop
         try:
             session.cookies.clear()
             permanent = bool(hops) and all(status in PERMANENT_REDIRECTS for status in hops)

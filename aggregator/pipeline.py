@@ -179,9 +179,13 @@ class Parser:
                     f"took longer than {self.budget:g} s to parse: abandoned"
                 ) from None
             except BrokenProcessPool:
-                # Another feed's parse ran out of time and its pool was killed under this one.
-                if attempt or self._closed:
+                # Another feed's parse ran out of time and its pool was killed under this one,
+                # or a worker died: either way the next attempt runs in a working pool.
+                if self._closed:
                     raise ParseError("the parse process was stopped") from None
+                self._replace(pool)
+                if attempt:
+                    raise ParseError("the parse process died twice") from None
         raise AssertionError("unreachable")
 
     def _replace(self, pool: ProcessPoolExecutor) -> None:

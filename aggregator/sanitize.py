@@ -108,7 +108,7 @@ def bounded_fragment(fragment: str) -> tuple[str, bool]:
     cut = len(fragment) > MAX_HTML_CHARS
     if cut:
         fragment = fragment[:MAX_HTML_CHARS]
-    if "<" not in fragment:
+    if fragment.count("<") <= MAX_HTML_DEPTH:  # too few tags to nest that deep: no scan
         return fragment, cut
     depth = 0
     for tag in _START_OR_END_TAG.finditer(fragment):

@@ -176,17 +176,24 @@ def _refuse_entity_expansion(body: bytes) -> None:
     if not values:
         return
     sizes: dict[bytes, int] = {}
+    endless = 1 << 40
 
-    def size(name: bytes, depth: int = 0) -> int:  # an entity's expanded length
+    def size(name: bytes, depth: int = 0) -> int:  # an entity's expanded length, once each
         if name not in values:
             return len(name) + 2
         if name not in sizes:
-            if depth > 8:  # nested deeper than real feeds go: count it as endless
-                return 1 << 40
-            value = values[name]
-            sizes[name] = len(value) + sum(
-                size(ref, depth + 1) - len(ref) - 2 for ref in _ENTITY_REF.findall(value)
-            )
+            # A cycle, or nesting deeper than real feeds go, counts as endless; marking the
+            # name first makes each one computed once, whatever refers to it how often.
+            sizes[name] = endless
+            if depth <= 8:
+                value = values[name]
+                sizes[name] = min(
+                    endless,
+                    len(value)
+                    + sum(
+                        size(ref, depth + 1) - len(ref) - 2 for ref in _ENTITY_REF.findall(value)
+                    ),
+                )
         return sizes[name]
 
     grown = sum(body.count(b"&" + name + b";") * (size(name) - len(name) - 2) for name in values)

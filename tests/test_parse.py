@@ -888,3 +888,14 @@ def test_raw_quotes_and_angle_brackets_in_links_are_percent_encoded() -> None:
     )
     (entry,) = parse_feed(body, url="https://x.example/", headers={}, now=NOW).entries
     assert entry.link == "https://x.example/a%22%3E%3Cscript%3Ealert(1)%3C/script%3E%20b"
+
+
+def test_a_self_referring_entity_is_refused_at_once() -> None:
+    """The expansion guard itself must not be a CPU bomb: each entity is sized once, and a
+    cycle counts as endless (a hundred self-references nested eight deep is 100^8 calls)."""
+    body = (
+        '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "' + "&a;" * 100 + '">]>'
+        '<rss version="2.0"><channel><title>&a;</title></channel></rss>'
+    ).encode()
+    with pytest.raises(ParseError, match="entity declarations would expand"):
+        parse_feed(body, url="https://x.example/", headers={}, now=NOW)

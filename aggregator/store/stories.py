@@ -88,11 +88,14 @@ class StoriesMixin(StoreBase):
             index.make_room(earliest, latest)
             for start, end in index.missing_days(earliest, latest):
                 span = [utc_text(_from_epoch(start)), utc_text(_from_epoch(end))]
-                stories = self.db.conn.execute(
-                    "SELECT id, story_id FROM entries WHERE story_id IS NOT NULL AND id IN "
-                    "(SELECT entry_id FROM entry_words WHERE published >= ? AND published < ?)",
-                    span,
-                ).fetchall()
+                stories = dict(
+                    self.db.conn.execute(
+                        "SELECT id, story_id FROM entries WHERE story_id IS NOT NULL AND id IN "
+                        "(SELECT entry_id FROM entry_words "
+                        "WHERE published >= ? AND published < ?)",
+                        span,
+                    ).fetchall()
+                )
                 # The word rows are read as they are taken: a week of them at 1,000 feeds is
                 # ~350,000 rows, tens of MB if fetched all at once.
                 rows = self.db.conn.execute(
@@ -100,8 +103,8 @@ class StoriesMixin(StoreBase):
                     "WHERE published >= ? AND published < ?",
                     span,
                 )
-                index.load(start, end, _with_epochs(rows), dict(stories))
-                self._load_centroids(index, index.stories_missing(dict(stories).values()))
+                index.load(start, end, _with_epochs(rows), stories)
+                self._load_centroids(index, index.stories_missing(stories.values()))
         return index
 
     def _load_centroids(self, index: WindowIndex, stories: Sequence[int]) -> None:

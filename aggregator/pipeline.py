@@ -111,9 +111,9 @@ ParseFunction = Callable[..., ParsedFeed]
 PROCESSES_FROM_FEEDS = (
     16  # fewer feeds than this: starting worker processes costs more than it saves
 )
-# Seconds one parse may take in a worker process before it is abandoned (issue 13):
-# `defaults.parse_timeout`.
-DEFAULT_PARSE_BUDGET = 10.0
+# Seconds one parse may take in a worker process before it is abandoned (issue 13): the
+# config's `defaults.parse_timeout`, whose default is this.
+DEFAULT_PARSE_BUDGET = Defaults().parse_timeout
 
 # Retrievals submitted ahead of the writer, per fetch worker: enough that no worker waits for
 # the writer to hand it the next feed, few enough that parsed feeds do not pile up in memory

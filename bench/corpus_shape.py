@@ -170,7 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--python", action="store_true", help="print bench/_corpus.py constants")
     args = parser.parse_args(argv)
     if not (args.corpus / "MANIFEST.tsv").is_file():
-        print(f"corpus not found at {args.corpus}", file=sys.stderr)
+        print(
+            f"corpus not found at {args.corpus}: it is test material beside the checkout"
+            " (../shared; README: Test material)",
+            file=sys.stderr,
+        )
         return 2
     shape = measure(args.corpus, args.min_dated)
     if not shape.documents:

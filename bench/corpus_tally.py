@@ -639,7 +639,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, help="seconds")
     args = parser.parse_args(argv)
     if not (args.corpus / "MANIFEST.tsv").is_file():
-        print(f"corpus not found at {args.corpus}", file=sys.stderr)
+        print(
+            f"corpus not found at {args.corpus}: it is test material beside the checkout"
+            " (../shared; README: Test material)",
+            file=sys.stderr,
+        )
         return 2
     files = load_manifest(args.corpus)
     if args.category:

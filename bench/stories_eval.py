@@ -55,6 +55,9 @@ from aggregator.stories.index import WindowIndex  # noqa: E402
 from aggregator.types import Entry, FeedConfig  # noqa: E402
 from aggregator.urls import canonical_url  # noqa: E402
 
+SHARED_NOTE = (
+    "the labeled set is test material beside the checkout (../shared; README: Test material)"
+)
 DEFAULT_TSV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "stories-dev.tsv"
 WINDOW = timedelta(hours=72)  # the baselines' window, the same as the detector's default
 
@@ -487,6 +490,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--search", action="store_true", help="choose thresholds on 4 folds, report on the 5th"
     )
     args = parser.parse_args(argv)
+    if not args.tsv.is_file():
+        print(f"{args.tsv} not found: {SHARED_NOTE}", file=sys.stderr)
+        return 2
     rows = read_rows(args.tsv)
     gold = [row.story_id for row in rows]
     pairs = sum(_pairs(n) for n in Counter(gold).values())

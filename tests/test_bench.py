@@ -90,6 +90,22 @@ def test_stories_eval_runs_on_a_tiny_labeled_set(tmp_path: Path) -> None:
         assert any(line.startswith(method) for line in lines), method
 
 
+def test_bench_scripts_say_in_one_line_when_the_test_material_is_missing(tmp_path: Path) -> None:
+    """Without ../shared (a checkout on its own) the scripts exit 2 with one line, no traceback."""
+    missing = tmp_path / "shared" / "corpus"
+    for args in (
+        ("bench/stories_eval.py", str(missing / "stories-dev.tsv")),
+        ("bench/corpus_shape.py", "--corpus", str(missing)),
+        ("bench/corpus_tally.py", "--corpus", str(missing)),
+    ):
+        result = run(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "not found" in lines[0] and "../shared" in lines[0], lines[0]
+
+
 def test_stories_cost_runs_on_tiny_databases() -> None:
     result = run("bench/stories_cost.py", "--sizes", "200", "400", "--samples", "5")
     assert result.returncode == 0, result.stderr

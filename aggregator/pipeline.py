@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import logging
 import multiprocessing
 import os
@@ -42,6 +41,7 @@ from aggregator.errors import (
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse_worker import parse as parse_feed
 from aggregator.parse_worker import start_worker
+from aggregator.politeness import HostTurns, host_of
 from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
@@ -438,7 +438,9 @@ def poll(
 
     Only AHEAD_PER_WORKER x workers retrievals are in flight (fetching, parsing or waiting for
     the writer) at any time; each is dropped once saved, so memory does not grow with the
-    number of feeds however far the fetchers could run ahead of the single writer.
+    number of feeds however far the fetchers could run ahead of the single writer. At most
+    `defaults.per_host` of them are feeds of one host (`politeness.HostTurns`, as in `run`):
+    the others of that host wait their turn while other hosts' feeds go ahead.
     """
     limits = FetchLimits.from_defaults(config.defaults)
     policies = {f.name: policy_for(f, config.defaults) for f in config.feeds}
@@ -446,7 +448,9 @@ def poll(
     workers = max(1, min(config.defaults.workers, 32))
     ahead = AHEAD_PER_WORKER * workers
     results: list[PollResult | None] = [None] * len(states)
-    waiting = iter(enumerate(states))
+    turns = HostTurns(
+        config.defaults.per_host, range(len(states)), lambda p: host_of(states[p].url)
+    )
     pending: dict[Future[Retrieved], int] = {}  # in flight -> its position in `states`
     session = make_session(config.defaults.user_agent)
     parser = Parser(len(states), budget=config.defaults.parse_timeout)
@@ -454,7 +458,8 @@ def poll(
         with ThreadPoolExecutor(max_workers=workers) as pool:
 
             def refill() -> None:
-                for position, state in itertools.islice(waiting, ahead - len(pending)):
+                while len(pending) < ahead and (position := turns.take()) is not None:
+                    state = states[position]
                     future = pool.submit(retrieve, session, state, limits, clock, parser)
                     pending[future] = position
 
@@ -462,10 +467,13 @@ def poll(
                 refill()
                 while pending:
                     wait(pending, return_when=FIRST_COMPLETED)
-                    for position, result in _save_batch(store, pending, policies, refill):
+                    for position, result in _save_batch(
+                        store, pending, policies, turns.done, refill
+                    ):
                         results[position] = result
                         if on_result is not None:
                             on_result(result)
+                    refill()  # a batch that failed whole gave slots back without refilling
             finally:
                 for future in pending:  # only after an exception: queued ones never start
                     future.cancel()
@@ -479,6 +487,7 @@ def _save_batch(
     store: Store,
     pending: dict[Future[Retrieved], int],
     policies: Mapping[str, SchedulePolicy],
+    finished: Callable[[int], None],
     refill: Callable[[], None],
 ) -> list[tuple[int, PollResult]]:
     """Save the retrievals that are done, up to a batch, in one commit; their results.
@@ -498,6 +507,7 @@ def _save_batch(
                 if ready is None:
                     break
                 position = pending.pop(ready)
+                finished(position)  # its host may take another request now
                 retrieved = ready.result()
                 del ready  # a Future holds its Retrieved (a parsed feed) until dropped
                 slim = replace(retrieved, parsed=None)

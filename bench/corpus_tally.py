@@ -492,7 +492,8 @@ def run_corpus(
             "  id: tag:corpus.invalid,2026:merged\n"
             f"  max_entries: {max_entries}\n"
             "defaults:\n  timeout: 10s\n  connect_timeout: 5s\n"
-            f"  workers: {workers}\n  max_body_size: 10MB\n"
+            # One loopback server stands in for hundreds of publishers.
+            f"  workers: {workers}\n  per_host: {workers}\n  max_body_size: 10MB\n"
             "feeds:\n" + "\n".join(lines) + "\n",
             encoding="utf-8",
         )

@@ -150,6 +150,9 @@ def write_config(directory: Path, urls: list[str], workers: int) -> Path:
         "  id: tag:bench.example,2026:merged",
         "defaults:",
         f"  workers: {workers}",
+        # One loopback server stands in for 1,000 publishers: as many requests to it at once as
+        # there are fetch threads, as 1,000 hosts would get (reader's workers ignore hosts).
+        f"  per_host: {workers}",
         "  interval: 1h",
         "  min_interval: 1s",
         "feeds:",

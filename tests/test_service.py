@@ -23,7 +23,8 @@ from aggregator.config import load_config
 from aggregator.errors import AlreadyRunning
 from aggregator.fetch import FetchLimits
 from aggregator.pipeline import retrieve, update, utc_now
-from aggregator.service import Service, host_of
+from aggregator.politeness import host_of
+from aggregator.service import Service
 from aggregator.store import open_store
 
 FAST = "  min_interval: 1s\n  interval: 1s\n"  # second-scale polling for tests

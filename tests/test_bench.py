@@ -106,6 +106,25 @@ def test_bench_scripts_say_in_one_line_when_the_test_material_is_missing(tmp_pat
         assert "not found" in lines[0] and "../shared" in lines[0], lines[0]
 
 
+def test_parse_tuning_bench_runs_both_ways_on_a_tiny_corpus() -> None:
+    result = run(
+        "bench/parse_tuning_bench.py",
+        "--feeds",
+        "4",
+        "--entries",
+        "3",
+        "--rounds",
+        "1",
+        "--no-real",
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(
+        r"^synthetic \(4 documents\): fast paths [\d.]+ s, feedparser's own code [\d.]+ s",
+        result.stdout,
+        re.M,
+    ), result.stdout
+
+
 def test_stories_cost_runs_on_tiny_databases() -> None:
     result = run("bench/stories_cost.py", "--sizes", "200", "400", "--samples", "5")
     assert result.returncode == 0, result.stderr

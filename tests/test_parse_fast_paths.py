@@ -142,6 +142,17 @@ def without_fast_paths(monkeypatch: pytest.MonkeyPatch) -> Any:
     return run
 
 
+def test_the_installed_feedparser_is_the_release_the_fast_paths_were_checked_against() -> None:
+    """A new feedparser release switches the fast paths off (their ``pop`` is a copy of
+    feedparser's), which would cost a quarter of every parse without a word: this fails instead.
+    On a new release: diff feedparser's ``mixin.pop``/``contentparams`` against ``_FastPaths``,
+    carry the changes over, run this file, and set ``_FAST_PATHS_FOR`` to the new version."""
+    assert feedparser.__version__ == tuning._FAST_PATHS_FOR, (
+        f"feedparser {feedparser.__version__} is installed; aggregator/feedparser_tuning.py's "
+        f"fast paths were checked against {tuning._FAST_PATHS_FOR} and are switched off"
+    )
+
+
 def test_the_fast_paths_are_installed_for_their_feedparser_release() -> None:
     installed = tuning._FastPaths in feedparser.api.StrictFeedParser.__mro__
     assert installed == (feedparser.__version__ == tuning._FAST_PATHS_FOR)

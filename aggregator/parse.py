@@ -834,11 +834,7 @@ def _parse_json(body: bytes, *, url: str, content_type: str, now: datetime) -> P
 
 def _load_json(body: bytes, content_type: str) -> Any:
     """The decoded JSON value; a header charset is honoured, otherwise UTF-8/16/32 is detected."""
-    charset = ""
-    for param in content_type.split(";")[1:]:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "charset":
-            charset = value.strip().strip("\"'")
+    charset = _charset_param(content_type)
     try:
         if charset:
             try:

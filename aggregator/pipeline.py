@@ -45,7 +45,7 @@ from aggregator.politeness import HostTurns, host_of
 from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
-from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, next_poll
+from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, failure_outcome, next_poll
 from aggregator.store import PruneCounts, Store, TransactionLost, open_store
 from aggregator.stories import (
     DEFAULT_STORY_POLICY,
@@ -67,7 +67,6 @@ from aggregator.types import (
     ParsedFeed,
     PollResult,
     PollStatus,
-    Schedule,
     StoryDecision,
 )
 
@@ -275,7 +274,7 @@ def save(
             entry_times=store.recent_entry_times(state.feed_id) if auto else (),
             previous_interval=state.interval,
         )
-        schedule = _schedule(facts, policy, rand)
+        schedule = next_poll(facts, policy, rand)
         store.record_not_modified(state, fetched, retrieved.started, schedule)
         return PollResult(
             state.name,
@@ -295,7 +294,7 @@ def save(
         entry_times=entry_times or (store.recent_entry_times(state.feed_id) if auto else ()),
         previous_interval=state.interval,
     )
-    schedule = _schedule(facts, policy, rand)
+    schedule = next_poll(facts, policy, rand)
     planned = plan(parsed.entries, store.known_fingerprints(state.feed_id), parsed.fingerprints)
     try:
         # A batch of its own (search-indexed just before the commit), or a unit of poll's.
@@ -387,12 +386,7 @@ def _failed(
     fetched = retrieved.fetched
     status = getattr(error, "status", None) or (fetched.status if fetched else None)
     headers = getattr(error, "headers", None) or {}
-    if status == 410:
-        outcome = Outcome.GONE
-    elif status in (429, 503):
-        outcome = Outcome.RATE_LIMITED
-    else:
-        outcome = Outcome.ERROR
+    outcome = failure_outcome(status)
     facts = PollFacts(
         now=retrieved.started,
         outcome=outcome,
@@ -401,7 +395,7 @@ def _failed(
         error_count=retrieved.state.error_count + 1,
         previous_interval=retrieved.state.interval,
     )
-    schedule = _schedule(facts, policy, rand)
+    schedule = next_poll(facts, policy, rand)
     store.record_error(
         retrieved.state,
         str(error),
@@ -419,11 +413,6 @@ def _failed(
         next_due=schedule.due,
         interval_reason=schedule.reason,
     )
-
-
-def _schedule(facts: PollFacts, policy: SchedulePolicy, rand: Callable[[], float]) -> Schedule:
-    decided = next_poll(facts, policy, rand)
-    return Schedule(due=decided.due, interval=decided.interval, reason=decided.reason)
 
 
 def poll(

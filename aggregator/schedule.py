@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from aggregator.types import FeedHints
+from aggregator.types import FeedHints, Schedule
 
 # RFC 9111 §1.2.2: a delta-seconds too large to represent is taken as 2^31 seconds (68 years),
 # which also keeps datetime arithmetic from overflowing.
@@ -66,19 +66,9 @@ class PollFacts:
     previous_interval: timedelta | None = None  # interval in force before this poll
 
 
-@dataclass(frozen=True, slots=True)
-class NextPoll:
-    """The decision: when to poll next, the interval in force, and why."""
-
-    due: datetime | None  # None: never poll again (410 Gone)
-    interval: timedelta  # the interval in force (before jitter); what `aggregator feeds` shows
-    reason: str  # "config", "auto", "ttl", "max-age", "retry-after", "backoff", "skipHours", ...
-
-
-def outcome_for_status(status: int | None) -> Outcome:
-    """The Outcome of an HTTP status (None: no response at all). A parse error is ERROR too."""
-    if status in (200, 304):
-        return Outcome.OK
+def failure_outcome(status: int | None) -> Outcome:
+    """The Outcome of a failed poll, by the HTTP status it got (None: no response at all; a
+    200 that did not parse is an ERROR like any other)."""
     if status == 410:  # RFC 9110 §15.5.11: gone for good
         return Outcome.GONE
     if status in (429, 503):  # RFC 6585 §4, RFC 9110 §15.6.4: slow down
@@ -88,7 +78,7 @@ def outcome_for_status(status: int | None) -> Outcome:
 
 def next_poll(
     facts: PollFacts, policy: SchedulePolicy, rand: Callable[[], float] = random.random
-) -> NextPoll:
+) -> Schedule:
     """When to poll a feed next, given what this poll told us (rules in the module docstring)."""
     now = _utc(facts.now)
     floor = max(policy.min_interval, timedelta(0))
@@ -97,7 +87,7 @@ def next_poll(
     jitter = min(max(rand(), 0.0), 1.0) * max(policy.jitter, 0.0)
 
     if facts.outcome is Outcome.GONE:
-        return NextPoll(due=None, interval=base, reason="gone")
+        return Schedule(due=None, interval=base, reason="gone")
 
     if facts.outcome is Outcome.OK:
         interval, reason = _longest(base, base_reason, facts, now, policy)
@@ -125,7 +115,7 @@ def next_poll(
             due = now + interval * (1 + jitter)
 
     due, skip_reason = _defer_skipped(due, facts.hints, floor * jitter)
-    return NextPoll(due=due, interval=interval, reason=skip_reason or reason)
+    return Schedule(due=due, interval=interval, reason=skip_reason or reason)
 
 
 def auto_interval(entry_times: Sequence[datetime], policy: SchedulePolicy) -> timedelta | None:

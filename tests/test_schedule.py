@@ -10,17 +10,16 @@ import pytest
 from requests.structures import CaseInsensitiveDict
 
 from aggregator.schedule import (
-    NextPoll,
     Outcome,
     PollFacts,
     SchedulePolicy,
     auto_interval,
     cache_lifetime,
+    failure_outcome,
     next_poll,
-    outcome_for_status,
     retry_after,
 )
-from aggregator.types import FeedHints
+from aggregator.types import FeedHints, Schedule
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a Wednesday
 HTTP_NOW = "Wed, 25 Nov 2026 12:00:00 GMT"
@@ -45,7 +44,7 @@ def poll(
     policy: SchedulePolicy = POLICY,
     rand: Any = low,
     **facts: Any,
-) -> NextPoll:
+) -> Schedule:
     return next_poll(PollFacts(now=NOW, outcome=outcome, **facts), policy, rand)
 
 
@@ -399,8 +398,7 @@ def test_a_bare_429_or_503_at_least_doubles_the_previous_interval() -> None:
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        (200, Outcome.OK),
-        (304, Outcome.OK),
+        (200, Outcome.ERROR),  # a 200 that did not parse
         (None, Outcome.ERROR),
         (404, Outcome.ERROR),
         (500, Outcome.ERROR),
@@ -409,8 +407,8 @@ def test_a_bare_429_or_503_at_least_doubles_the_previous_interval() -> None:
         (410, Outcome.GONE),
     ],
 )
-def test_outcome_for_status(status: int | None, outcome: Outcome) -> None:
-    assert outcome_for_status(status) is outcome
+def test_failure_outcome(status: int | None, outcome: Outcome) -> None:
+    assert failure_outcome(status) is outcome
 
 
 # ---------------------------------------------------------------- 410

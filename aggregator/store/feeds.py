@@ -37,11 +37,13 @@ _FORGET_OLD_URL = (
 # A NULL parameter keeps the stored value: validators the 304 did not resend (R-H2), and a
 # permanent move that this answer did not make.
 _NOT_MODIFIED = (
-    "UPDATE feeds SET final_url = ?, last_fetched = ?, last_success = ?, last_status = ?, "
+    "UPDATE feeds SET final_url = :final_url, last_fetched = :last_fetched, "
+    "last_success = :last_success, last_status = :last_status, "
     "last_error = NULL, error_count = 0, failing_since = NULL, last_result = 'not-modified', "
-    "etag = coalesce(?, etag), last_modified = coalesce(?, last_modified), "
-    "moved_to = coalesce(?, moved_to), moved_at = coalesce(?, moved_at), "
-    "next_due = ?, interval_seconds = ?, interval_reason = ? WHERE id = ?"
+    "etag = coalesce(:etag, etag), last_modified = coalesce(:last_modified, last_modified), "
+    "moved_to = coalesce(:moved_to, moved_to), moved_at = coalesce(:moved_at, moved_at), "
+    "next_due = :next_due, interval_seconds = :interval_seconds, "
+    "interval_reason = :interval_reason WHERE id = :id"
 )
 
 
@@ -168,18 +170,18 @@ class FeedsMixin(StoreBase):
         with _writing(f"feed {state.name}"), self.atomic():
             self.db.execute(
                 _NOT_MODIFIED,
-                [
-                    success["final_url"],
-                    success["last_fetched"],
-                    success["last_success"],
-                    success["last_status"],
-                    fetched.headers.get("ETag") or None,
-                    fetched.headers.get("Last-Modified") or None,
-                    success.get("moved_to"),
-                    success.get("moved_at"),
-                    *_schedule_values(schedule).values(),
-                    state.feed_id,
-                ],
+                {
+                    "final_url": success["final_url"],
+                    "last_fetched": success["last_fetched"],
+                    "last_success": success["last_success"],
+                    "last_status": success["last_status"],
+                    "etag": fetched.headers.get("ETag") or None,
+                    "last_modified": fetched.headers.get("Last-Modified") or None,
+                    "moved_to": success.get("moved_to"),
+                    "moved_at": success.get("moved_at"),
+                    **_schedule_values(schedule),
+                    "id": state.feed_id,
+                },
             )
 
     def record_error(
@@ -195,19 +197,19 @@ class FeedsMixin(StoreBase):
         """A failed poll: stored entries and validators are left exactly as they were."""
         with _writing(f"feed {state.name}"), self.atomic():
             self.db.execute(
-                "UPDATE feeds SET last_fetched = ?, last_status = ?, last_result = 'error', "
-                "last_error = ?, error_count = error_count + 1, "
-                "failing_since = coalesce(failing_since, ?), disabled_reason = ?, "
-                "next_due = ?, interval_seconds = ?, interval_reason = ? WHERE id = ?",
-                [
-                    utc_text(now),
-                    http_status,
-                    message,
-                    utc_text(now),
-                    message if disable else None,
-                    *_schedule_values(schedule).values(),
-                    state.feed_id,
-                ],
+                "UPDATE feeds SET last_fetched = :now, last_status = :status, "
+                "last_result = 'error', last_error = :message, error_count = error_count + 1, "
+                "failing_since = coalesce(failing_since, :now), disabled_reason = :disabled, "
+                "next_due = :next_due, interval_seconds = :interval_seconds, "
+                "interval_reason = :interval_reason WHERE id = :id",
+                {
+                    "now": utc_text(now),
+                    "status": http_status,
+                    "message": message,
+                    "disabled": message if disable else None,
+                    **_schedule_values(schedule),
+                    "id": state.feed_id,
+                },
             )
 
     def feed_rows(self) -> list[FeedRow]:
@@ -271,6 +273,7 @@ def _success_values(state: FeedState, fetched: FetchResult, now: datetime) -> di
 
 
 def _schedule_values(schedule: Schedule) -> dict[str, Any]:
+    """The feeds columns of a schedule, by name (bound as named SQL parameters)."""
     return {
         "next_due": utc_text(schedule.due) if schedule.due else None,
         "interval_seconds": schedule.interval.total_seconds(),

@@ -1,8 +1,9 @@
-"""Pure exact-duplicate logic: identity keys, content fingerprints, new / changed / unchanged.
+"""Identity keys and content fingerprints: what makes two items the same item.
 
-Three layers (STANDARDS R-K3): (1) the same feed repeating an id -> one entry, updated in place
+Three layers of duplicates: (1) the same feed repeating an id -> one entry, updated in place
 when its fingerprint changes; (2) the same canonical URL from several feeds -> one entry with
-several sources (the store looks the URL up); (3) same-story clustering lives in stories.py.
+several sources; both are decided in `plan.py` with the keys made here. (3) The same story told
+by several outlets is `stories/`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 
 from aggregator.types import Entry
 
@@ -21,26 +19,6 @@ from aggregator.types import Entry
 # are URLs keep their value as the output id (R-A7 a, b); anything else gets a minted id.
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _ID_NAMESPACE = uuid.UUID("6f1c3f0e-51a2-4c57-9d7e-1f3e2b7a9c10")
-
-
-# What the store reports for an id whose entry was pruned: the feed still carries it, but it must
-# not come back as new (retention keeps such ids as tombstones).
-PRUNED = "pruned"
-
-
-class Change(StrEnum):
-    NEW = "new"
-    CHANGED = "changed"
-    UNCHANGED = "unchanged"
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedEntry:
-    """One parsed entry with its fingerprint and what storing it means."""
-
-    entry: Entry
-    fingerprint: str
-    change: Change
 
 
 def fingerprint(entry: Entry) -> str:
@@ -65,37 +43,6 @@ def fingerprint(entry: Entry) -> str:
     ]
     encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:32]
-
-
-def plan(
-    entries: Iterable[Entry],
-    known: Mapping[str, str],
-    fingerprints: Mapping[str, str] | None = None,
-) -> list[PlannedEntry]:
-    """Classify each entry against ``known`` (source id -> stored fingerprint) of its feed.
-
-    ``fingerprints`` (source id -> fingerprint of the id's first entry) may come with the
-    parsed feed (aggregator.prepare); those missing are computed here.
-    """
-    fingerprints = fingerprints or {}
-    planned: list[PlannedEntry] = []
-    seen: set[str] = set()
-    for entry in entries:
-        if entry.source_id in seen:  # parse already disambiguates; never store one id twice
-            continue
-        seen.add(entry.source_id)
-        stored = known.get(entry.source_id)
-        if stored == PRUNED:
-            continue
-        digest = fingerprints.get(entry.source_id) or fingerprint(entry)
-        if stored is None:
-            change = Change.NEW
-        elif stored != digest:
-            change = Change.CHANGED
-        else:
-            change = Change.UNCHANGED
-        planned.append(PlannedEntry(entry, digest, change))
-    return planned
 
 
 # Schemes an entry or feed id is published under as is; any other (javascript:, data:, a

@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator import __version__
-from aggregator.dedupe import plan
 from aggregator.errors import (
     AggregatorError,
     FeedError,
@@ -41,6 +40,7 @@ from aggregator.errors import (
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
 from aggregator.parse_worker import parse as parse_feed
 from aggregator.parse_worker import start_worker
+from aggregator.plan import lookups, moved_to, plan_update
 from aggregator.politeness import HostTurns, host_of
 from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
@@ -59,14 +59,17 @@ from aggregator.stories import (
 from aggregator.types import (
     AUTO,
     Config,
+    CreatedEntry,
     Defaults,
     FeedConfig,
     FeedState,
+    FeedUpdate,
     FetchResult,
     OutputFeed,
     ParsedFeed,
     PollResult,
     PollStatus,
+    Schedule,
     StoryDecision,
 )
 
@@ -275,7 +278,9 @@ def save(
             previous_interval=state.interval,
         )
         schedule = next_poll(facts, policy, rand)
-        store.record_not_modified(state, fetched, retrieved.started, schedule)
+        store.record_not_modified(
+            state, fetched, retrieved.started, schedule, moved_to=moved_to(state, fetched)
+        )
         return PollResult(
             state.name,
             PollStatus.NOT_MODIFIED,
@@ -295,14 +300,10 @@ def save(
         previous_interval=state.interval,
     )
     schedule = next_poll(facts, policy, rand)
-    planned = plan(parsed.entries, store.known_fingerprints(state.feed_id), parsed.fingerprints)
     try:
         # A batch of its own (search-indexed just before the commit), or a unit of poll's.
         with store.batch(f"entries of feed {state.name}"):
-            counts = store.record_update(
-                state, fetched, parsed, planned, retrieved.started, schedule
-            )
-            place_in_stories(store, counts.created, retrieved.started, parsed.headline_words)
+            counts = store_response(store, state, fetched, parsed, retrieved.started, schedule)
     except TransactionLost:
         raise  # the whole batch is gone: `poll` reports each of its feeds
     except StorageError as error:
@@ -326,12 +327,42 @@ def save(
     )
 
 
+def store_response(
+    store: Store,
+    state: FeedState,
+    fetched: FetchResult,
+    parsed: ParsedFeed,
+    now: datetime,
+    schedule: Schedule,
+) -> FeedUpdate:
+    """Store a parsed 200 response (`apply_response`) and place the entries it created in
+    their stories, in the caller's transaction. Returns what was decided."""
+    update, created = apply_response(store, state, fetched, parsed, now, schedule)
+    place_in_stories(store, created, now, parsed.headline_words)
+    return update
+
+
+def apply_response(
+    store: Store,
+    state: FeedState,
+    fetched: FetchResult,
+    parsed: ParsedFeed,
+    now: datetime,
+    schedule: Schedule,
+) -> tuple[FeedUpdate, list[CreatedEntry]]:
+    """Decide what a parsed 200 response changes (`plan.plan_update`, against one read of what
+    is stored) and apply it: the decision, and the entries rows it created."""
+    known = store.known_for(state, parsed.feed_id, lookups(state, parsed))
+    update = plan_update(state, fetched, parsed, known, now, schedule)
+    return update, store.apply_update(update)
+
+
 MAX_STORY_LOOKUPS = 200  # per feed response; real feeds bring tens of new entries at a time
 
 
 def place_in_stories(
     store: Store,
-    entry_ids: Iterable[int],
+    created: Iterable[CreatedEntry],
     now: datetime,
     headline_words: Mapping[str, tuple[str, ...]] | None = None,
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
@@ -342,8 +373,9 @@ def place_in_stories(
     thousands of look-alikes would cost quadratic time; past MAX_STORY_LOOKUPS entries of one
     response, the rest start stories of their own (their words are still indexed).
     """
-    for placed, entry_id in enumerate(entry_ids):
-        title, published = store.entry_for_story(entry_id)
+    for placed, (entry_id, title, published) in enumerate(
+        (c.entry_id, c.title, c.published) for c in created
+    ):
         words = headline_words.get(title) if headline_words else None
         if words is None:
             words = story_words(title)
@@ -368,8 +400,9 @@ def rebuild_stories(
     their stories, with the current rules, in one transaction: how many, and what changed."""
     with store.transaction("rebuild stories"):
         entries, before = store.reset_stories(since)
-        for entry in entries:  # one at a time: MAX_STORY_LOOKUPS bounds one feed response
-            place_in_stories(store, [entry], now, policy=policy)
+        for entry_id in entries:  # one at a time: MAX_STORY_LOOKUPS bounds one feed response
+            title, published = store.entry_for_story(entry_id)
+            place_in_stories(store, [CreatedEntry(entry_id, title, published)], now, policy=policy)
         after = store.story_assignments(entries)
     return len(entries), partition_changes(before, after)
 

@@ -291,3 +291,123 @@ class OutputFeed:
     base_url: str | None = None  # public URL of the output dir (self links) if known
     generator_version: str = ""
     hub: str | None = None  # WebSub hub announced with rel="hub"
+
+
+# ---------------------------------------------------------------- storing a response (plan.py)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSource:
+    """One item this feed gave before, as stored (a `sources` row and its entry)."""
+
+    source_id: str
+    row_id: int  # sources.id
+    entry_row_id: int  # entries.id
+    fingerprint: str
+    shown: bool  # this feed's copy is the one the entry shows (entries.feed_id is this feed)
+    canonical_url: str | None  # the entry's
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """What `Known` must be read for: the document's canonical URLs and possible output ids."""
+
+    canonical_urls: frozenset[str]
+    output_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the store holds that one feed response is decided against (one bulk read)."""
+
+    sources: Mapping[str, StoredSource] = field(default_factory=dict)  # this feed's, by id
+    pruned: frozenset[str] = frozenset()  # ids of this feed whose entries retention deleted
+    first_success: bool = True  # no answer from this feed was stored before
+    feed_id_taken: bool = False  # another feed already goes by the document's own id
+    entry_by_url: Mapping[str, int] = field(default_factory=dict)  # URL -> first entries row
+    taken_output_ids: frozenset[str] = frozenset()  # of `Lookups.output_ids`, those stored
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRowUpdate:
+    """The feed row's new values after a 200."""
+
+    fetched_at: datetime
+    status: int
+    final_url: str
+    moved_to: str | None  # where a chain of permanent redirects took the feed, if it did
+    etag: str | None
+    last_modified: str | None
+    title: str | None
+    link: str | None
+    format: str
+    warning: str | None
+    hints: FeedHints
+    schedule: Schedule
+    adopted_source_id: str | None  # the feed's own atom:id, taken as its permanent id
+
+
+@dataclass(frozen=True, slots=True)
+class InsertEntry:
+    """A new entry, with this feed as its first source."""
+
+    entry: Entry
+    fingerprint: str
+    output_id: str
+    published: datetime  # as stored: the entry's own date, else the time of the poll
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddSource:
+    """A new item of this feed that is an entry already stored (the same canonical URL)."""
+
+    entry: Entry
+    fingerprint: str
+    entry_row_id: int | None  # the stored entry, or None: ...
+    insert_index: int | None  # ... the `InsertEntry` at this index of `FeedUpdate.intents`
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateEntry:
+    """An item the feed gave before, changed: its source row, and its entry if shown."""
+
+    entry: Entry
+    fingerprint: str
+    stored: StoredSource
+    published: datetime | None  # None: keep the stored first publication time
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Rekey:
+    """A stored item the feed now gives under a new id; updated too when it changed."""
+
+    entry: Entry
+    fingerprint: str
+    stored: StoredSource
+    update: UpdateEntry | None
+
+
+Intent = InsertEntry | AddSource | UpdateEntry | Rekey
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """Everything one 200 response changes, as decided; `Store.apply_update` writes it."""
+
+    state: FeedState  # with the adopted permanent id, if one was adopted
+    row: FeedRowUpdate
+    intents: tuple[Intent, ...]
+    new: int  # items new to this feed (inserted or added as a source)
+    updated: int
+    rekeyed: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedEntry:
+    """An entries row a response created: what story placement needs of it."""
+
+    entry_id: int
+    title: str
+    published: datetime  # as stored

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from aggregator.dedupe import plan
-from aggregator.pipeline import place_in_stories
+from aggregator.pipeline import apply_response, place_in_stories
 from aggregator.store import Store
 from aggregator.stories import DEFAULT_STORY_POLICY, StoryPolicy
 from aggregator.types import Entry, FeedState, FetchResult, ParsedFeed, Schedule
@@ -22,12 +21,11 @@ def store_and_place(
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
 ) -> float:
     """The pipeline's write path for one entry, in one transaction; returns seconds placing it."""
-    planned = plan([entry], store.known_fingerprints(state.feed_id))
     parsed = ParsedFeed("rss20", state.name, None, None, None, (entry,))
     with store.transaction("bench"):
-        counts = store.record_update(
-            state, FetchResult(200, state.url, {}, b""), parsed, planned, now, BENCH_SCHEDULE
+        _, created = apply_response(
+            store, state, FetchResult(200, state.url, {}, b""), parsed, now, BENCH_SCHEDULE
         )
         started = time.perf_counter()
-        place_in_stories(store, counts.created, now, policy=policy)
+        place_in_stories(store, created, now, policy=policy)
         return time.perf_counter() - started

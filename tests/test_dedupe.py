@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.dedupe import Change, feed_source_id, fingerprint, output_id, plan, scoped_id
+from aggregator.dedupe import feed_source_id, fingerprint, output_id, scoped_id
 from aggregator.types import Entry
 
 WHEN = datetime(2026, 11, 25, 9, tzinfo=UTC)
@@ -23,17 +23,6 @@ def entry(source_id: str = "a", **changes: object) -> Entry:
     }
     values.update(changes)
     return Entry(**values)  # type: ignore[arg-type]
-
-
-def test_plan_new_changed_unchanged() -> None:
-    unchanged, changed, new = entry("u"), entry("c", title="New title"), entry("n")
-    known = {"u": fingerprint(unchanged), "c": fingerprint(entry("c"))}
-    result = {p.entry.source_id: p.change for p in plan([unchanged, changed, new], known)}
-    assert result == {"u": Change.UNCHANGED, "c": Change.CHANGED, "n": Change.NEW}
-
-
-def test_plan_never_yields_one_id_twice() -> None:
-    assert len(plan([entry("a"), entry("a", title="other")], {})) == 1
 
 
 @pytest.mark.parametrize(
@@ -83,26 +72,6 @@ def test_output_ids_keep_absolute_ids_and_mint_the_rest(source_id: str, kept: bo
 def test_scoped_ids_differ_per_feed() -> None:
     a, b = feed_source_id("https://a/"), feed_source_id("https://b/")
     assert scoped_id("https://x/1", a) != scoped_id("https://x/1", b)
-
-
-def test_the_parse_worker_s_share_is_what_the_writer_would_compute() -> None:
-    """aggregator.prepare works out fingerprints and headline words where the feed is parsed;
-    the plan made with them is the plan made without (an id's first entry wins, as in plan)."""
-    from aggregator.prepare import prepared
-    from aggregator.stories import story_words
-    from aggregator.types import ParsedFeed
-
-    entries = (
-        entry("a", title="Volcano erupts near Grindavik"),
-        entry("b", title="Lava reaches the sea"),
-        entry("a", title="A later item reusing the id"),
-    )
-    parsed = prepared(ParsedFeed("rss20", "F", None, None, None, entries))
-    known = {"b": fingerprint(entries[1])}
-    assert plan(entries, known, parsed.fingerprints) == plan(entries, known)
-    assert parsed.fingerprints["a"] == fingerprint(entries[0])
-    assert parsed.headline_words == {e.title: story_words(e.title) for e in entries}
-    assert parsed == ParsedFeed("rss20", "F", None, None, None, entries)  # not compared
 
 
 @pytest.mark.parametrize(

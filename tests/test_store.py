@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.dedupe import plan
 from aggregator.errors import StorageError
+from aggregator.pipeline import apply_response
 from aggregator.store import migrations, open_store
 from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
 
@@ -43,12 +43,11 @@ def test_entries_are_searchable_and_stay_in_sync(tmp_path: Path) -> None:
             "1", "Volcano erupts in Iceland", "https://f.example/1", summary="<p>lava</p>"
         )
         result = FetchResult(200, "https://f.example/rss", {"ETag": '"e"'}, b"")
-        store.record_update(state, result, parsed(first), plan([first], {}), NOW, LATER)
+        apply_response(store, state, result, parsed(first), NOW, LATER)
         hits = list(store.db["entries"].search("volcano"))
         assert [h["title"] for h in hits] == ["Volcano erupts in Iceland"]
         changed = Entry("1", "Glacier melts in Iceland", "https://f.example/1")
-        known = store.known_fingerprints(state.feed_id)
-        store.record_update(state, result, parsed(changed), plan([changed], known), NOW, LATER)
+        apply_response(store, state, result, parsed(changed), NOW, LATER)
         assert list(store.db["entries"].search("volcano")) == []
         assert [h["title"] for h in store.db["entries"].search("glacier")] == [
             "Glacier melts in Iceland"
@@ -87,10 +86,7 @@ def test_a_batch_commits_its_units_and_indexes_them_for_search_once(tmp_path: Pa
         states = store.sync_feeds(feeds, NOW)
 
         def store_entry(feed: str, entry: Entry) -> None:
-            known = store.known_fingerprints(states[feed].feed_id)
-            store.record_update(
-                states[feed], result, parsed(entry), plan([entry], known), NOW, LATER
-            )
+            apply_response(store, states[feed], result, parsed(entry), NOW, LATER)
 
         with store.batch("three feeds"):
             with store.transaction("f0"):

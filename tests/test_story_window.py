@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from aggregator.dedupe import plan
 from aggregator.errors import StorageError
+from aggregator.pipeline import apply_response
 from aggregator.store import Store, migrations, open_store, utc_text
 from aggregator.stories import StoryPolicy, decide, headline_vector, story_words
 from aggregator.stories import index as index_module
@@ -66,16 +66,10 @@ def store_one(store: Store, title: str, published: datetime, n: int) -> int:
     state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], START)["f"]
     entry = Entry(f"e{n}", title, f"https://f.example/{n}", published=published)
     parsed = ParsedFeed("rss20", "f", None, None, None, (entry,))
-    counts = store.record_update(
-        state,
-        FetchResult(200, state.url, {}, b""),
-        parsed,
-        plan([entry], store.known_fingerprints(state.feed_id)),
-        published,
-        SCHEDULE,
+    _, (created,) = apply_response(
+        store, state, FetchResult(200, state.url, {}, b""), parsed, published, SCHEDULE
     )
-    (created,) = counts.created
-    return created
+    return created.entry_id
 
 
 def place_checked(store: Store, entry_id: int, policy: StoryPolicy, check: bool = True) -> int:
@@ -166,17 +160,17 @@ def test_a_story_is_never_updated_before_a_member_was_published(tmp_path: Path) 
             updated=MOMENT - timedelta(days=2),
         )
         with store.transaction("one"):
-            counts = store.record_update(
+            _, created = apply_response(
+                store,
                 state,
                 FetchResult(200, state.url, {}, b""),
                 ParsedFeed("rss20", "f", None, None, None, (entry,)),
-                plan([entry], {}),
                 MOMENT,
                 SCHEDULE,
             )
             words = story_words(entry.title)
             store.place_in_story(
-                counts.created[0],
+                created[0].entry_id,
                 words,
                 headline_vector(words),
                 MOMENT,

@@ -24,6 +24,7 @@ from aggregator.config import load_config
 from aggregator.errors import FetchError
 from aggregator.fetch import FetchLimits, fetch, make_session
 from aggregator.pipeline import update
+from aggregator.plan import moved_to
 from aggregator.store import Store, open_store
 from aggregator.types import FeedConfig, FetchResult, PollStatus, Schedule
 
@@ -270,13 +271,12 @@ def test_record_not_modified_records_a_permanent_move_and_keeps_it(tmp_path: Pat
     with open_store(tmp_path / "a.db") as store:
         state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], NOW)["f"]
         moved = FetchResult(304, "https://new.example/rss", {}, None, redirected_permanently=True)
-        store.record_not_modified(state, moved, NOW, LATER)
+        store.record_not_modified(state, moved, NOW, LATER, moved_to=moved_to(state, moved))
         assert _feed(store, "f")["moved_to"] == "https://new.example/rss"
         state = store.feed_states(["f"])["f"]
         later = NOW + timedelta(hours=1)
-        store.record_not_modified(
-            state, FetchResult(304, "https://new.example/rss", {}, None), later, LATER
-        )
+        again = FetchResult(304, "https://new.example/rss", {}, None)
+        store.record_not_modified(state, again, later, LATER, moved_to=moved_to(state, again))
         row = _feed(store, "f")
         assert row["moved_to"] == "https://new.example/rss"
         assert row["moved_at"] == "2026-11-25T12:00:00Z"

@@ -25,7 +25,7 @@ from aggregator.store._base import (
     parse_utc,
     utc_text,
 )
-from aggregator.store.entries import EntriesMixin, WriteCounts
+from aggregator.store.entries import EntriesMixin
 from aggregator.store.feeds import FeedRow, FeedsMixin
 from aggregator.store.output import OutputMixin
 from aggregator.store.retention import PruneCounts, RetentionMixin
@@ -40,7 +40,6 @@ __all__ = [
     "StoryMember",
     "StoryRow",
     "TransactionLost",
-    "WriteCounts",
     "migrations",
     "open_store",
     "parse_utc",

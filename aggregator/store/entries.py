@@ -1,199 +1,181 @@
-"""Entries and sources: one feed response stored in one transaction, with exact dedup."""
+"""Entries and sources: one feed response's decided changes applied in one transaction.
+
+What to store is decided in `aggregator.plan` (pure); here it is read for (`known_for`, one
+bulk read) and written (`apply_update`).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from aggregator.dedupe import (
-    Change,
-    PlannedEntry,
-    is_absolute_iri,
-    output_id,
-)
-from aggregator.dedupe import scoped_id as scoped_output_id
 from aggregator.store._base import StoreBase, _row_id, _writing, utc_text
-from aggregator.store.feeds import _schedule_values, _success_values
+from aggregator.store.feeds import _schedule_values
 from aggregator.types import (
+    AddSource,
+    CreatedEntry,
     Enclosure,
     Entry,
     FeedState,
-    FetchResult,
-    ParsedFeed,
-    Schedule,
+    FeedUpdate,
+    InsertEntry,
+    Known,
+    Lookups,
+    Rekey,
+    StoredSource,
+    UpdateEntry,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class WriteCounts:
-    new: int = 0
-    updated: int = 0
-    created: tuple[int, ...] = ()  # entries rows created (not merged into one by URL)
-    rekeyed: int = 0  # items the feed gave again under a new id (kept once, not duplicated)
+_IN_CHUNK = 500  # values bound in one IN (...) list
 
 
 class EntriesMixin(StoreBase):
-    """Writes of entries and their per-feed copies."""
+    """Reads and writes of entries and their per-feed copies (sources)."""
 
-    def record_update(
-        self,
-        state: FeedState,
-        fetched: FetchResult,
-        parsed: ParsedFeed,
-        planned: Sequence[PlannedEntry],
-        now: datetime,
-        schedule: Schedule,
-    ) -> WriteCounts:
-        """Store one 200 response: entries, sources and the feed's validators, atomically."""
-        now_text = utc_text(now)
-        new = updated = 0
-        created: list[int] = []
+    def known_for(self, state: FeedState, document_feed_id: str | None, lookups: Lookups) -> Known:
+        """What `plan.plan_update` decides one response of this feed against."""
+        conn = self.db.conn
+        sources = {
+            source_id: StoredSource(
+                source_id, row_id, entry_row_id, digest, owner == state.feed_id, url
+            )
+            for source_id, row_id, entry_row_id, digest, owner, url in conn.execute(
+                "SELECT s.source_entry_id, s.id, s.entry_id, s.fingerprint, e.feed_id, "
+                "e.canonical_url FROM sources s JOIN entries e ON e.id = s.entry_id "
+                "WHERE s.feed_id = ?",
+                [state.feed_id],
+            )
+        }
+        pruned = frozenset(
+            row[0]
+            for row in conn.execute(
+                "SELECT source_entry_id FROM tombstones WHERE feed_id = ?", [state.feed_id]
+            )
+        )
+        first_success, feed_id_taken = conn.execute(
+            "SELECT last_success IS NULL, EXISTS (SELECT 1 FROM feeds other "
+            "WHERE other.source_id = ? AND other.id != feeds.id) FROM feeds WHERE id = ?",
+            [document_feed_id, state.feed_id],
+        ).fetchone()
+        entry_by_url = dict(
+            self._in(
+                "SELECT canonical_url, min(id) FROM entries WHERE canonical_url IN ({}) "
+                "GROUP BY canonical_url",
+                lookups.canonical_urls,
+            )
+        )
+        taken = frozenset(
+            row[0]
+            for row in self._in("SELECT uid FROM entries WHERE uid IN ({})", lookups.output_ids)
+        )
+        return Known(
+            sources=sources,
+            pruned=pruned,
+            first_success=bool(first_success),
+            feed_id_taken=bool(feed_id_taken),
+            entry_by_url=entry_by_url,
+            taken_output_ids=taken,
+        )
+
+    def _in(self, sql: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``sql`` (one ``IN ({})``) over all `values`, bound in chunks."""
+        values = sorted(values)
+        for first in range(0, len(values), _IN_CHUNK):
+            chunk = values[first : first + _IN_CHUNK]
+            yield from self.db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+    def apply_update(self, update: FeedUpdate) -> list[CreatedEntry]:
+        """Write one decided 200 response atomically: the feed row, then each intent. Returns
+        the entries rows it created, with what story placement needs (nothing is re-read)."""
+        state, row = update.state, update.row
+        now_text = utc_text(row.fetched_at)
+        created: list[CreatedEntry] = []
         with _writing(f"entries of feed {state.name}"), self.atomic():
-            hints = parsed.hints
+            hints = row.hints
             feed_values: dict[str, Any] = {
-                **_success_values(state, fetched, now),
-                "title": parsed.title,
-                "link": parsed.link,
-                "format": parsed.format,
-                # Validators are replaced on every 200, even when nothing changed (R-H2).
-                "etag": fetched.headers.get("ETag"),
-                "last_modified": fetched.headers.get("Last-Modified"),
+                "final_url": row.final_url,
+                "last_fetched": now_text,
+                "last_success": now_text,
+                "last_status": row.status,
+                "last_error": None,
+                "error_count": 0,
+                "failing_since": None,
+                "title": row.title,
+                "link": row.link,
+                "format": row.format,
+                "etag": row.etag,
+                "last_modified": row.last_modified,
                 "last_result": "updated",
-                "warning": parsed.warning,
+                "warning": row.warning,
                 "hint_ttl_seconds": hints.ttl.total_seconds() if hints.ttl else None,
                 "hint_update_period_seconds": (
                     hints.update_period.total_seconds() if hints.update_period else None
                 ),
                 "hint_skip_hours": json.dumps(sorted(hints.skip_hours)),
                 "hint_skip_days": json.dumps(sorted(hints.skip_days)),
-                **_schedule_values(schedule),
+                **_schedule_values(row.schedule),
             }
-            first_success = (
-                self.db.execute(
-                    "SELECT last_success FROM feeds WHERE id = ?", [state.feed_id]
-                ).fetchone()[0]
-                is None
-            )
-            claimed = (
-                parsed.feed_id
-                and self.db.execute(
-                    "SELECT 1 FROM feeds WHERE source_id = ? AND id != ?",
-                    [parsed.feed_id, state.feed_id],
-                ).fetchone()
-            )
-            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id) and not claimed:
-                # An Atom feed's own id names it in atom:source; adopted once, then kept (unless
-                # another feed already goes by it: copies of one feed under two URLs exist).
-                feed_values["source_id"] = parsed.feed_id
-                state = replace(state, source_id=parsed.feed_id)
+            if row.moved_to:
+                feed_values.update(moved_to=row.moved_to, moved_at=now_text)
+            if row.adopted_source_id:
+                feed_values["source_id"] = row.adopted_source_id
             self.db.conn.execute(
                 f"UPDATE feeds SET {_set_clause(feed_values)} WHERE id = :row_id",
                 {**feed_values, "row_id": state.feed_id},
             )
-            in_document = {item.entry.source_id for item in planned}
-            # A feed with nothing stored yet (every feed, on a cold start) has nothing to rekey.
-            (stored_any,) = self.db.conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM sources WHERE feed_id = ?)", [state.feed_id]
-            ).fetchone()
-            rekeyed = 0
-            for item in planned:
-                if (
-                    stored_any
-                    and item.change is Change.NEW
-                    and self._rekey(state, item, in_document, now_text)
-                ):
-                    rekeyed += 1
-                elif item.change is Change.NEW:
-                    row_id = self._insert(state, item, now_text)
-                    if row_id is not None:
-                        created.append(row_id)
-                    new += 1
-                elif item.change is Change.CHANGED:
-                    self._update(state, item, now_text)
-                    updated += 1
-        return WriteCounts(new=new, updated=updated, created=tuple(created), rekeyed=rekeyed)
+            inserted: dict[int, int] = {}  # index of an InsertEntry -> its entries row
+            for index, intent in enumerate(update.intents):
+                if isinstance(intent, InsertEntry):
+                    entry_row_id = self._insert_entry(state, intent, now_text)
+                    inserted[index] = entry_row_id
+                    created.append(CreatedEntry(entry_row_id, intent.entry.title, intent.published))
+                    self._insert_source(
+                        state, intent.entry, intent.fingerprint, entry_row_id, now_text
+                    )
+                elif isinstance(intent, AddSource):
+                    onto = intent.entry_row_id
+                    if onto is None:
+                        onto = inserted[intent.insert_index]  # type: ignore[index]
+                    self._insert_source(state, intent.entry, intent.fingerprint, onto, now_text)
+                elif isinstance(intent, UpdateEntry):
+                    self._update(intent, now_text)
+                elif isinstance(intent, Rekey):
+                    self.db.conn.execute(
+                        "UPDATE sources SET source_entry_id = ? WHERE id = ?",
+                        [intent.entry.source_id, intent.stored.row_id],
+                    )
+                    if intent.update is not None:
+                        self._update(intent.update, now_text)
+        return created
 
-    def _rekey(
-        self, state: FeedState, item: PlannedEntry, in_document: set[str], now_text: str
-    ) -> bool:
-        """A "new" id for an item this feed already gave under an id it no longer uses.
+    def _insert_entry(self, state: FeedState, intent: InsertEntry, now_text: str) -> int:
+        entry = intent.entry
+        values = {
+            "uid": intent.output_id,
+            "feed_id": state.feed_id,
+            "first_seen": now_text,
+            **_entry_values(entry, intent.fingerprint),
+            "published": utc_text(intent.published),
+            "updated": utc_text(intent.updated),
+        }
+        entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
+        # Indexed here, not by a trigger (migration m009); in a batch, just before it commits
+        # (StoreBase.batch).
+        searchable = (entry_row_id, entry.title, entry.summary, entry.content)
+        if self._deferred_search is not None:
+            self._deferred_search.append(searchable)
+        else:
+            self.db.conn.execute(
+                "INSERT INTO entries_fts (rowid, title, summary, content) VALUES (?, ?, ?, ?)",
+                searchable,
+            )
+        return entry_row_id
 
-        Some feeds mint fresh ids on every poll; matching the item by its canonical URL or its
-        exact content keeps one copy instead of a new one per poll (the database stays bounded).
-        """
-        entry = item.entry
-        row = None
-        if entry.canonical_url:
-            # CROSS JOIN fixes the join order: from the canonical_url index, not every source.
-            row = self.db.execute(
-                "SELECT s.id, s.source_entry_id FROM entries e CROSS JOIN sources s "
-                "ON s.entry_id = e.id WHERE e.canonical_url = ? AND s.feed_id = ? ORDER BY s.id",
-                [entry.canonical_url, state.feed_id],
-            ).fetchall()
-        if not row:
-            row = self.db.execute(
-                "SELECT id, source_entry_id FROM sources WHERE feed_id = ? AND fingerprint = ? "
-                "ORDER BY id",
-                [state.feed_id, item.fingerprint],
-            ).fetchall()
-        stale = [(sid, old) for sid, old in row or () if old not in in_document]
-        if not stale:
-            return False
-        source_row_id = stale[0][0]
-        self.db.execute(
-            "UPDATE sources SET source_entry_id = ? WHERE id = ?", [entry.source_id, source_row_id]
-        )
-        (stored,) = self.db.execute(
-            "SELECT fingerprint FROM sources WHERE id = ?", [source_row_id]
-        ).fetchone()
-        if stored != item.fingerprint:
-            self._update(state, item, now_text)
-        return True
-
-    def _insert(self, state: FeedState, item: PlannedEntry, now_text: str) -> int | None:
-        """Store a new item; returns the new entries row, or None when merged by URL."""
-        entry = item.entry
-        entry_row_id = None
-        created = None
-        if entry.canonical_url:
-            match = self.db.execute(
-                "SELECT id FROM entries WHERE canonical_url = ? ORDER BY id LIMIT 1",
-                [entry.canonical_url],
-            ).fetchone()
-            entry_row_id = match[0] if match else None
-        if entry_row_id is None:
-            uid = output_id(entry.source_id, state.source_id)
-            if self.db.execute("SELECT 1 FROM entries WHERE uid = ?", [uid]).fetchone():
-                # Another feed already claims this id for a different item: never merge
-                # silently (RFC 4287 section 8.4); scope the id to this feed instead.
-                # Scoped by the feed's row too: two feeds may share an atom:id.
-                uid = scoped_output_id(entry.source_id, f"{state.source_id}#{state.feed_id}")
-            published = entry.published or entry.updated
-            updated = entry.updated or entry.published
-            values = {
-                "uid": uid,
-                "feed_id": state.feed_id,
-                "first_seen": now_text,
-                **_entry_values(entry, item.fingerprint),
-                "published": utc_text(published) if published else now_text,
-                "updated": utc_text(updated) if updated else now_text,
-            }
-            entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
-            created = entry_row_id
-            # Indexed here, not by a trigger (migration m009); in a batch, just before it
-            # commits (StoreBase.batch).
-            searchable = (entry_row_id, entry.title, entry.summary, entry.content)
-            if self._deferred_search is not None:
-                self._deferred_search.append(searchable)
-            else:
-                self.db.conn.execute(
-                    "INSERT INTO entries_fts (rowid, title, summary, content) VALUES (?, ?, ?, ?)",
-                    searchable,
-                )
+    def _insert_source(
+        self, state: FeedState, entry: Entry, digest: str, entry_row_id: int, now_text: str
+    ) -> None:
         self.db.conn.execute(
             _INSERT_SOURCE,
             {
@@ -202,36 +184,30 @@ class EntriesMixin(StoreBase):
                 "source_entry_id": entry.source_id,
                 "first_seen": now_text,
                 "last_changed": now_text,
-                **_source_values(entry, item.fingerprint),
+                **_source_values(entry, digest),
             },
         )
-        return created
 
-    def _update(self, state: FeedState, item: PlannedEntry, now_text: str) -> None:
-        entry = item.entry
-        row = self.db.execute(
-            "SELECT s.id, s.entry_id, e.feed_id, e.published FROM sources s "
-            "JOIN entries e ON e.id = s.entry_id WHERE s.feed_id = ? AND s.source_entry_id = ?",
-            [state.feed_id, entry.source_id],
-        ).fetchone()
-        source_row_id, entry_row_id, owner_feed_id, stored_published = row
-        source_values = {"last_changed": now_text, **_source_values(entry, item.fingerprint)}
+    def _update(self, intent: UpdateEntry, now_text: str) -> None:
+        stored = intent.stored
+        source_values = {
+            "last_changed": now_text,
+            **_source_values(intent.entry, intent.fingerprint),
+        }
         self.db.conn.execute(
             f"UPDATE sources SET {_set_clause(source_values)} WHERE id = :row_id",
-            {**source_values, "row_id": source_row_id},
+            {**source_values, "row_id": stored.row_id},
         )
-        if owner_feed_id != state.feed_id:
+        if not stored.shown:
             return  # another feed's copy is the one shown; ours stays queryable in sources
+        entry_row_id = stored.entry_row_id
         if self._deferred_search and any(row[0] == entry_row_id for row in self._deferred_search):
             # Its text trigger (entries_au) deletes the indexed text: it must be indexed first.
             self._flush_search_index()
-        values = _entry_values(entry, item.fingerprint)
-        # A missing or clamped date never moves an entry's first publication time.
-        published = entry.published if entry.published and not entry.date_clamped else None
-        values["published"] = utc_text(published) if published else stored_published
-        # It changed now; a feed that says when (and not in the future) knows better.
-        fresh = entry.updated if entry.updated and not entry.date_clamped else None
-        values["updated"] = utc_text(fresh) if fresh else now_text
+        values = _entry_values(intent.entry, intent.fingerprint)
+        if intent.published is not None:
+            values["published"] = utc_text(intent.published)
+        values["updated"] = utc_text(intent.updated)
         self.db.conn.execute(
             f"UPDATE entries SET {_set_clause(values)} WHERE id = :row_id",
             {**values, "row_id": entry_row_id},

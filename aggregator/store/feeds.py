@@ -8,10 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.dedupe import (
-    PRUNED,
-    feed_source_id,
-)
+from aggregator.dedupe import feed_source_id
 from aggregator.store._base import StoreBase, _must_utc, _seconds, _writing, parse_utc, utc_text
 from aggregator.types import (
     FeedConfig,
@@ -148,37 +145,33 @@ class FeedsMixin(StoreBase):
         )
         return [_must_utc(text) for (text,) in rows]
 
-    def known_fingerprints(self, feed_id: int) -> dict[str, str]:
-        """source id -> fingerprint of everything this feed has given us (PRUNED if deleted)."""
-        return dict(
-            self.db.execute(
-                "SELECT source_entry_id, ? FROM tombstones WHERE feed_id = ? "
-                "UNION ALL SELECT source_entry_id, fingerprint FROM sources WHERE feed_id = ?",
-                [PRUNED, feed_id, feed_id],
-            ).fetchall()
-        )
-
     def record_not_modified(
-        self, state: FeedState, fetched: FetchResult, now: datetime, schedule: Schedule
+        self,
+        state: FeedState,
+        fetched: FetchResult,
+        now: datetime,
+        schedule: Schedule,
+        *,
+        moved_to: str | None = None,
     ) -> None:
         """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3).
 
         One fixed UPDATE (sqlite-utils' ``Table.update`` first reads the row back): this runs
         for nearly every feed on nearly every run.
         """
-        success = _success_values(state, fetched, now)
+        now_text = utc_text(now)
         with _writing(f"feed {state.name}"), self.atomic():
             self.db.execute(
                 _NOT_MODIFIED,
                 {
-                    "final_url": success["final_url"],
-                    "last_fetched": success["last_fetched"],
-                    "last_success": success["last_success"],
-                    "last_status": success["last_status"],
+                    "final_url": fetched.url,
+                    "last_fetched": now_text,
+                    "last_success": now_text,
+                    "last_status": fetched.status,
                     "etag": fetched.headers.get("ETag") or None,
                     "last_modified": fetched.headers.get("Last-Modified") or None,
-                    "moved_to": success.get("moved_to"),
-                    "moved_at": success.get("moved_at"),
+                    "moved_to": moved_to,
+                    "moved_at": now_text if moved_to else None,
                     **_schedule_values(schedule),
                     "id": state.feed_id,
                 },
@@ -253,23 +246,6 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         next_due=parse_utc(row["next_due"]),
         disabled_reason=row["disabled_reason"],
     )
-
-
-def _success_values(state: FeedState, fetched: FetchResult, now: datetime) -> dict[str, Any]:
-    """What any answer from the server (200 or 304) resets, and a permanent move it records."""
-    values: dict[str, Any] = {
-        "final_url": fetched.url,
-        "last_fetched": utc_text(now),
-        "last_success": utc_text(now),
-        "last_status": fetched.status,
-        "last_error": None,
-        "error_count": 0,
-        "failing_since": None,
-    }
-    if fetched.redirected_permanently and fetched.url != state.url:
-        # Only a chain of 301/308 moves a feed (RFC 9110 15.4.2, 15.4.9; R-H7).
-        values.update(moved_to=fetched.url, moved_at=utc_text(now))
-    return values
 
 
 def _schedule_values(schedule: Schedule) -> dict[str, Any]:

@@ -269,6 +269,17 @@ def test_datasette_opens_it_with_search_and_canned_queries(news: Path, name: str
         assert found.status_code == 200 and len(found.json()) == 2
         canned = await ds.client.get(f"/{name}/search.json?query=budget&_shape=array")
         assert [r["title"] for r in canned.json()] == ["Parliament passes the budget"]
+        # The description's own example form: NOT between words.
+        excluding = await ds.client.get(
+            f"/{name}/search.json?query=grindavik+NOT+lava&_shape=array"
+        )
+        assert [r["feed"] for r in excluding.json()] == ["local"]
+        # The link on the database page opens it with no query: an empty answer, not a 400.
+        for blank in ("", "?query=", "?query=+++"):
+            empty = await ds.client.get(f"/{name}/search.json{blank}")
+            assert empty.status_code == 200 and empty.json()["rows"] == [], empty.text
+        page = await ds.client.get(f"/{name}/search")
+        assert page.status_code == 200 and "flood NOT tide" in page.text
         top = await ds.client.get(f"/{name}/top_stories.json?_shape=array")
         assert top.json()[0]["outlets"] == 2
         for query in ("latest_per_feed", "failing_feeds"):
@@ -345,6 +356,8 @@ def test_datasette_command_serves_the_offline_example(tmp_path: Path) -> None:
         assert "Storm closes the ferry crossing for a second day" in [
             r["title"] for r in found.json()
         ]
+        empty = requests.get(f"{base}/search.json", timeout=10)
+        assert empty.status_code == 200 and empty.json()["rows"] == [], empty.text
         for query in ("top_stories", "latest_per_feed", "failing_feeds"):
             answer = requests.get(f"{base}/{query}.json", timeout=10)
             assert answer.status_code == 200, (query, answer.text)

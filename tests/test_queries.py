@@ -366,7 +366,8 @@ def test_datasette_command_serves_the_offline_example(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=30)
-    assert code == 0, said
+    # Stopped by its own shutdown (uvicorn may re-raise the SIGINT it caught), not killed.
+    assert code in (0, 128 + signal.SIGINT), said
     assert list(scratch.iterdir()) == []
     with pytest.raises(requests.ConnectionError):  # Datasette stopped with it
         requests.get(base, timeout=5)

@@ -472,6 +472,30 @@ def stats_command(ctx: click.Context, fmt: str) -> None:
     _emit(found["per_day"], "table")
 
 
+class _NotReady(click.ClickException):
+    """What the command needs is not there yet (a package, the database): exit 2."""
+
+    exit_code = USAGE_ERROR
+
+
+@cli.command("datasette", context_settings={"ignore_unknown_options": True})
+@click.argument("datasette_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def datasette_command(ctx: click.Context, datasette_args: tuple[str, ...]) -> None:
+    """Browse the database in Datasette: titles, search, canned queries. Options after the
+    command go to `datasette serve` (--port 8001, --host 127.0.0.1, --open...)."""
+    from aggregator import browse
+
+    config = _load(ctx)
+    if not browse.installed():
+        raise _NotReady("datasette is not installed: install with pip install -e '.[datasette]'")
+    if not config.database.exists():
+        raise _NotReady(f"no database at {config.database} yet: run `aggregator update` first")
+    with _reading(config):
+        pass  # applies pending migrations: the canned queries need the current views
+    sys.exit(browse.serve(config.database, datasette_args))
+
+
 @cli.group("opml")
 def opml_group() -> None:
     """Exchange the feed list with other readers as OPML 2.0."""

@@ -364,6 +364,14 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
     return tuple(feeds)
 
 
+def read_yaml(path: Path) -> Any:
+    """Any YAML file, safely loaded (Datasette's metadata template): yaml stays in this module."""
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+
+
 def load_config(path: Path | str) -> Config:
     """Read and validate a config file; raise ConfigError naming file, line and key."""
     path = Path(path)

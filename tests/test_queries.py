@@ -8,14 +8,21 @@ import io
 import json
 import os
 import pty
+import queue
+import re
+import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
+import requests
 from conftest import FeedServer, item, rss, write_config
 
 from aggregator.config import load_config
@@ -241,28 +248,155 @@ def test_no_database_yet(tmp_path: Path) -> None:
     )
 
 
-def test_datasette_opens_it_with_search_and_canned_queries(news: Path) -> None:
+@pytest.mark.parametrize("name", ["aggregator", "test"])
+def test_datasette_opens_it_with_search_and_canned_queries(news: Path, name: str) -> None:
+    """`aggregator` is the name the template is keyed to (plain `datasette db/aggregator.db -m
+    aggregator/datasette.yaml`); `test` is the fixture's own name, keyed at run time."""
     datasette_app = pytest.importorskip("datasette.app")
     yaml = pytest.importorskip("yaml")
+    from aggregator.browse import TEMPLATE, metadata_for
+
     database = load_config(news).database
-    named = database.with_name("aggregator.db")  # the name datasette.yaml describes
-    database.rename(named)
-    metadata = yaml.safe_load((ROOT / "datasette.yaml").read_text())
+    named = database.with_name(f"{name}.db")
+    if named != database:
+        database.rename(named)
+    template = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    metadata = template if name == "aggregator" else metadata_for(named)
 
     async def browse() -> None:
         ds = datasette_app.Datasette([str(named)], metadata=metadata)
-        found = await ds.client.get("/aggregator/entries.json?_search=grindavik&_shape=array")
+        found = await ds.client.get(f"/{name}/entries.json?_search=grindavik&_shape=array")
         assert found.status_code == 200 and len(found.json()) == 2
-        canned = await ds.client.get("/aggregator/search.json?query=budget&_shape=array")
+        canned = await ds.client.get(f"/{name}/search.json?query=budget&_shape=array")
         assert [r["title"] for r in canned.json()] == ["Parliament passes the budget"]
-        top = await ds.client.get("/aggregator/top_stories.json?_shape=array")
+        # The description's own example form: NOT between words.
+        excluding = await ds.client.get(
+            f"/{name}/search.json?query=grindavik+NOT+lava&_shape=array"
+        )
+        assert [r["feed"] for r in excluding.json()] == ["local"]
+        # The link on the database page opens it with no query: an empty answer, not a 400.
+        for blank in ("", "?query=", "?query=+++"):
+            empty = await ds.client.get(f"/{name}/search.json{blank}")
+            assert empty.status_code == 200 and empty.json()["rows"] == [], empty.text
+        page = await ds.client.get(f"/{name}/search")
+        assert page.status_code == 200 and "flood NOT tide" in page.text
+        top = await ds.client.get(f"/{name}/top_stories.json?_shape=array")
         assert top.json()[0]["outlets"] == 2
-        view = await ds.client.get("/aggregator/entries_view.json?_shape=array&feed=local")
+        for query in ("latest_per_feed", "failing_feeds"):
+            assert (await ds.client.get(f"/{name}/{query}.json")).status_code == 200, query
+        view = await ds.client.get(f"/{name}/entries_view.json?_shape=array&feed=local")
         assert [r["title"] for r in view.json()] == [
             "Thousands evacuated as volcano erupts near Grindavik"
         ]
+        # Raw FTS5 syntax (a prefix) on the view, which has no full-text index of its own.
+        prefixed = await ds.client.get(f"/{name}/entries_view.json?_search=grindav*&_shape=array")
+        assert prefixed.status_code == 200 and len(prefixed.json()) == 2, prefixed.text
 
     asyncio.run(browse())
+
+
+def _lines_from(stream: IO[str]) -> queue.Queue[str]:
+    """Each line a process writes, as it comes, for waiting on one with a timeout."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def test_datasette_command_serves_the_offline_example(tmp_path: Path) -> None:
+    """The README's lines for the offline example, run as written (plus a free port): its
+    `offline.db` answers the canned queries and search; nothing is left behind at the stop."""
+    pytest.importorskip("datasette")
+    shutil.copytree(ROOT / "examples" / "offline", tmp_path / "examples" / "offline")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    update_line = "aggregator --config examples/offline/feeds.yaml update"
+    assert f"`{update_line}`" in readme
+    datasette_line = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("aggregator --config examples/offline/feeds.yaml datasette")
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "TMPDIR": str(scratch)}
+    run = [sys.executable, "-m"]
+    updated = subprocess.run(
+        run + shlex.split(update_line),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert updated.returncode == 0, updated.stderr
+    process = subprocess.Popen(
+        [*run, *shlex.split(datasette_line, comments=True), "--host", "127.0.0.1", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines_out = _lines_from(process.stderr)
+        said = ""
+        while (started := re.search(r"running on (http://127\.0\.0\.1:\d+)", said)) is None:
+            said += lines_out.get(timeout=60)
+        base = started.group(1) + "/offline"
+        assert len(list(scratch.iterdir())) == 1  # the metadata made for `offline`
+
+        found = requests.get(f"{base}/search.json?query=ferry&_shape=array", timeout=10)
+        assert found.status_code == 200, found.text
+        assert "Storm closes the ferry crossing for a second day" in [
+            r["title"] for r in found.json()
+        ]
+        empty = requests.get(f"{base}/search.json", timeout=10)
+        assert empty.status_code == 200 and empty.json()["rows"] == [], empty.text
+        for query in ("top_stories", "latest_per_feed", "failing_feeds"):
+            answer = requests.get(f"{base}/{query}.json", timeout=10)
+            assert answer.status_code == 200, (query, answer.text)
+        searched = requests.get(f"{base}/entries.json?_search=ferr*&_shape=array", timeout=10)
+        assert searched.status_code == 200 and searched.json(), searched.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    # Stopped by its own shutdown (uvicorn may re-raise the SIGINT it caught), not killed.
+    assert code in (0, 128 + signal.SIGINT), said
+    assert list(scratch.iterdir()) == []
+    with pytest.raises(requests.ConnectionError):  # Datasette stopped with it
+        requests.get(base, timeout=5)
+
+
+def test_datasette_command_says_what_is_missing(news: Path, tmp_path: Path) -> None:
+    (tmp_path / "fresh").mkdir()
+    fresh = write_config(tmp_path / "fresh", "  - url: https://a.example/rss\n")
+    no_database = cli(fresh, "datasette")
+    assert no_database.returncode == 2, no_database.stderr
+    assert "no database" in no_database.stderr and "aggregator update" in no_database.stderr
+    assert "Traceback" not in no_database.stderr
+    # Without datasette importable (its module entry blocked, as when it is not installed).
+    no_datasette = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['datasette'] = None\n"
+            "from aggregator.console import main; main()",
+            "--config",
+            str(news),
+            "datasette",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert no_datasette.returncode == 2, no_datasette.stderr
+    assert "pip install -e '.[datasette]'" in no_datasette.stderr
 
 
 def test_update_shows_a_progress_bar_only_on_a_terminal(news: Path) -> None:

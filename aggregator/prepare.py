@@ -1,7 +1,7 @@
 """The writer's pure share of each entry, computed where the feed is parsed.
 
 One thread writes to the database (issue 6: it bounds a cold update). What it needs that no
-database is needed for, the fingerprint of each entry (`dedupe.plan`) and the significant words
+database is needed for, the fingerprint of each entry (`plan.plan_update`) and the significant words
 of each headline (`stories`), is worked out here, in the parse worker processes that run on
 every core, and travels back with the parsed feed. The writer computes whatever is missing.
 
@@ -29,7 +29,7 @@ def parse_and_prepare(
 
 
 def prepared(parsed: ParsedFeed) -> ParsedFeed:
-    """The feed with what `dedupe.plan` and story placement would otherwise compute on the
+    """The feed with what `plan.plan_update` and story placement would otherwise compute on the
     writer thread; each source id and each title worked out once."""
     fingerprints: dict[str, str] = {}
     headline_words: dict[str, tuple[str, ...]] = {}

@@ -7,7 +7,7 @@ directly with SQL as if `size` entries had been stored and placed over the years
 entries a day, uniformly, so the 72 h window always holds about the same number of entries;
 ~30% of entries in multi-member stories; headlines synthesized deterministically from a
 Zipf-distributed vocabulary). Then `--samples` new entries, published at the end of the time
-span, are stored with `Store.record_update` and placed with `pipeline.place_in_stories`, each in
+span, are stored with `Store.apply_update` and placed with `pipeline.place_in_stories`, each in
 one transaction as the pipeline does; only `place_in_stories` is timed, after `--warmup`
 untimed entries. Prints median and p90 microseconds per entry for each size, then
 `cost ratio LARGEST/SMALLEST: X.XX (median)`.

@@ -3,7 +3,7 @@
     python bench/stories_eval.py [TSV] [--search]   (default: ../shared/corpus/stories-dev.tsv)
 
 The real detector runs through the real store: one feed per publisher, every headline stored
-with `Store.record_update` and placed with `pipeline.place_in_stories`, in timestamp order, in a
+with `Store.apply_update` and placed with `pipeline.place_in_stories`, in timestamp order, in a
 temporary SQLite database. Three simple baselines see the same rows in the same order, online:
 a headline joins the cluster of the most similar earlier headline within 72 h when the rule
 passes, otherwise it starts a cluster of its own.

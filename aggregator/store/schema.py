@@ -261,7 +261,7 @@ def m009_search_index_written_by_the_store(db: sqlite_utils.Database) -> None:
     (bench/writer_bench.py): a trigger runs inside a statement savepoint, and FTS5 (SQLite 3.40)
     flushes its pending terms to disk at every savepoint, so each row became its own index
     segment to merge. Deletes and text updates keep their triggers (entries_ad, entries_au);
-    entries are only ever inserted by `EntriesMixin.record_update`.
+    entries are only ever inserted by `EntriesMixin.apply_update`.
     """
     db.execute("DROP TRIGGER IF EXISTS entries_ai")
 

@@ -96,6 +96,40 @@ def feed_name_from_url(url: str) -> str:
     return name + (f"?{parts.query}" if parts.query else "")
 
 
+# Characters no URL may carry as they are: whitespace (Unicode's too), controls, and what no
+# UTF-8 file can hold. A space in a path is written %20.
+_NOT_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# One label of a host name: ASCII letters, digits, '-' and '_' (seen in real hosts), or
+# non-ASCII letters (an internationalized name, IDNA-encoded when fetched).
+_HOST_LABEL = re.compile(r"(?:[A-Za-z0-9_-]|[^\x00-\x7f]){1,63}")
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable absolute http(s) URL, or None when it is.
+
+    A URL such as ``http:/x``, ``https://`` or ``http://exa mple.org/`` used to load and fail
+    only when fetched, under a feed named ``/x`` or nothing. `opml import` uses this check too,
+    so a URL it adds always loads from feeds.yaml.
+    """
+    if _NOT_URL_CHAR.search(url):
+        return "contains a space or a control character (write a space as %20)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an absolute http(s) URL"
+    host = parts.hostname
+    if not host:
+        return "has no host (expected http(s)://host/path)"
+    if "[" not in parts.netloc:  # an [IP literal] was checked by urlsplit
+        labels = host.removesuffix(".").split(".")
+        if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            return f"has an invalid host {host!r}"
+    return None
+
+
 # ---------------------------------------------------------------- YAML node helpers
 
 
@@ -175,8 +209,11 @@ def _positive_seconds(value: Any) -> float:
 
 
 def _absolute_http_url(value: Any) -> str:
-    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+    if not isinstance(value, str):
         raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    problem = http_url_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
     return value
 
 
@@ -216,8 +253,16 @@ _FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "
 
 def _resolve_feed_url(raw: str, base_dir: Path) -> str:
     """http(s) and file:// URLs stay as they are; anything else is a path beside the config."""
-    scheme = urlsplit(raw).scheme.lower()
-    if scheme in ("http", "https", "file"):
+    try:
+        scheme = urlsplit(raw).scheme.lower()
+    except ValueError as e:  # e.g. an unclosed [IPv6 literal
+        raise ValueError(f"{raw!r} is not a valid URL ({e})") from None
+    if scheme in ("http", "https"):
+        problem = http_url_problem(raw)
+        if problem is not None:
+            raise ValueError(f"{raw!r} {problem}")
+        return raw
+    if scheme == "file":
         return raw
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise ValueError(f"unsupported URL scheme {scheme!r} (use http, https, file or a path)")

@@ -129,6 +129,25 @@ def test_minimal_config_defaults(tmp_path: Path) -> None:
         ("output:\n  max_entries: -3\nfeeds: []\n", 2, "output.max_entries"),
         ("output:\n  id: not-an-iri\nfeeds: []\n", 2, "output.id"),
         ("feeds:\n  - url: gopher://a/\n", 2, "unsupported URL scheme 'gopher'"),
+        # issue 14 #6: these loaded, then failed when fetched under the names "/x" and ""
+        ('feeds:\n  - url: "http:/x"\n', 2, "feeds[0].url: 'http:/x' has no host"),
+        ('feeds:\n  - url: "https://"\n', 2, "feeds[0].url: 'https://' has no host"),
+        ("feeds:\n  - x.xml\n  - https://\n", 3, "feeds[1].url: 'https://' has no host"),
+        (
+            'feeds:\n  - url: "http://exa mple.org/"\n',
+            2,
+            "feeds[0].url: 'http://exa mple.org/' contains a space",
+        ),
+        (
+            "feeds:\n  - url: http://exa%20mple.org/rss\n",
+            2,
+            "'http://exa%20mple.org/rss' has an invalid host 'exa%20mple.org'",
+        ),
+        ("feeds:\n  - url: http://a..b/rss\n", 2, "has an invalid host 'a..b'"),
+        ("feeds:\n  - url: http://a.example:99999/\n", 2, "is not a valid URL (Port"),
+        ("feeds:\n  - url: http://[::1/\n", 2, "feeds[0].url: 'http://[::1/' is not a valid"),
+        ("output:\n  link: https://\nfeeds: []\n", 2, "output.link: 'https://' has no host"),
+        ("output:\n  base_url: http:/x\nfeeds: []\n", 2, "output.base_url: 'http:/x' has no"),
         ("title: x\nfeeds: []\n", 1, "title: unknown key"),
         ("database: db.sqlite\n", 1, "missing required key 'feeds'"),
         ("feeds: {}\n", 1, "expected a list of feeds"),
@@ -150,6 +169,21 @@ def test_bad_config_names_file_line_and_key(
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / 'feeds.yaml'}:{line}:"), message
     assert fragment in message
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("https://bücher.example/rss", "bücher.example/rss"),
+        ("http://[::1]:8080/feed.xml", "::1/feed.xml"),
+        ("https://example.org./atom.xml", "example.org./atom.xml"),
+        ("http://my_host.lan/rss", "my_host.lan/rss"),
+        ("HTTPS://Example.ORG:8443/a%20b", "example.org/a%20b"),
+    ],
+)
+def test_unusual_but_valid_feed_urls_load(tmp_path: Path, url: str, name: str) -> None:
+    (feed,) = load_text(tmp_path, f"feeds:\n  - url: '{url}'\n").feeds
+    assert (feed.url, feed.name) == (url, name)
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:

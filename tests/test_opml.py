@@ -370,6 +370,17 @@ def test_add_feeds_keeps_everything_and_appends(tmp_path: Path) -> None:
     assert config.output.title == "Mine"
 
 
+def test_urls_the_config_refuses_are_skipped_not_added(tmp_path: Path) -> None:
+    """Issue 14 #6: one URL the config then refused failed the whole import."""
+    text = "feeds:\n  - url: https://a.example/rss\n"
+    path = write(tmp_path, text)
+    bad = ["http://exa%20mple.org/rss", "http://a..b/rss", "http:/x", "https://"]
+    result = add_feeds(text, path, [*map(feed, bad), feed("https://b.example/rss")])
+    assert [f.url for f in result.added] == ["https://b.example/rss"]
+    assert [(f.url, why) for f, why in result.skipped] == [(url, NOT_HTTP) for url in bad]
+    assert [f.url for f in parse_config(result.text, path).feeds][-1] == "https://b.example/rss"
+
+
 def test_names_stay_unique(tmp_path: Path) -> None:
     text = (
         "feeds:\n"

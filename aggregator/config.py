@@ -47,21 +47,37 @@ _SIZE_UNITS = {
 }
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or a number of seconds -> timedelta."""
+_DURATION_UNITS_TEXT = "units: ms, s, m, h, d, w"
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+_DURATION_EXAMPLES = "90s, 30m, 2h, 1d, 1h30m"
+
+
+def _no_unit(text: str, examples: str = _DURATION_EXAMPLES) -> str:
+    """The message for a duration written without its unit (``30``, or YAML's ``1:30``)."""
+    text = text.strip()
+    if _PLAIN_NUMBER.fullmatch(text):
+        return (
+            f"{text} has no unit: write e.g. {text}s, {text}m or {text}h ({_DURATION_UNITS_TEXT})"
+        )
+    return f"{text!r} is not a duration (use e.g. {examples}; {_DURATION_UNITS_TEXT})"
+
+
+def parse_duration(text: str | int | float, *, examples: str = _DURATION_EXAMPLES) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1w``, ``1h30m``, ``1.5h``, ``250ms`` -> timedelta.
+
+    The unit is required: a bare ``30`` was read as seconds where minutes were meant as often.
+    """
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration")
     if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        stripped = text.strip().replace(" ", "")
-        if stripped.replace(".", "", 1).isdigit():
-            seconds = float(stripped)
-        else:
-            parts = _DURATION_PART.findall(stripped)
-            if not parts or "".join(n + u for n, u in parts).lower() != stripped.lower():
-                raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 30m, 2h, 1d)")
-            seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
+        raise ValueError(_no_unit(str(text)))
+    stripped = text.strip().replace(" ", "")
+    parts = _DURATION_PART.findall(stripped)
+    if not parts or "".join(n + u for n, u in parts).lower() != stripped.lower():
+        raise ValueError(_no_unit(text, examples))
+    seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
     return timedelta(seconds=seconds)
@@ -71,7 +87,7 @@ def parse_interval(text: str | int | float) -> Interval:
     """A polling interval: a duration, or ``auto`` to follow the feed's publishing rate."""
     if isinstance(text, str) and text.strip().lower() == AUTO:
         return AUTO
-    return parse_duration(text)
+    return parse_duration(text, examples=f"{_DURATION_EXAMPLES} or auto")
 
 
 def parse_size(text: str | int) -> int:
@@ -191,6 +207,17 @@ class _Reader:
         except (ValueError, TypeError) as e:
             raise self.error(node, key, str(e)) from None
 
+    def duration(self, node: Node, key: str, convert: Callable[[Any], Any]) -> Any:
+        """A duration field, checked as written: YAML reads ``30`` and ``1:30`` as numbers."""
+        value = self.scalar(node, key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            assert isinstance(node, ScalarNode)  # self.scalar checked it
+            value = node.value
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as e:
+            raise self.error(node, key, str(e)) from None
+
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
@@ -247,6 +274,10 @@ _DEFAULTS_KEYS = frozenset(
         "user_agent",
         "allow_private_addresses",
     }
+)
+# Every duration in the file, read alike (reader.duration): the feeds' `interval` too.
+_DURATION_FIELDS = frozenset(
+    {"interval", "min_interval", "timeout", "connect_timeout", "parse_timeout"}
 )
 _FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer"})
 
@@ -324,6 +355,8 @@ def _read_defaults(reader: _Reader, node: Node) -> Defaults:
         key = f"defaults.{name}"
         if name == "user_agent":
             values[name] = reader.string(value, key)
+        elif name in _DURATION_FIELDS:
+            values[name] = reader.duration(value, key, converters[name])
         else:
             values["max_body_bytes" if name == "max_body_size" else name] = reader.convert(
                 value, key, converters[name]
@@ -355,7 +388,7 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
         elif name == "title":
             feed = replace(feed, title=reader.string(value, field_key))
         elif name == "interval":
-            feed = replace(feed, interval=reader.convert(value, field_key, parse_interval))
+            feed = replace(feed, interval=reader.duration(value, field_key, parse_interval))
         elif name == "enabled":
             feed = replace(feed, enabled=reader.convert(value, field_key, _boolean))
         elif name == "prefer":

@@ -93,6 +93,21 @@ def test_bad_config_stops_before_anything_is_fetched(
     assert not (tmp_path / "db").exists() and not (tmp_path / "out").exists()
 
 
+def test_a_duration_without_its_unit_stops_before_anything_is_fetched(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #6: `interval: 30` was read as 30 seconds without a word."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "x", "https://a.example/1")))
+    write_config(tmp_path, f"  - url: {url}\n    interval: 30\n")
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Error: feeds.yaml:12: feeds[0].interval: 30 has no unit: "
+        "write e.g. 30s, 30m or 30h (units: ms, s, m, h, d, w)\n"
+    )
+    assert feed_server.requests == [] and not (tmp_path / "db").exists()
+
+
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     done = run("update", cwd=tmp_path)
     assert done.returncode == 2 and "feeds.yaml: config file not found" in done.stderr

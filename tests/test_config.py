@@ -25,18 +25,68 @@ def load_text(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
         ("2h", timedelta(hours=2)),
         ("1d", timedelta(days=1)),
         ("1h30m", timedelta(minutes=90)),
-        ("45", timedelta(seconds=45)),
-        (600, timedelta(minutes=10)),
+        ("1h 30m", timedelta(minutes=90)),
+        ("1.5h", timedelta(minutes=90)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("1w", timedelta(days=7)),
+        ("30M", timedelta(minutes=30)),
     ],
 )
-def test_durations(text: str | int, expected: timedelta) -> None:
+def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
 @pytest.mark.parametrize("text", ["5 parsecs", "", "m", "-5m", "0s", "1x"])
 def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not a (positive )?duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("value", ["45", " 30 ", "1.5", 600, 1.5])
+def test_a_duration_needs_its_unit(value: str | float) -> None:
+    """Issue 14 #6: a bare 30 was read as seconds; minutes were meant as often."""
+    with pytest.raises(ValueError, match=r"has no unit: .*units: ms, s, m, h, d, w"):
+        parse_duration(value)
+
+
+DURATION_KEYS = ["interval", "min_interval", "timeout", "connect_timeout", "parse_timeout"]
+
+
+@pytest.mark.parametrize("key", DURATION_KEYS)
+@pytest.mark.parametrize("value", ["30", "'30'", "2.5"])
+def test_every_duration_in_defaults_needs_a_unit(tmp_path: Path, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, f"defaults:\n  workers: 2\n  {key}: {value}\nfeeds: []\n")
+    bare = value.strip("'")
+    assert str(caught.value) == (
+        f"{tmp_path / 'feeds.yaml'}:3: defaults.{key}: {bare} has no unit: "
+        f"write e.g. {bare}s, {bare}m or {bare}h (units: ms, s, m, h, d, w)"
+    )
+
+
+@pytest.mark.parametrize("key", DURATION_KEYS)
+def test_every_duration_in_defaults_takes_a_unit(tmp_path: Path, key: str) -> None:
+    defaults = load_text(tmp_path, f"defaults:\n  {key}: 90s\nfeeds: []\n").defaults
+    assert getattr(defaults, key) in (timedelta(seconds=90), 90.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("30", "30 has no unit: write e.g. 30s, 30m or 30h (units: ms, s, m, h, d, w)"),
+        ('"30"', "30 has no unit: write e.g. 30s, 30m or 30h (units: ms, s, m, h, d, w)"),
+        # YAML 1.1 reads 1:30 as the number 90: the message shows what was written
+        ("1:30", "'1:30' is not a duration (use e.g. 90s, 30m, 2h, 1d, 1h30m or auto; units:"),
+        ("soon", "'soon' is not a duration (use e.g. 90s, 30m, 2h, 1d, 1h30m or auto; units:"),
+    ],
+)
+def test_a_feed_interval_needs_a_unit(tmp_path: Path, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_text(tmp_path, f"feeds:\n  - url: https://a.example/\n    interval: {value}\n")
+    assert str(caught.value).startswith(f"{tmp_path / 'feeds.yaml'}:3: feeds[0].interval: ")
+    assert message in str(caught.value)
+    config = load_text(tmp_path, "feeds:\n  - url: https://a.example/\n    interval: 30m\n")
+    assert config.feeds[0].interval == timedelta(minutes=30)
 
 
 def test_sizes() -> None:

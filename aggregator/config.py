@@ -28,6 +28,7 @@ from aggregator.types import (
     OutputConfig,
     Retention,
 )
+from aggregator.urls import canonical_url
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_DATABASE = "db/aggregator.db"
@@ -411,7 +412,9 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
     if not isinstance(node, SequenceNode):
         raise reader.error(node, "feeds", "expected a list of feeds (each a mapping with a url)")
     feeds: list[FeedConfig] = []
-    seen_urls: dict[str, int] = {}
+    # By the key `opml import` compares with (urls.canonical_url): host and scheme case, a
+    # default port, tracking parameters and the query's order do not make another feed.
+    seen_urls: dict[str, tuple[str, int]] = {}
     seen_names: dict[str, int] = {}
     for index, item in enumerate(node.value):
         key = f"feeds[{index}]"
@@ -424,11 +427,12 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
             )
         feed = _read_feed(reader, item, key, base_dir)
         line = item.start_mark.line + 1
-        if feed.url in seen_urls:
+        url_key = canonical_url(feed.url) or feed.url
+        if url_key in seen_urls:
+            first_url, first_line = seen_urls[url_key]
+            same = "also" if first_url == feed.url else f"the same feed as {first_url}"
             raise reader.error(
-                item,
-                f"{key}.url",
-                f"duplicate feed {feed.url} (also at line {seen_urls[feed.url]})",
+                item, f"{key}.url", f"duplicate feed {feed.url} ({same} at line {first_line})"
             )
         if feed.name in seen_names:
             raise reader.error(
@@ -437,7 +441,8 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
                 f"duplicate feed name {feed.name!r} (first at line {seen_names[feed.name]}); "
                 "give one of them a distinct name",
             )
-        seen_urls[feed.url] = seen_names[feed.name] = line
+        seen_urls[url_key] = (feed.url, line)
+        seen_names[feed.name] = line
         feeds.append(feed)
     return tuple(feeds)
 

@@ -165,6 +165,25 @@ def test_minimal_config_defaults(tmp_path: Path) -> None:
             3,
             "feeds[1].url: duplicate feed https://a/",
         ),
+        # issue 14 #6: the same feed by the key opml import uses (tests/test_opml.py)
+        (
+            "feeds:\n  - url: https://a.example/rss\n  - url: https://A.EXAMPLE/rss\n",
+            3,
+            "feeds[1].url: duplicate feed https://A.EXAMPLE/rss (the same feed as "
+            "https://a.example/rss at line 2)",
+        ),
+        (
+            "feeds:\n  - url: http://a.example/rss\n    name: a\n"
+            "  - url: HTTP://a.example:80/rss\n    name: b\n",
+            4,
+            "feeds[1].url: duplicate feed HTTP://a.example:80/rss (the same feed as",
+        ),
+        (
+            "feeds:\n  - url: https://a.example:443/rss?b=2&a=1\n"
+            "  - url: https://a.example/rss?a=1&b=2&utm_source=x\n",
+            3,
+            "feeds[1].url: duplicate feed https://a.example/rss?a=1&b=2&utm_source=x",
+        ),
         (
             "feeds:\n  - url: https://a/x\n    name: n\n  - url: https://a/y\n    name: n\n",
             4,

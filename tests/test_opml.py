@@ -381,6 +381,35 @@ def test_urls_the_config_refuses_are_skipped_not_added(tmp_path: Path) -> None:
     assert [f.url for f in parse_config(result.text, path).feeds][-1] == "https://b.example/rss"
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("https://a.example/rss", "https://A.Example/rss", True),
+        ("http://a.example/rss", "HTTP://a.example:80/rss", True),
+        ("https://a.example/rss", "https://a.example:443/rss#top", True),
+        ("https://a.example/rss?x=1&y=2", "https://a.example/rss?y=2&x=1&utm_medium=opml", True),
+        ("https://a.example/rss", "http://a.example/rss", False),
+        ("https://a.example/rss", "https://a.example/rss/", False),
+        ("https://a.example/rss", "https://a.example:8443/rss", False),
+    ],
+)
+def test_config_and_import_agree_on_what_is_the_same_feed(
+    tmp_path: Path, first: str, second: str, same: bool
+) -> None:
+    """Issue 14 #6: the config let A.example and a.example both in; the import did not."""
+    text = f"feeds:\n  - url: {first}\n"
+    path = write(tmp_path, text)
+    result = add_feeds(text, path, [feed(second)])
+    assert bool(result.skipped) == same
+    assert result.skipped == ([(feed(second), ALREADY_CONFIGURED)] if same else [])
+    both = f"feeds:\n  - url: {first}\n    name: one\n  - url: '{second}'\n    name: two\n"
+    if same:
+        with pytest.raises(ConfigError, match=r"feeds.yaml:4: feeds\[1\].url: duplicate feed"):
+            parse_config(both, path)
+    else:
+        assert len(parse_config(both, path).feeds) == 2
+
+
 def test_names_stay_unique(tmp_path: Path) -> None:
     text = (
         "feeds:\n"

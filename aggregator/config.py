@@ -409,6 +409,8 @@ def _read_tags(reader: _Reader, node: Node, key: str) -> tuple[str, ...]:
 
 
 def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig, ...]:
+    if isinstance(node, ScalarNode) and reader.scalar(node, "feeds") is None:
+        return ()  # `feeds:` with nothing (every item commented out): an empty list, see no_feeds
     if not isinstance(node, SequenceNode):
         raise reader.error(node, "feeds", "expected a list of feeds (each a mapping with a url)")
     feeds: list[FeedConfig] = []
@@ -445,6 +447,22 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
         seen_names[feed.name] = line
         feeds.append(feed)
     return tuple(feeds)
+
+
+ALLOW_EMPTY_HINT = (
+    "add some (`aggregator opml import FILE` reads another reader's list), "
+    "or give --allow-empty to poll none"
+)
+
+
+def no_feeds(config: Config) -> str | None:
+    """``no feeds configured in FILE`` when the feed list is empty, else None.
+
+    Not a load error: `build`, the queries and `opml import` have work to do without feeds.
+    The commands that poll refuse an empty list unless given ``--allow-empty``, since polling
+    nothing and exiting 0 hid a config whose feeds had all been commented out.
+    """
+    return None if config.feeds else f"no feeds configured in {config.path}"
 
 
 def load_config(path: Path | str) -> Config:

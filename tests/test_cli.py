@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import feedparser
+import pytest
 import requests
 from conftest import FeedServer, item, rss, wait_until, write_config
 
@@ -106,6 +107,74 @@ def test_a_duration_without_its_unit_stops_before_anything_is_fetched(
         "write e.g. 30s, 30m or 30h (units: ms, s, m, h, d, w)\n"
     )
     assert feed_server.requests == [] and not (tmp_path / "db").exists()
+
+
+EMPTY_FEEDS = [
+    "feeds: []\n",
+    "output:\n  dir: out\nfeeds:\n  # - url: https://a.example/rss   (commented out)\n",
+]
+
+
+@pytest.mark.parametrize("command", ["update", "run"])
+@pytest.mark.parametrize("text", EMPTY_FEEDS)
+def test_polling_no_feeds_is_an_error_unless_allowed(
+    tmp_path: Path, command: str, text: str
+) -> None:
+    """Issue 14 #6: `feeds: []` polled nothing and exited 0 without a word."""
+    (tmp_path / "feeds.yaml").write_text(text)
+    done = run(command, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "Error: no feeds configured in feeds.yaml; add some (`aggregator opml import FILE` "
+        "reads another reader's list), or give --allow-empty to poll none\n"
+    )
+    assert not (tmp_path / "db").exists()
+
+
+def test_update_allow_empty_warns_and_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text(EMPTY_FEEDS[1])
+    done = run("update", "--allow-empty", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: no feeds configured in feeds.yaml\n")
+    assert "0 feeds polled, 0 failed" in done.stderr
+    quiet = run("update", "--allow-empty", "--quiet", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_run_allow_empty_starts_and_says_it_polls_nothing(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("database: db/test.db\nfeeds: []\n")
+    log = tmp_path / "run.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--allow-empty"],
+        cwd=tmp_path,
+        stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: "polling nothing" in log.read_text(), 15), log.read_text()
+        assert "WARNING no feeds configured in feeds.yaml: polling nothing" in log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_commands_that_do_not_poll_warn_about_no_feeds_and_exit_0(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("output:\n  dir: out\nfeeds: []\n")
+    built = run("build", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.startswith(
+        "warning: no feeds configured in feeds.yaml: the outputs show what the database holds\n"
+    )
+    assert (tmp_path / "out" / "atom.xml").exists()
+    exported = run("opml", "export", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr == "warning: no feeds configured in feeds.yaml: the OPML lists none\n"
+    assert exported.stdout.startswith("<?xml") and "<outline" not in exported.stdout
+    listed = run("feeds", "--format", "json", cwd=tmp_path)  # reads the database: no warning
+    assert (listed.returncode, listed.stderr, json.loads(listed.stdout)) == (0, "", [])
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:

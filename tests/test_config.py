@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config, parse_duration, parse_size
+from aggregator.config import load_config, no_feeds, parse_duration, parse_size
 from aggregator.errors import ConfigError
 
 
@@ -253,6 +253,23 @@ def test_bad_config_names_file_line_and_key(
 def test_unusual_but_valid_feed_urls_load(tmp_path: Path, url: str, name: str) -> None:
     (feed,) = load_text(tmp_path, f"feeds:\n  - url: '{url}'\n").feeds
     assert (feed.url, feed.name) == (url, name)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "feeds: []\n",
+        "feeds:\n",
+        "feeds: ~\n",
+        "feeds:\n  # - url: https://a.example/rss   (all commented out)\noutput:\n  title: T\n",
+    ],
+)
+def test_an_empty_feed_list_loads_and_says_so(tmp_path: Path, text: str) -> None:
+    """Issue 14 #6: no_feeds is what `update` and `run` refuse, and others warn about."""
+    config = load_text(tmp_path, text)
+    assert config.feeds == ()
+    assert no_feeds(config) == f"no feeds configured in {tmp_path / 'feeds.yaml'}"
+    assert no_feeds(load_text(tmp_path, "feeds: [https://a.example/]\n")) is None
 
 
 def test_missing_and_empty_files(tmp_path: Path) -> None:

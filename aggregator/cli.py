@@ -528,11 +528,14 @@ def opml_export_command(ctx: click.Context, output: Path | None) -> None:
 
     config = _load(ctx)
     _warn_if_no_feeds(config, "the OPML lists none")
+    local = opml.left_out(config)
+    for feed in local:  # what `opml import` would refuse (a local path means nothing elsewhere)
+        click.echo(f"left out: {feed.url}: a local file (OPML import never adds those)", err=True)
     if output is None:
         sys.stdout.buffer.write(opml.export_opml(config))
         return
     write_atomic(output, opml.export_opml(config, now=datetime.now(UTC)))
-    click.echo(f"wrote {len(config.feeds)} feeds to {output}", err=True)
+    click.echo(f"wrote {len(config.feeds) - len(local)} feeds to {output}", err=True)
 
 
 @opml_group.command("import")

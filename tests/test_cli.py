@@ -299,6 +299,52 @@ def test_opml_export_and_import_round_trip(tmp_path: Path) -> None:
     assert target.read_text(encoding="utf-8") == text
 
 
+def test_opml_round_trip_leaves_local_files_out_and_imports_the_rest(tmp_path: Path) -> None:
+    """Issue 14 #8: export wrote file:// feeds that import then refused."""
+    source = tmp_path / "a"
+    source.mkdir()
+    (source / "local.xml").write_text("<rss/>")
+    config = source / "feeds.yaml"
+    config.write_text(
+        "feeds:\n  - url: https://one.example/rss\n    tags: [world]\n"
+        "  - url: local.xml\n    name: mine\n  - url: https://two.example/atom.xml\n",
+        encoding="utf-8",
+    )
+    exported = run("--config", str(config), "opml", "export", "-o", "x.opml", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    local_url = (source / "local.xml").as_uri()
+    assert exported.stderr == (
+        f"left out: {local_url}: a local file (OPML import never adds those)\n"
+        "wrote 2 feeds to x.opml\n"
+    )
+    assert "local.xml" not in (tmp_path / "x.opml").read_text()
+
+    target = tmp_path / "b" / "feeds.yaml"
+    target.parent.mkdir()
+    target.write_text("feeds: []\n", encoding="utf-8")
+    imported = run("--config", str(target), "opml", "import", "x.opml", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr.endswith(f"2 feeds added to {target}, 0 skipped\n")
+    assert [(f.url, f.tags) for f in load_config(target).feeds] == [
+        ("https://one.example/rss", ("world",)),
+        ("https://two.example/atom.xml", ()),
+    ]
+
+    # An OPML from elsewhere that names a local file adds nothing and says why.
+    (tmp_path / "sent.opml").write_text(
+        '<opml version="2.0"><body><outline text="x" xmlUrl="file:///etc/passwd"/></body></opml>'
+    )
+    before = target.read_text(encoding="utf-8")
+    sent = run("--config", str(target), "opml", "import", "sent.opml", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr == (
+        "skipped: file:///etc/passwd: a local file (OPML import never adds those; "
+        "add it to the config by hand)\n"
+        f"nothing new; {target} unchanged\n"
+    )
+    assert target.read_text(encoding="utf-8") == before
+
+
 def test_a_broken_template_stops_before_anything_runs(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:

@@ -655,6 +655,33 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _config_after_command(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`aggregator update --config x` means `aggregator --config x update` (it was "No such
+    option"). Given in both places, the one after the command wins, as the last of a repeated
+    option does; ctx.obj is the dict the group filled, shared by its subcommands."""
+    if value is not None:
+        ctx.ensure_object(dict)["config_path"] = value
+
+
+def _accept_config_after_every_command(group: click.Group) -> None:
+    """Give every command (groups and their commands too) its own ``-c/--config``."""
+    for command in group.commands.values():
+        command.params.append(
+            click.Option(
+                ["-c", "--config", "config_after_command"],
+                type=click.Path(dir_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_config_after_command,
+                help="Config file: the same as --config before the command, and wins over it.",
+            )
+        )
+        if isinstance(command, click.Group):
+            _accept_config_after_every_command(command)
+
+
+_accept_config_after_every_command(cli)
+
+
 def main() -> None:
     """Entry point; exits 2 on a usage or config error, 1 when the work failed."""
     try:

@@ -80,6 +80,69 @@ def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_pat
     assert by_env.returncode == 0 and "a.xml" in by_env.stdout
 
 
+def test_config_option_after_the_command(feed_server: FeedServer, tmp_path: Path) -> None:
+    """Issue 14 #8: `aggregator update --config x` said "No such option"."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "After", "https://a.example/1")))
+    (tmp_path / "conf").mkdir()
+    config = str(write_config(tmp_path / "conf", f"  - url: {url}\n    name: a\n"))
+    done = run("update", "--config", config, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "conf" / "db" / "test.db").exists()
+    for args in (
+        ("feeds", "-c", config, "--format", "json"),
+        ("sql", "SELECT name FROM feeds", "--config", config, "--format", "json"),
+        ("opml", "export", "--config", config),
+        ("opml", "--config", config, "export"),
+    ):
+        ran = run(*args, cwd=tmp_path)
+        assert ran.returncode == 0, (args, ran.stderr)
+        assert "a.xml" in ran.stdout or '"a"' in ran.stdout, (args, ran.stdout)
+
+    # In both places the one after the command wins; the environment variable loses to both.
+    missing = str(tmp_path / "missing.yaml")
+    after = run("--config", missing, "feeds", "--config", config, "--format", "json", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert [row["name"] for row in json.loads(after.stdout)] == ["a"]
+    before = run("--config", config, "feeds", "--config", missing, cwd=tmp_path)
+    assert before.returncode == 2 and f"{missing}: config file not found" in before.stderr
+    env = run("feeds", "--config", config, cwd=tmp_path, env={"AGGREGATOR_CONFIG": missing})
+    assert env.returncode == 0, env.stderr
+    imported = tmp_path / "x.opml"
+    imported.write_text(run("opml", "export", "-c", config, cwd=tmp_path).stdout)
+    other = tmp_path / "other.yaml"
+    other.write_text(  # loopback URLs allowed
+        "defaults:\n  allow_private_addresses: true\nfeeds:\n  - https://z.example/rss\n"
+    )
+    into = run(
+        "--config", config, "opml", "import", str(imported), "--config", str(other), cwd=tmp_path
+    )
+    assert into.returncode == 0, into.stderr
+    assert [f.url for f in load_config(other).feeds] == ["https://z.example/rss", url]
+
+
+def test_every_command_takes_config_after_it() -> None:
+    """Commands added later get it too: it is given to the whole tree in one place."""
+    import click
+
+    from aggregator.cli import cli
+
+    def commands(group: click.Group) -> list[click.Command]:
+        found: list[click.Command] = []
+        for command in group.commands.values():
+            found.append(command)
+            if isinstance(command, click.Group):
+                found += commands(command)
+        return found
+
+    every = commands(cli)
+    assert {"update", "run", "build", "feeds", "sql", "opml", "export", "import"} <= {
+        c.name for c in every
+    }
+    for command in every:
+        options = [p for p in command.params if "--config" in getattr(p, "opts", [])]
+        assert len(options) == 1 and options[0].opts == ["-c", "--config"], command.name
+
+
 def test_bad_config_stops_before_anything_is_fetched(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:

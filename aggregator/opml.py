@@ -246,7 +246,7 @@ def add_feeds(config_text: str, config_path: Path, feeds: Sequence[OpmlFeed]) ->
     lines = config_text.splitlines(keepends=True)
     block = _find_feeds_block(lines)
     old: Config | None = None
-    if block is not None and block.has_content:
+    if block is not None:  # an empty list too: its defaults (allow_private_addresses) count
         old = parse_config(config_text, config_path)  # refuse to edit a config that is invalid
     existing = old.feeds if old is not None else ()
 
@@ -357,11 +357,6 @@ class _FeedsBlock:
     key_indent: str  # indentation of the keys inside an item (after ``- ``)
     has_items: bool
     first_content_is_item: bool
-
-    @property
-    def has_content(self) -> bool:
-        """Whether the key holds a value that has to be read (not absent, empty or ``[]``)."""
-        return self.has_items or self.value not in _EMPTY_VALUES or not self.first_content_is_item
 
 
 def _find_feeds_block(lines: Sequence[str]) -> _FeedsBlock | None:

@@ -647,3 +647,12 @@ def test_import_skips_internal_addresses_unless_allowed(tmp_path: Path) -> None:
         feeds,
     )
     assert len(allowed.added) == len(feeds) and allowed.skipped == []
+
+
+@pytest.mark.parametrize("empty", ["feeds: []\n", "feeds:\n", "feeds: ~\n"])
+def test_an_empty_feed_list_keeps_the_configs_defaults(tmp_path: Path, empty: str) -> None:
+    """The config was not read when its list was empty: allow_private_addresses was ignored."""
+    text = "defaults:\n  allow_private_addresses: true\n" + empty
+    result = add_feeds(text, tmp_path / "feeds.yaml", [feed("http://127.0.0.1:8080/feed.xml")])
+    assert [f.url for f in result.added] == ["http://127.0.0.1:8080/feed.xml"]
+    assert result.skipped == []

@@ -49,10 +49,8 @@ _SIZE_UNITS = {
 
 
 _DURATION_UNITS_TEXT = "units: ms, s, m, h, d, w"
-_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
-
-
 _DURATION_EXAMPLES = "90s, 30m, 2h, 1d, 1h30m"
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 def _no_unit(text: str, examples: str = _DURATION_EXAMPLES) -> str:

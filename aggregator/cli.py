@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
+from aggregator.config import (
+    ALLOW_EMPTY_HINT,
+    DEFAULT_CONFIG,
+    load_config,
+    no_feeds,
+    parse_duration,
+)
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
@@ -87,6 +93,31 @@ def cli(ctx: click.Context, config_path: Path) -> None:
     ctx.obj["config_path"] = config_path
 
 
+_allow_empty_option = click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Carry on when the config lists no feeds (else that is an error, exit 2).",
+)
+
+
+def _require_feeds(config: Config, allow_empty: bool, *, warn: bool = True) -> None:
+    """Polling an empty feed list is refused (exit 2) unless --allow-empty: it was a silent 0."""
+    empty = no_feeds(config)
+    if empty is None:
+        return
+    if not allow_empty:
+        raise _BadConfig(f"{empty}; {ALLOW_EMPTY_HINT}")
+    if warn:
+        click.echo(f"warning: {empty}", err=True)
+
+
+def _warn_if_no_feeds(config: Config, consequence: str) -> None:
+    """Commands that do not poll work without feeds, but say so (stderr; exit status 0)."""
+    empty = no_feeds(config)
+    if empty is not None:
+        click.echo(f"warning: {empty}: {consequence}", err=True)
+
+
 def _describe(result: PollResult) -> str:
     if result.status is PollStatus.ERROR:
         return f"{result.feed_name}: error: {result.error} ({result.duration:.1f}s)"
@@ -102,10 +133,14 @@ def _describe(result: PollResult) -> str:
 @cli.command("update")
 @click.option("--feed", "names", multiple=True, help="Poll only this feed (by name); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@_allow_empty_option
 @click.pass_context
-def update_command(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> None:
+def update_command(
+    ctx: click.Context, names: tuple[str, ...], quiet: bool, allow_empty: bool
+) -> None:
     """Poll every enabled feed once, store new entries, rewrite the outputs."""
     config = _load(ctx)
+    _require_feeds(config, allow_empty, warn=not quiet)
     unknown = sorted(set(names) - {f.name for f in config.feeds})
     if unknown:
         raise click.BadParameter(
@@ -151,6 +186,7 @@ def update_command(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> N
 def build_command(ctx: click.Context) -> None:
     """Rewrite the outputs from the database alone (no network)."""
     config = _load(ctx)
+    _warn_if_no_feeds(config, "the outputs show what the database holds")
     try:
         written = build(config)
     except AggregatorError as e:
@@ -515,11 +551,15 @@ def opml_export_command(ctx: click.Context, output: Path | None) -> None:
     from aggregator.render import write_atomic
 
     config = _load(ctx)
+    _warn_if_no_feeds(config, "the OPML lists none")
+    local = opml.left_out(config)
+    for feed in local:  # what `opml import` would refuse (a local path means nothing elsewhere)
+        click.echo(f"left out: {feed.url}: a local file (OPML import never adds those)", err=True)
     if output is None:
         sys.stdout.buffer.write(opml.export_opml(config))
         return
     write_atomic(output, opml.export_opml(config, now=datetime.now(UTC)))
-    click.echo(f"wrote {len(config.feeds)} feeds to {output}", err=True)
+    click.echo(f"wrote {len(config.feeds) - len(local)} feeds to {output}", err=True)
 
 
 @opml_group.command("import")
@@ -574,12 +614,14 @@ _port_option = click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--serve", is_flag=True, help="Also serve the output directory over HTTP.")
 @_host_option
 @_port_option
+@_allow_empty_option
 @click.pass_context
-def run_command(ctx: click.Context, serve: bool, host: str, port: int) -> None:
+def run_command(ctx: click.Context, serve: bool, host: str, port: int, allow_empty: bool) -> None:
     """Keep polling, politely, until stopped (SIGTERM/SIGINT); SIGHUP reloads the config."""
     from aggregator.service import Service
 
-    _load(ctx)  # a bad config stops here, before anything starts
+    # A bad config stops here, before anything starts (the service logs an allowed empty one).
+    _require_feeds(_load(ctx), allow_empty, warn=False)
     _setup_logging()
 
     def start_server(config: Config) -> None:
@@ -587,7 +629,10 @@ def run_command(ctx: click.Context, serve: bool, host: str, port: int) -> None:
             _start_server(config, host, port)
 
     try:
-        code = Service(ctx.obj["config_path"], on_ready=start_server).run()
+        service = Service(ctx.obj["config_path"], on_ready=start_server, allow_empty=allow_empty)
+        code = service.run()
+    except ConfigError as e:  # the file changed since _load: as bad as at _load
+        raise _BadConfig(str(e)) from None
     except AlreadyRunning as e:
         raise _AggregatorError(str(e)) from None
     except AggregatorError as e:
@@ -632,6 +677,33 @@ def _start_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
 def _clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _config_after_command(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """`aggregator update --config x` means `aggregator --config x update` (it was "No such
+    option"). Given in both places, the one after the command wins, as the last of a repeated
+    option does; ctx.obj is the dict the group filled, shared by its subcommands."""
+    if value is not None:
+        ctx.ensure_object(dict)["config_path"] = value
+
+
+def _accept_config_after_every_command(group: click.Group) -> None:
+    """Give every command (groups and their commands too) its own ``-c/--config``."""
+    for command in group.commands.values():
+        command.params.append(
+            click.Option(
+                ["-c", "--config", "config_after_command"],
+                type=click.Path(dir_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_config_after_command,
+                help="Config file: the same as --config before the command, and wins over it.",
+            )
+        )
+        if isinstance(command, click.Group):
+            _accept_config_after_every_command(command)
+
+
+_accept_config_after_every_command(cli)
 
 
 def main() -> None:

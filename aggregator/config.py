@@ -28,6 +28,7 @@ from aggregator.types import (
     OutputConfig,
     Retention,
 )
+from aggregator.urls import canonical_url
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_DATABASE = "db/aggregator.db"
@@ -47,21 +48,35 @@ _SIZE_UNITS = {
 }
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` or a number of seconds -> timedelta."""
+_DURATION_UNITS_TEXT = "units: ms, s, m, h, d, w"
+_DURATION_EXAMPLES = "90s, 30m, 2h, 1d, 1h30m"
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _no_unit(text: str, examples: str = _DURATION_EXAMPLES) -> str:
+    """The message for a duration written without its unit (``30``, or YAML's ``1:30``)."""
+    text = text.strip()
+    if _PLAIN_NUMBER.fullmatch(text):
+        return (
+            f"{text} has no unit: write e.g. {text}s, {text}m or {text}h ({_DURATION_UNITS_TEXT})"
+        )
+    return f"{text!r} is not a duration (use e.g. {examples}; {_DURATION_UNITS_TEXT})"
+
+
+def parse_duration(text: str | int | float, *, examples: str = _DURATION_EXAMPLES) -> timedelta:
+    """``90s``, ``30m``, ``2h``, ``1d``, ``1w``, ``1h30m``, ``1.5h``, ``250ms`` -> timedelta.
+
+    The unit is required: a bare ``30`` was read as seconds where minutes were meant as often.
+    """
     if isinstance(text, bool):
         raise ValueError(f"{text!r} is not a duration")
     if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        stripped = text.strip().replace(" ", "")
-        if stripped.replace(".", "", 1).isdigit():
-            seconds = float(stripped)
-        else:
-            parts = _DURATION_PART.findall(stripped)
-            if not parts or "".join(n + u for n, u in parts).lower() != stripped.lower():
-                raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 30m, 2h, 1d)")
-            seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
+        raise ValueError(_no_unit(str(text)))
+    stripped = text.strip().replace(" ", "")
+    parts = _DURATION_PART.findall(stripped)
+    if not parts or "".join(n + u for n, u in parts).lower() != stripped.lower():
+        raise ValueError(_no_unit(text, examples))
+    seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in parts)
     if seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
     return timedelta(seconds=seconds)
@@ -71,7 +86,7 @@ def parse_interval(text: str | int | float) -> Interval:
     """A polling interval: a duration, or ``auto`` to follow the feed's publishing rate."""
     if isinstance(text, str) and text.strip().lower() == AUTO:
         return AUTO
-    return parse_duration(text)
+    return parse_duration(text, examples=f"{_DURATION_EXAMPLES} or auto")
 
 
 def parse_size(text: str | int) -> int:
@@ -94,6 +109,40 @@ def feed_name_from_url(url: str) -> str:
     path = parts.path.strip("/")
     name = f"{host}/{path}" if path else host
     return name + (f"?{parts.query}" if parts.query else "")
+
+
+# Characters no URL may carry as they are: whitespace (Unicode's too), controls, and what no
+# UTF-8 file can hold. A space in a path is written %20.
+_NOT_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# One label of a host name: ASCII letters, digits, '-' and '_' (seen in real hosts), or
+# non-ASCII letters (an internationalized name, IDNA-encoded when fetched).
+_HOST_LABEL = re.compile(r"(?:[A-Za-z0-9_-]|[^\x00-\x7f]){1,63}")
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable absolute http(s) URL, or None when it is.
+
+    A URL such as ``http:/x``, ``https://`` or ``http://exa mple.org/`` used to load and fail
+    only when fetched, under a feed named ``/x`` or nothing. `opml import` uses this check too,
+    so a URL it adds always loads from feeds.yaml.
+    """
+    if _NOT_URL_CHAR.search(url):
+        return "contains a space or a control character (write a space as %20)"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number 0-65535)
+    except ValueError as e:
+        return f"is not a valid URL ({e})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an absolute http(s) URL"
+    host = parts.hostname
+    if not host:
+        return "has no host (expected http(s)://host/path)"
+    if "[" not in parts.netloc:  # an [IP literal] was checked by urlsplit
+        labels = host.removesuffix(".").split(".")
+        if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+            return f"has an invalid host {host!r}"
+    return None
 
 
 # ---------------------------------------------------------------- YAML node helpers
@@ -157,6 +206,17 @@ class _Reader:
         except (ValueError, TypeError) as e:
             raise self.error(node, key, str(e)) from None
 
+    def duration(self, node: Node, key: str, convert: Callable[[Any], Any]) -> Any:
+        """A duration field, checked as written: YAML reads ``30`` and ``1:30`` as numbers."""
+        value = self.scalar(node, key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            assert isinstance(node, ScalarNode)  # self.scalar checked it
+            value = node.value
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as e:
+            raise self.error(node, key, str(e)) from None
+
 
 def _boolean(value: Any) -> bool:
     if not isinstance(value, bool):
@@ -175,8 +235,11 @@ def _positive_seconds(value: Any) -> float:
 
 
 def _absolute_http_url(value: Any) -> str:
-    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+    if not isinstance(value, str):
         raise ValueError(f"expected an absolute http(s) URL, got {value!r}")
+    problem = http_url_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} {problem}")
     return value
 
 
@@ -211,13 +274,25 @@ _DEFAULTS_KEYS = frozenset(
         "allow_private_addresses",
     }
 )
+# Every duration in the file, read alike (reader.duration): the feeds' `interval` too.
+_DURATION_FIELDS = frozenset(
+    {"interval", "min_interval", "timeout", "connect_timeout", "parse_timeout"}
+)
 _FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer"})
 
 
 def _resolve_feed_url(raw: str, base_dir: Path) -> str:
     """http(s) and file:// URLs stay as they are; anything else is a path beside the config."""
-    scheme = urlsplit(raw).scheme.lower()
-    if scheme in ("http", "https", "file"):
+    try:
+        scheme = urlsplit(raw).scheme.lower()
+    except ValueError as e:  # e.g. an unclosed [IPv6 literal
+        raise ValueError(f"{raw!r} is not a valid URL ({e})") from None
+    if scheme in ("http", "https"):
+        problem = http_url_problem(raw)
+        if problem is not None:
+            raise ValueError(f"{raw!r} {problem}")
+        return raw
+    if scheme == "file":
         return raw
     if scheme and len(scheme) > 1:  # one letter is a Windows drive, not a scheme
         raise ValueError(f"unsupported URL scheme {scheme!r} (use http, https, file or a path)")
@@ -279,6 +354,8 @@ def _read_defaults(reader: _Reader, node: Node) -> Defaults:
         key = f"defaults.{name}"
         if name == "user_agent":
             values[name] = reader.string(value, key)
+        elif name in _DURATION_FIELDS:
+            values[name] = reader.duration(value, key, converters[name])
         else:
             values["max_body_bytes" if name == "max_body_size" else name] = reader.convert(
                 value, key, converters[name]
@@ -310,7 +387,7 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
         elif name == "title":
             feed = replace(feed, title=reader.string(value, field_key))
         elif name == "interval":
-            feed = replace(feed, interval=reader.convert(value, field_key, parse_interval))
+            feed = replace(feed, interval=reader.duration(value, field_key, parse_interval))
         elif name == "enabled":
             feed = replace(feed, enabled=reader.convert(value, field_key, _boolean))
         elif name == "prefer":
@@ -330,10 +407,14 @@ def _read_tags(reader: _Reader, node: Node, key: str) -> tuple[str, ...]:
 
 
 def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig, ...]:
+    if isinstance(node, ScalarNode) and reader.scalar(node, "feeds") is None:
+        return ()  # `feeds:` with nothing (every item commented out): an empty list, see no_feeds
     if not isinstance(node, SequenceNode):
         raise reader.error(node, "feeds", "expected a list of feeds (each a mapping with a url)")
     feeds: list[FeedConfig] = []
-    seen_urls: dict[str, int] = {}
+    # By the key `opml import` compares with (urls.canonical_url): host and scheme case, a
+    # default port, tracking parameters and the query's order do not make another feed.
+    seen_urls: dict[str, tuple[str, int]] = {}
     seen_names: dict[str, int] = {}
     for index, item in enumerate(node.value):
         key = f"feeds[{index}]"
@@ -346,11 +427,12 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
             )
         feed = _read_feed(reader, item, key, base_dir)
         line = item.start_mark.line + 1
-        if feed.url in seen_urls:
+        url_key = canonical_url(feed.url) or feed.url
+        if url_key in seen_urls:
+            first_url, first_line = seen_urls[url_key]
+            same = "also" if first_url == feed.url else f"the same feed as {first_url}"
             raise reader.error(
-                item,
-                f"{key}.url",
-                f"duplicate feed {feed.url} (also at line {seen_urls[feed.url]})",
+                item, f"{key}.url", f"duplicate feed {feed.url} ({same} at line {first_line})"
             )
         if feed.name in seen_names:
             raise reader.error(
@@ -359,7 +441,8 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
                 f"duplicate feed name {feed.name!r} (first at line {seen_names[feed.name]}); "
                 "give one of them a distinct name",
             )
-        seen_urls[feed.url] = seen_names[feed.name] = line
+        seen_urls[url_key] = (feed.url, line)
+        seen_names[feed.name] = line
         feeds.append(feed)
     return tuple(feeds)
 
@@ -370,6 +453,22 @@ def read_yaml(path: Path) -> Any:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
+
+
+ALLOW_EMPTY_HINT = (
+    "add some (`aggregator opml import FILE` reads another reader's list), "
+    "or give --allow-empty to poll none"
+)
+
+
+def no_feeds(config: Config) -> str | None:
+    """``no feeds configured in FILE`` when the feed list is empty, else None.
+
+    Not a load error: `build`, the queries and `opml import` have work to do without feeds.
+    The commands that poll refuse an empty list unless given ``--allow-empty``, since polling
+    nothing and exiting 0 hid a config whose feeds had all been commented out.
+    """
+    return None if config.feeds else f"no feeds configured in {config.path}"
 
 
 def load_config(path: Path | str) -> Config:

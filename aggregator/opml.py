@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from aggregator.config import feed_name_from_url, parse_config
+from aggregator.config import feed_name_from_url, http_url_problem, parse_config
 from aggregator.errors import ConfigError
 from aggregator.render import write_atomic
 from aggregator.types import Config, FeedConfig
@@ -40,6 +40,9 @@ from aggregator.urls import canonical_url, is_private_address
 # Why a feed of the OPML was not added (ImportResult.skipped).
 ALREADY_CONFIGURED = "already configured"
 NOT_HTTP = "not an http(s) URL"
+# An OPML file is often someone else's: importing it must not make the aggregator read (and
+# publish) files of this machine, so file:// feeds are only ever configured by hand.
+LOCAL_FILE = "a local file (OPML import never adds those; add it to the config by hand)"
 INTERNAL = "an internal address (set defaults.allow_private_addresses to import it)"
 DUPLICATE_IN_OPML = "duplicate in the OPML"
 
@@ -71,7 +74,7 @@ class ImportResult:
 
     ``text`` is the input text unchanged when nothing was added. ``added`` holds the feeds as
     written (title cleaned, tags of OPML duplicates merged in); ``skipped`` the feeds as given,
-    each with why: ALREADY_CONFIGURED, NOT_HTTP or DUPLICATE_IN_OPML.
+    each with why: ALREADY_CONFIGURED, NOT_HTTP, LOCAL_FILE, INTERNAL or DUPLICATE_IN_OPML.
     """
 
     text: str
@@ -87,8 +90,10 @@ def export_opml(config: Config, *, now: datetime | None = None) -> bytes:
 
     Without ``now`` there is no ``dateCreated``, so the same config always gives the same bytes.
     ``text`` is required by OPML, so a feed without a configured title shows its name there;
-    ``title`` is only written for a configured title. Disabled and file:// feeds are exported as
-    configured: the file is the list of subscriptions, not of what is polled today.
+    ``title`` is only written for a configured title. Disabled feeds are exported as configured
+    (the file is the list of subscriptions, not of what is polled today); local file:// feeds
+    are left out (``left_out`` lists them): their paths mean nothing on another machine, and
+    ``import_opml`` refuses them.
     """
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
@@ -98,8 +103,18 @@ def export_opml(config: Config, *, now: datetime | None = None) -> bytes:
         etree.SubElement(head, "dateCreated").text = format_datetime(stamp, usegmt=True)
     body = etree.SubElement(root, "body")
     for feed in config.feeds:
-        etree.SubElement(body, "outline", _outline_attributes(feed))
+        if _is_exported(feed):
+            etree.SubElement(body, "outline", _outline_attributes(feed))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def left_out(config: Config) -> list[FeedConfig]:
+    """The configured feeds ``export_opml`` leaves out: local file:// feeds."""
+    return [feed for feed in config.feeds if not _is_exported(feed)]
+
+
+def _is_exported(feed: FeedConfig) -> bool:
+    return urlsplit(feed.url).scheme.lower() in ("http", "https")
 
 
 def _outline_attributes(feed: FeedConfig) -> dict[str, str]:
@@ -222,7 +237,8 @@ def add_feeds(config_text: str, config_path: Path, feeds: Sequence[OpmlFeed]) ->
 
     Everything already in the text is kept as it is (comments, order, formatting). A feed is
     skipped when its URL is configured already (exactly, or the same canonical URL), is not
-    http(s), or repeats an earlier feed of the OPML (whose tags are then merged into that
+    http(s) (a file:// URL never is imported: the OPML may come from anyone), names an
+    internal host, or repeats an earlier feed of the OPML (whose tags are then merged into that
     earlier one). Names stay unique (``-2``, ``-3``... after the default name). Raises
     ConfigError when the existing config is invalid, when its ``feeds:`` is an inline list, or
     when the new text would not load exactly as the old feeds plus the new ones.
@@ -230,7 +246,7 @@ def add_feeds(config_text: str, config_path: Path, feeds: Sequence[OpmlFeed]) ->
     lines = config_text.splitlines(keepends=True)
     block = _find_feeds_block(lines)
     old: Config | None = None
-    if block is not None and block.has_content:
+    if block is not None:  # an empty list too: its defaults (allow_private_addresses) count
         old = parse_config(config_text, config_path)  # refuse to edit a config that is invalid
     existing = old.feeds if old is not None else ()
 
@@ -258,7 +274,7 @@ def _classify(
         url = feed.url.strip()
         key = canonical_url(url) if _is_plain_http_url(url) else None
         if key is None:
-            skipped.append((feed, NOT_HTTP))
+            skipped.append((feed, LOCAL_FILE if _is_file_url(url) else NOT_HTTP))
         elif not allow_private and _names_an_internal_host(url):
             skipped.append((feed, INTERNAL))
         elif url in configured or key in configured:
@@ -285,15 +301,14 @@ def _names_an_internal_host(url: str) -> bool:
     return host == "localhost" or host.endswith(".localhost") or is_private_address(host)
 
 
+def _is_file_url(url: str) -> bool:
+    return url[:5].lower() == "file:"
+
+
 def _is_plain_http_url(url: str) -> bool:
-    """An absolute http(s) URL with a host and no whitespace or control characters."""
-    if not url or _NOT_LINE_CHAR.search(url) or any(char.isspace() for char in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        return False
+    """An absolute http(s) URL feeds.yaml accepts (config.http_url_problem): one the import
+    added and the config then refused would fail the whole import."""
+    return bool(url) and http_url_problem(url) is None
 
 
 def _useful_title(title: str | None, url: str) -> str | None:
@@ -342,11 +357,6 @@ class _FeedsBlock:
     key_indent: str  # indentation of the keys inside an item (after ``- ``)
     has_items: bool
     first_content_is_item: bool
-
-    @property
-    def has_content(self) -> bool:
-        """Whether the key holds a value that has to be read (not absent, empty or ``[]``)."""
-        return self.has_items or self.value not in _EMPTY_VALUES or not self.first_content_is_item
 
 
 def _find_feeds_block(lines: Sequence[str]) -> _FeedsBlock | None:

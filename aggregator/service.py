@@ -38,7 +38,7 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from aggregator.config import load_config
+from aggregator.config import ALLOW_EMPTY_HINT, load_config, no_feeds
 from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.pipeline import (
@@ -143,9 +143,14 @@ class Service:
         clock: Clock = utc_now,
         rand: Callable[[], float] = random.random,
         on_ready: Callable[[Config], None] | None = None,
+        allow_empty: bool = False,
     ) -> None:
         self.config_path = config_path
         self.config = load_config(config_path)
+        self.allow_empty = allow_empty  # run (and reload to) a config without feeds
+        empty = no_feeds(self.config)
+        if empty is not None and not allow_empty:
+            raise ConfigError(f"{empty}; {ALLOW_EMPTY_HINT}")
         self.clock = clock
         self.rand = rand
         self.on_ready = on_ready
@@ -181,6 +186,8 @@ class Service:
                 self.config.database,
                 self.config.output.dir,
             )
+            if (empty := no_feeds(self.config)) is not None:
+                log.warning("%s: polling nothing until a reload (SIGHUP) adds feeds", empty)
             if self.on_ready is not None:
                 self.on_ready(self.config)
             try:
@@ -319,6 +326,16 @@ class Service:
         except ConfigError as e:
             log.error("reload refused, keeping the running config: %s", e)
             return
+        empty = no_feeds(config)
+        if empty is not None and not self.allow_empty:
+            log.error(
+                "reload refused, keeping the running config: %s (start with --allow-empty "
+                "to allow that)",
+                empty,
+            )
+            return
+        if empty is not None:
+            log.warning("%s: polling nothing until a reload adds feeds", empty)
         before = {f.name for f in self.config.feeds}
         after = {f.name for f in config.feeds}
         self.config = config

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import feedparser
+import pytest
 import requests
 from conftest import FeedServer, item, rss, wait_until, write_config
 
@@ -79,6 +80,69 @@ def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_pat
     assert by_env.returncode == 0 and "a.xml" in by_env.stdout
 
 
+def test_config_option_after_the_command(feed_server: FeedServer, tmp_path: Path) -> None:
+    """Issue 14 #8: `aggregator update --config x` said "No such option"."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "After", "https://a.example/1")))
+    (tmp_path / "conf").mkdir()
+    config = str(write_config(tmp_path / "conf", f"  - url: {url}\n    name: a\n"))
+    done = run("update", "--config", config, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "conf" / "db" / "test.db").exists()
+    for args in (
+        ("feeds", "-c", config, "--format", "json"),
+        ("sql", "SELECT name FROM feeds", "--config", config, "--format", "json"),
+        ("opml", "export", "--config", config),
+        ("opml", "--config", config, "export"),
+    ):
+        ran = run(*args, cwd=tmp_path)
+        assert ran.returncode == 0, (args, ran.stderr)
+        assert "a.xml" in ran.stdout or '"a"' in ran.stdout, (args, ran.stdout)
+
+    # In both places the one after the command wins; the environment variable loses to both.
+    missing = str(tmp_path / "missing.yaml")
+    after = run("--config", missing, "feeds", "--config", config, "--format", "json", cwd=tmp_path)
+    assert after.returncode == 0, after.stderr
+    assert [row["name"] for row in json.loads(after.stdout)] == ["a"]
+    before = run("--config", config, "feeds", "--config", missing, cwd=tmp_path)
+    assert before.returncode == 2 and f"{missing}: config file not found" in before.stderr
+    env = run("feeds", "--config", config, cwd=tmp_path, env={"AGGREGATOR_CONFIG": missing})
+    assert env.returncode == 0, env.stderr
+    imported = tmp_path / "x.opml"
+    imported.write_text(run("opml", "export", "-c", config, cwd=tmp_path).stdout)
+    other = tmp_path / "other.yaml"
+    other.write_text(  # loopback URLs allowed
+        "defaults:\n  allow_private_addresses: true\nfeeds:\n  - https://z.example/rss\n"
+    )
+    into = run(
+        "--config", config, "opml", "import", str(imported), "--config", str(other), cwd=tmp_path
+    )
+    assert into.returncode == 0, into.stderr
+    assert [f.url for f in load_config(other).feeds] == ["https://z.example/rss", url]
+
+
+def test_every_command_takes_config_after_it() -> None:
+    """Commands added later get it too: it is given to the whole tree in one place."""
+    import click
+
+    from aggregator.cli import cli
+
+    def commands(group: click.Group) -> list[click.Command]:
+        found: list[click.Command] = []
+        for command in group.commands.values():
+            found.append(command)
+            if isinstance(command, click.Group):
+                found += commands(command)
+        return found
+
+    every = commands(cli)
+    assert {"update", "run", "build", "feeds", "sql", "opml", "export", "import"} <= {
+        c.name for c in every
+    }
+    for command in every:
+        options = [p for p in command.params if "--config" in getattr(p, "opts", [])]
+        assert len(options) == 1 and options[0].opts == ["-c", "--config"], command.name
+
+
 def test_bad_config_stops_before_anything_is_fetched(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -91,6 +155,89 @@ def test_bad_config_stops_before_anything_is_fetched(
     assert "Traceback" not in done.stderr
     assert feed_server.requests == []
     assert not (tmp_path / "db").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_duration_without_its_unit_stops_before_anything_is_fetched(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #6: `interval: 30` was read as 30 seconds without a word."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "x", "https://a.example/1")))
+    write_config(tmp_path, f"  - url: {url}\n    interval: 30\n")
+    done = run("update", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "Error: feeds.yaml:12: feeds[0].interval: 30 has no unit: "
+        "write e.g. 30s, 30m or 30h (units: ms, s, m, h, d, w)\n"
+    )
+    assert feed_server.requests == [] and not (tmp_path / "db").exists()
+
+
+EMPTY_FEEDS = [
+    "feeds: []\n",
+    "output:\n  dir: out\nfeeds:\n  # - url: https://a.example/rss   (commented out)\n",
+]
+
+
+@pytest.mark.parametrize("command", ["update", "run"])
+@pytest.mark.parametrize("text", EMPTY_FEEDS)
+def test_polling_no_feeds_is_an_error_unless_allowed(
+    tmp_path: Path, command: str, text: str
+) -> None:
+    """Issue 14 #6: `feeds: []` polled nothing and exited 0 without a word."""
+    (tmp_path / "feeds.yaml").write_text(text)
+    done = run(command, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "Error: no feeds configured in feeds.yaml; add some (`aggregator opml import FILE` "
+        "reads another reader's list), or give --allow-empty to poll none\n"
+    )
+    assert not (tmp_path / "db").exists()
+
+
+def test_update_allow_empty_warns_and_exits_0(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text(EMPTY_FEEDS[1])
+    done = run("update", "--allow-empty", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("warning: no feeds configured in feeds.yaml\n")
+    assert "0 feeds polled, 0 failed" in done.stderr
+    quiet = run("update", "--allow-empty", "--quiet", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+def test_run_allow_empty_starts_and_says_it_polls_nothing(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("database: db/test.db\nfeeds: []\n")
+    log = tmp_path / "run.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--allow-empty"],
+        cwd=tmp_path,
+        stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: "polling nothing" in log.read_text(), 15), log.read_text()
+        assert "WARNING no feeds configured in feeds.yaml: polling nothing" in log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_commands_that_do_not_poll_warn_about_no_feeds_and_exit_0(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("output:\n  dir: out\nfeeds: []\n")
+    built = run("build", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert built.stderr.startswith(
+        "warning: no feeds configured in feeds.yaml: the outputs show what the database holds\n"
+    )
+    assert (tmp_path / "out" / "atom.xml").exists()
+    exported = run("opml", "export", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stderr == "warning: no feeds configured in feeds.yaml: the OPML lists none\n"
+    assert exported.stdout.startswith("<?xml") and "<outline" not in exported.stdout
+    listed = run("feeds", "--format", "json", cwd=tmp_path)  # reads the database: no warning
+    assert (listed.returncode, listed.stderr, json.loads(listed.stdout)) == (0, "", [])
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
@@ -213,6 +360,52 @@ def test_opml_export_and_import_round_trip(tmp_path: Path) -> None:
     bad = run("--config", str(target), "opml", "import", str(tmp_path / "bad.opml"), cwd=tmp_path)
     assert bad.returncode == 2 and "not an OPML file" in bad.stderr
     assert target.read_text(encoding="utf-8") == text
+
+
+def test_opml_round_trip_leaves_local_files_out_and_imports_the_rest(tmp_path: Path) -> None:
+    """Issue 14 #8: export wrote file:// feeds that import then refused."""
+    source = tmp_path / "a"
+    source.mkdir()
+    (source / "local.xml").write_text("<rss/>")
+    config = source / "feeds.yaml"
+    config.write_text(
+        "feeds:\n  - url: https://one.example/rss\n    tags: [world]\n"
+        "  - url: local.xml\n    name: mine\n  - url: https://two.example/atom.xml\n",
+        encoding="utf-8",
+    )
+    exported = run("--config", str(config), "opml", "export", "-o", "x.opml", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    local_url = (source / "local.xml").as_uri()
+    assert exported.stderr == (
+        f"left out: {local_url}: a local file (OPML import never adds those)\n"
+        "wrote 2 feeds to x.opml\n"
+    )
+    assert "local.xml" not in (tmp_path / "x.opml").read_text()
+
+    target = tmp_path / "b" / "feeds.yaml"
+    target.parent.mkdir()
+    target.write_text("feeds: []\n", encoding="utf-8")
+    imported = run("--config", str(target), "opml", "import", "x.opml", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stderr.endswith(f"2 feeds added to {target}, 0 skipped\n")
+    assert [(f.url, f.tags) for f in load_config(target).feeds] == [
+        ("https://one.example/rss", ("world",)),
+        ("https://two.example/atom.xml", ()),
+    ]
+
+    # An OPML from elsewhere that names a local file adds nothing and says why.
+    (tmp_path / "sent.opml").write_text(
+        '<opml version="2.0"><body><outline text="x" xmlUrl="file:///etc/passwd"/></body></opml>'
+    )
+    before = target.read_text(encoding="utf-8")
+    sent = run("--config", str(target), "opml", "import", "sent.opml", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr == (
+        "skipped: file:///etc/passwd: a local file (OPML import never adds those; "
+        "add it to the config by hand)\n"
+        f"nothing new; {target} unchanged\n"
+    )
+    assert target.read_text(encoding="utf-8") == before
 
 
 def test_a_broken_template_stops_before_anything_runs(

@@ -17,12 +17,14 @@ from aggregator.opml import (
     ALREADY_CONFIGURED,
     DUPLICATE_IN_OPML,
     INTERNAL,
+    LOCAL_FILE,
     NOT_HTTP,
     ImportResult,
     OpmlFeed,
     add_feeds,
     export_opml,
     import_opml,
+    left_out,
     parse_opml,
 )
 
@@ -108,10 +110,12 @@ def test_export_is_opml_2_structurally(tmp_path: Path) -> None:
     assert head.findtext("title") == "World news, merged"
     assert head.find("dateCreated") is None  # deterministic without `now`
     outlines = body.findall("outline")
-    assert [o.get("xmlUrl") for o in outlines] == [f.url for f in config.feeds]  # config order
+    http_urls = [f.url for f in config.feeds if f.url.startswith("https://")]
+    assert [o.get("xmlUrl") for o in outlines] == http_urls  # config order, file:// left out
+    assert left_out(config) == [config.feeds[-1]] and config.feeds[-1].url.startswith("file:")
     assert all(o.get("type") == "rss" and o.get("text") for o in outlines)
     assert all(o.get("htmlUrl") is None for o in outlines)  # we do not know the sites
-    bbc, npr, example, local = outlines
+    bbc, npr, example = outlines
     assert (bbc.get("text"), bbc.get("title"), bbc.get("category")) == (
         "BBC World",
         "BBC World",
@@ -124,7 +128,7 @@ def test_export_is_opml_2_structurally(tmp_path: Path) -> None:
         "world,us",
     )
     assert example.get("category") is None
-    assert local.get("xmlUrl") == (tmp_path / "local.xml").as_uri()  # file:// as configured
+    assert str(tmp_path).encode() not in data  # no local path leaves the machine
     assert export_opml(config) == data
 
 
@@ -144,7 +148,6 @@ def test_export_round_trips_through_parse(tmp_path: Path) -> None:
         ("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", ("world", "uk")),
         ("https://feeds.npr.org/1004/rss.xml", "feeds.npr.org/1004/rss.xml", ("world", "us")),
         ("https://example.org/atom.xml", "example.org/atom.xml", ()),
-        ((tmp_path / "local.xml").as_uri(), "local", ()),
     ]
     assert all(f.html_url is None for f in feeds)
 
@@ -186,7 +189,7 @@ def test_export_then_import_into_an_empty_config_gives_the_same_feeds(tmp_path: 
     assert [(f.url, f.title, f.tags) for f in copied.feeds] == [
         (f.url, f.title, f.tags) for f in http_feeds
     ]
-    assert [reason for _f, reason in result.skipped] == [NOT_HTTP]  # the file:// feed
+    assert result.skipped == []  # the file:// feed was left out of the export (issue 14 #8)
 
 
 # ---------------------------------------------------------------- parse
@@ -338,7 +341,7 @@ def test_add_feeds_keeps_everything_and_appends(tmp_path: Path) -> None:
         ("https://feeds.bbci.co.uk/news/world/rss.xml", ALREADY_CONFIGURED),
         ("http://Example.com:80/rss?utm_source=opml#top", ALREADY_CONFIGURED),
         ("https://NEW.example/rss", DUPLICATE_IN_OPML),
-        ("file:///etc/passwd", NOT_HTTP),
+        ("file:///etc/passwd", LOCAL_FILE),
         ("feeds/local.xml", NOT_HTTP),
         ("ftp://ftp.example/rss", NOT_HTTP),
         ("javascript:alert(1)", NOT_HTTP),
@@ -368,6 +371,57 @@ def test_add_feeds_keeps_everything_and_appends(tmp_path: Path) -> None:
         ("https://example.org/atom.xml?page=2", "example.org/atom.xml?page=2", "Page two", ()),
     ]
     assert config.output.title == "Mine"
+
+
+def test_urls_the_config_refuses_are_skipped_not_added(tmp_path: Path) -> None:
+    """Issue 14 #6: one URL the config then refused failed the whole import."""
+    text = "feeds:\n  - url: https://a.example/rss\n"
+    path = write(tmp_path, text)
+    bad = ["http://exa%20mple.org/rss", "http://a..b/rss", "http:/x", "https://"]
+    result = add_feeds(text, path, [*map(feed, bad), feed("https://b.example/rss")])
+    assert [f.url for f in result.added] == ["https://b.example/rss"]
+    assert [(f.url, why) for f, why in result.skipped] == [(url, NOT_HTTP) for url in bad]
+    assert [f.url for f in parse_config(result.text, path).feeds][-1] == "https://b.example/rss"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("https://a.example/rss", "https://A.Example/rss", True),
+        ("http://a.example/rss", "HTTP://a.example:80/rss", True),
+        ("https://a.example/rss", "https://a.example:443/rss#top", True),
+        ("https://a.example/rss?x=1&y=2", "https://a.example/rss?y=2&x=1&utm_medium=opml", True),
+        ("https://a.example/rss", "http://a.example/rss", False),
+        ("https://a.example/rss", "https://a.example/rss/", False),
+        ("https://a.example/rss", "https://a.example:8443/rss", False),
+    ],
+)
+def test_config_and_import_agree_on_what_is_the_same_feed(
+    tmp_path: Path, first: str, second: str, same: bool
+) -> None:
+    """Issue 14 #6: the config let A.example and a.example both in; the import did not."""
+    text = f"feeds:\n  - url: {first}\n"
+    path = write(tmp_path, text)
+    result = add_feeds(text, path, [feed(second)])
+    assert bool(result.skipped) == same
+    assert result.skipped == ([(feed(second), ALREADY_CONFIGURED)] if same else [])
+    both = f"feeds:\n  - url: {first}\n    name: one\n  - url: '{second}'\n    name: two\n"
+    if same:
+        with pytest.raises(ConfigError, match=r"feeds.yaml:4: feeds\[1\].url: duplicate feed"):
+            parse_config(both, path)
+    else:
+        assert len(parse_config(both, path).feeds) == 2
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "FILE:///home/me/.ssh/id_rsa", "file://host/share/feed.xml"]
+)
+def test_local_files_are_never_imported(tmp_path: Path, url: str) -> None:
+    """Issue 14 #8: an OPML someone sent must not make the aggregator read local files, even
+    where the config trusts internal addresses."""
+    text = "defaults:\n  allow_private_addresses: true\nfeeds: []\n"
+    result = add_feeds(text, write(tmp_path, text), [feed(url)])
+    assert (result.text, result.added, result.skipped) == (text, [], [(feed(url), LOCAL_FILE)])
 
 
 def test_names_stay_unique(tmp_path: Path) -> None:
@@ -593,3 +647,12 @@ def test_import_skips_internal_addresses_unless_allowed(tmp_path: Path) -> None:
         feeds,
     )
     assert len(allowed.added) == len(feeds) and allowed.skipped == []
+
+
+@pytest.mark.parametrize("empty", ["feeds: []\n", "feeds:\n", "feeds: ~\n"])
+def test_an_empty_feed_list_keeps_the_configs_defaults(tmp_path: Path, empty: str) -> None:
+    """The config was not read when its list was empty: allow_private_addresses was ignored."""
+    text = "defaults:\n  allow_private_addresses: true\n" + empty
+    result = add_feeds(text, tmp_path / "feeds.yaml", [feed("http://127.0.0.1:8080/feed.xml")])
+    assert [f.url for f in result.added] == ["http://127.0.0.1:8080/feed.xml"]
+    assert result.skipped == []

@@ -227,6 +227,7 @@ def test_stats(news: Path) -> None:
     [
         (("entries", "--feed", "nope"), "no feed named 'nope' (feeds: local, world)"),
         (("entries", "--since", "last tuesday"), "neither a date"),
+        (("entries", "--since", "45"), "neither a date"),  # 45 what? (issue 14 #6)
         (("search", '"unterminated'), "cannot search for"),
         (("search", "AND"), "cannot search for"),
         (("entries", "--format", "xml"), "Invalid value for '--format'"),

@@ -20,7 +20,7 @@ import pytest
 from conftest import FeedServer, item, rss, wait_until, write_config
 
 from aggregator.config import load_config
-from aggregator.errors import AlreadyRunning
+from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits
 from aggregator.pipeline import retrieve, update, utc_now
 from aggregator.politeness import host_of
@@ -289,6 +289,44 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
         stamp.unlink()
         service._rebuild(store)
         assert stamp.exists()
+    service.session.close()
+
+
+@pytest.mark.parametrize("allow_empty", [False, True])
+def test_a_reload_to_no_feeds_is_refused_unless_allowed(
+    feed_server: FeedServer,
+    tmp_path: Path,
+    allow_empty: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 14 #6: an empty list is refused at a reload as it is at the start."""
+    from aggregator.service import _Reload
+
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url)
+    service = Service(config_path, allow_empty=allow_empty)
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 10)
+        config_path.write_text(config_path.read_text().split("feeds:")[0] + "feeds: []\n")
+        service.events.put(_Reload())
+        expected = "polling nothing until a reload" if allow_empty else "reload refused"
+        assert wait_until(lambda: expected in caplog.text, 10), caplog.text
+        assert f"no feeds configured in {config_path}" in caplog.text
+        assert len(service.config.feeds) == (0 if allow_empty else 1)
+    finally:
+        service.stop()
+        thread.join(15)
+    assert not thread.is_alive()
+
+
+def test_a_service_without_feeds_does_not_start_unless_allowed(tmp_path: Path) -> None:
+    config_path = write_config(tmp_path, "")  # "feeds:" and nothing
+    with pytest.raises(ConfigError, match=r"no feeds configured in .*feeds.yaml; add some"):
+        Service(config_path)
+    service = Service(config_path, allow_empty=True)
+    assert service.config.feeds == ()
     service.session.close()
 
 

@@ -1,4 +1,4 @@
-"""fetch.py against a real loopback server: headers, validators, redirects, errors, limits."""
+"""The fetch package against a real loopback server: headers, validators, redirects, limits."""
 
 from __future__ import annotations
 

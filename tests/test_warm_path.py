@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 from conftest import FeedServer, item, rss, write_config
 
-from aggregator import fetch as fetch_module
 from aggregator.config import load_config
 from aggregator.errors import FetchError
 from aggregator.fetch import FetchLimits, fetch, make_session
+from aggregator.fetch import deadline as deadline_module
+from aggregator.fetch import http as http_module
 from aggregator.pipeline import update
 from aggregator.plan import moved_to
 from aggregator.store import Store, open_store
@@ -81,7 +82,7 @@ def test_small_sized_redirect_and_error_bodies_keep_the_connection(
 def test_a_large_error_body_is_not_read_to_keep_its_connection(
     feed_server: FeedServer, connections: list[object]
 ) -> None:
-    big = feed_server.serve("/big-error", b"x" * (fetch_module.DRAIN_BYTES + 1), status=500)
+    big = feed_server.serve("/big-error", b"x" * (http_module.DRAIN_BYTES + 1), status=500)
     session = make_session()
     with pytest.raises(FetchError, match="HTTP 500"):
         fetch(session, big, limits=FAST)
@@ -93,7 +94,7 @@ def test_a_large_error_body_is_not_read_to_keep_its_connection(
 def test_a_slow_redirect_body_is_cut_after_the_drain_budget(
     feed_server: FeedServer, connections: list[object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fetch_module, "DRAIN_SECONDS", 0.2)
+    monkeypatch.setattr(http_module, "DRAIN_SECONDS", 0.2)
     final = feed_server.serve("/final.xml", FEED)
     slow = feed_server.serve("/slow", b"m" * 100, status=302, location=final, trickle=0.3)
     started = time.monotonic()
@@ -143,7 +144,7 @@ def test_fetches_start_no_thread_each(
 
 
 def test_watchdog_runs_alarms_in_time_order_and_never_a_cancelled_one() -> None:
-    watchdog = fetch_module._Watchdog()
+    watchdog = deadline_module.Watchdog()
     fired: list[str] = []
     done = threading.Event()
     now = time.monotonic()
@@ -169,7 +170,7 @@ def test_watchdog_runs_alarms_in_time_order_and_never_a_cancelled_one() -> None:
 
 
 def test_watchdog_forgets_cancelled_alarms() -> None:
-    watchdog = fetch_module._Watchdog()
+    watchdog = deadline_module.Watchdog()
     far = time.monotonic() + 3600
     for _ in range(1000):
         watchdog.cancel(watchdog.call_at(far, lambda: None))
@@ -200,7 +201,7 @@ def test_a_late_deadline_leaves_a_pooled_connection_alone(
 ) -> None:
     ours, theirs = socket_pair
     connection = _Connection(ours)
-    deadline = fetch_module._Deadline(60)
+    deadline = deadline_module.Deadline(60)
     deadline.watch(connection)
     deadline.unwatch(connection)  # back in the pool, maybe already another fetch's
     deadline._expire()
@@ -213,7 +214,7 @@ def test_an_expired_deadline_shuts_its_connection_and_never_pools_it(
 ) -> None:
     ours, _ = socket_pair
     connection = _Connection(ours)
-    deadline = fetch_module._Deadline(60)
+    deadline = deadline_module.Deadline(60)
     deadline.watch(connection)
     deadline._expire()
     assert ours.recv(100) == b""  # shut down: a blocked read returns at once

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aggregator.types import ParsedFeed
 
-__all__ = ["WORKER_NICENESS", "exit_with_parent", "loaded_modules", "parse", "start_worker"]
+__all__ = [
+    "WORKER_NICENESS",
+    "exit_with_parent",
+    "loaded_modules",
+    "parse_response",
+    "start_worker",
+]
 
 PARENT_CHECK_EVERY = 0.5  # seconds: how soon an orphaned worker notices and leaves
 # Added to a worker's nice value: the writer thread, the one stage that cannot be spread over
@@ -70,13 +76,18 @@ def loaded_modules(prefixes: tuple[str, ...]) -> list[str]:
     return sorted(name for name in sys.modules if name.startswith(prefixes))
 
 
-def parse(body: bytes, *, url: str, headers: Mapping[str, str], now: datetime) -> ParsedFeed:
-    """`aggregator.parse.parse_feed`, imported on first use.
+def parse_response(
+    body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
+) -> ParsedFeed:
+    """The one way a fetched body is parsed: `aggregator.parse.parse_feed`, then the writer's
+    pure share worked out beside it (`aggregator.prepare`: fingerprints, headline words).
 
-    What `Parser` hands to a worker, and what it calls in its own thread for small runs: the
-    parent then imports feedparser and lxml only if it parses something itself (a warm run of
-    304s, or a run big enough for the workers, never does).
+    What `Parser` hands to a worker, and what it calls in its own thread for small runs. The
+    parse stack is imported on first use: the parent imports feedparser and lxml only if it
+    parses something itself (a warm run of 304s, or a run big enough for the workers, never
+    does).
     """
     from aggregator.parse import parse_feed
+    from aggregator.prepare import prepared
 
-    return parse_feed(body, url=url, headers=headers, now=now)
+    return prepared(parse_feed(body, url=url, headers=headers, now=now))

@@ -38,11 +38,9 @@ from aggregator.errors import (
     StorageError,
 )
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
-from aggregator.parse_worker import parse as parse_feed
-from aggregator.parse_worker import start_worker
+from aggregator.parse_worker import parse_response, start_worker
 from aggregator.plan import lookups, moved_to, plan_update
 from aggregator.politeness import HostTurns, host_of
-from aggregator.prepare import parse_and_prepare
 from aggregator.render import HTML_FILE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, failure_outcome, next_poll
@@ -169,10 +167,10 @@ class Parser:
         self, body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
     ) -> ParsedFeed:
         if self.pool is None:
-            return parse_and_prepare(body, url=url, headers=headers, now=now)
+            return parse_response(body, url=url, headers=headers, now=now)
         for attempt in range(2):
             pool = self.pool
-            future = pool.submit(parse_and_prepare, body, url=url, headers=dict(headers), now=now)
+            future = pool.submit(parse_response, body, url=url, headers=dict(headers), now=now)
             try:
                 return future.result(timeout=self.budget)
             except FuturesTimeout:
@@ -222,7 +220,7 @@ def retrieve(
     state: FeedState,
     limits: FetchLimits,
     clock: Clock,
-    parse: ParseFunction = parse_feed,
+    parse: ParseFunction = parse_response,
 ) -> Retrieved:
     """Fetch and parse one feed; a FeedError is returned as a value, not raised."""
     started = clock()

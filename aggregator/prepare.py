@@ -10,22 +10,11 @@ Imported by the parse workers: nothing here may import the store or the network.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 
 from aggregator.dedupe import fingerprint
 from aggregator.stories import story_words
 from aggregator.types import ParsedFeed
-
-
-def parse_and_prepare(
-    body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
-) -> ParsedFeed:
-    """`aggregator.parse.parse_feed`, with the entries' fingerprints and headline words."""
-    from aggregator.parse_worker import parse
-
-    return prepared(parse(body, url=url, headers=headers, now=now))
 
 
 def prepared(parsed: ParsedFeed) -> ParsedFeed:

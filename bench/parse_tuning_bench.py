@@ -1,8 +1,8 @@
-"""Whether feedparser_tuning's fast paths still pay for themselves: parse time with and without.
+"""Whether the feedparser patches' fast paths still pay for themselves: parse time with and without.
 
     python bench/parse_tuning_bench.py [--feeds 200] [--entries 50] [--rounds 5]
 
-`aggregator/feedparser_tuning.py` carries a copy of feedparser's ``pop`` and a cheaper
+`aggregator/parse/feedparser_patches.py` carries a copy of feedparser's ``pop`` and a cheaper
 ``contentparams`` (``_FastPaths``) and memoizes base-URL joins, switched on only with the
 feedparser release they were checked against. This parses the same documents with
 `aggregator.parse.parse_feed` in two fresh processes, one with the fast paths and one with
@@ -50,11 +50,10 @@ def child(mode: str, source: str, feeds: int, entries: int) -> None:
     if mode == "plain":
         feedparser.__version__ = "not-the-checked-release"  # read once, at the module's import
     sys.path.insert(0, str(ROOT))
-    from aggregator import feedparser_tuning
     from aggregator.errors import ParseError
-    from aggregator.parse import parse_feed
+    from aggregator.parse import feedparser_patches, parse_feed
 
-    fast = feedparser_tuning._FastPaths in feedparser.api.StrictFeedParser.__mro__
+    fast = feedparser_patches._FastPaths in feedparser.api.StrictFeedParser.__mro__
     if fast != (mode == "fast"):
         raise SystemExit(f"the {mode} process has fast paths {'on' if fast else 'off'}")
     documents = _documents(source, feeds, entries)

@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
 
 from _corpus import Corpus  # noqa: E402  (bench/ is on sys.path when run)
 
+from aggregator.parse_worker import parse_response  # noqa: E402
 from aggregator.pipeline import BATCH_FEEDS, Retrieved, save  # noqa: E402
-from aggregator.prepare import parse_and_prepare  # noqa: E402
 from aggregator.schedule import SchedulePolicy  # noqa: E402
 from aggregator.store import open_store  # noqa: E402
 from aggregator.types import FeedConfig, FetchResult  # noqa: E402
@@ -44,7 +44,7 @@ def parsed_corpus(feeds: int, entries: int) -> list[tuple[str, FetchResult, obje
         url = f"http://127.0.0.1:1/{feed.path}"
         body = corpus.render(feed)
         headers = {"ETag": f'"v{index}"', "Content-Type": "application/xml"}
-        parsed = parse_and_prepare(body, url=url, headers=headers, now=NOW)
+        parsed = parse_response(body, url=url, headers=headers, now=NOW)
         out.append((f"feed{index}", FetchResult(200, url, headers, None), parsed))
     return out
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from requests.structures import CaseInsensitiveDict
 
-from aggregator import parse as parse_module
 from aggregator.errors import ParseError
+from aggregator.parse import hints as hints_module
 from aggregator.parse import parse_feed
+from aggregator.parse import xml as xml_module
 from aggregator.sanitize import clean_html, plain_text, shows_something, text_to_html
 from aggregator.types import Enclosure, Entry, FeedHints, ParsedFeed
 
@@ -592,7 +593,7 @@ def test_skip_hints_are_read_only_when_the_body_names_them(
     def boom(body: bytes) -> object:
         raise AssertionError("lxml read a body without skipHours/skipDays")
 
-    monkeypatch.setattr(parse_module, "_skip_hints", boom)
+    monkeypatch.setattr(hints_module, "_skip_hints", boom)
     assert parse("rss20_basic.xml").hints == FeedHints()
     assert parse("hints_atom_sy.xml", ATOM).hints.update_period == 7 * DAY
 
@@ -825,7 +826,7 @@ def test_a_document_feedparser_crashes_on_is_read_from_a_repaired_copy() -> None
     <link>/<category>: one odd item must not lose the whole feed."""
     body = fixture("feedparser_crash.xml")
     with pytest.raises(Exception):  # noqa: B017 - feedparser's own crash, any type
-        parse_module._feedparser(body, {"content-type": "application/rss+xml"})
+        xml_module._feedparser(body, {"content-type": "application/rss+xml"})
     feed = parse("feedparser_crash.xml")
     assert [(e.source_id, e.title, e.link, e.tags) for e in feed.entries] == [
         ("c1", "Bad reference", None, ()),

@@ -1,6 +1,6 @@
 """The parse fast paths give exactly what the plain code gives.
 
-``aggregator.parse`` drives feedparser through ``feedparser_tuning._FastPaths`` (a cheaper
+``aggregator.parse`` drives feedparser through ``parse.feedparser_patches._FastPaths`` (a cheaper
 ``contentparams`` and ``pop``) and memoized base resolution, and the normalization keeps nh3
 cleaners and URL pieces it has built. Each is checked here against the plain version:
 feedparser's own methods, a fresh ``nh3.clean`` call, the uncached function.
@@ -20,9 +20,9 @@ import feedparser
 import nh3
 import pytest
 
-from aggregator import feedparser_tuning as tuning
 from aggregator import sanitize, urls
 from aggregator.errors import ParseError
+from aggregator.parse import feedparser_patches as tuning
 from aggregator.parse import parse_feed
 from aggregator.sanitize import clean_html, is_web_url, shows_something, strip_invalid_chars
 
@@ -148,8 +148,9 @@ def test_the_installed_feedparser_is_the_release_the_fast_paths_were_checked_aga
     On a new release: diff feedparser's ``mixin.pop``/``contentparams`` against ``_FastPaths``,
     carry the changes over, run this file, and set ``_FAST_PATHS_FOR`` to the new version."""
     assert feedparser.__version__ == tuning._FAST_PATHS_FOR, (
-        f"feedparser {feedparser.__version__} is installed; aggregator/feedparser_tuning.py's "
-        f"fast paths were checked against {tuning._FAST_PATHS_FOR} and are switched off"
+        f"feedparser {feedparser.__version__} is installed; the fast paths of "
+        f"aggregator/parse/feedparser_patches.py were checked against "
+        f"{tuning._FAST_PATHS_FOR} and are switched off"
     )
 
 

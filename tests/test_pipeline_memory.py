@@ -16,7 +16,7 @@ from aggregator import pipeline
 from aggregator.config import load_config
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.parse import parse_feed
-from aggregator.parse_worker import WORKER_NICENESS, loaded_modules
+from aggregator.parse_worker import WORKER_NICENESS, loaded_modules, parse_response
 from aggregator.pipeline import (
     AHEAD_PER_WORKER,
     PROCESSES_FROM_FEEDS,
@@ -27,7 +27,6 @@ from aggregator.pipeline import (
     save,
     update,
 )
-from aggregator.prepare import parse_and_prepare
 from aggregator.store import open_store
 from aggregator.types import Config, FeedState, ParsedFeed, PollResult, PollStatus
 
@@ -173,8 +172,13 @@ PREFIXES = ("aggregator", "sqlite_utils", "requests", "numpy", "jinja2", "apsche
 PARSE_STACK = {
     "aggregator",
     "aggregator.errors",
-    "aggregator.feedparser_tuning",
+    "aggregator.parse.feedparser_patches",
     "aggregator.parse",
+    "aggregator.parse.hints",
+    "aggregator.parse.jsonfeed",
+    "aggregator.parse.normalize",
+    "aggregator.parse.sniff",
+    "aggregator.parse.xml",
     "aggregator.parse_worker",
     "aggregator.prepare",  # with the two pure modules it uses, for the writer's share
     "aggregator.dedupe",
@@ -196,7 +200,7 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
         titles = [f"Story {n}" for n in range(PROCESSES_FROM_FEEDS)]
         futures = [
             parser.pool.submit(
-                parse_and_prepare,  # what Parser hands its workers
+                parse_response,  # what Parser hands its workers
                 rss(item(f"x{n}", title)).encode(),
                 url="https://x.example/",
                 headers={},

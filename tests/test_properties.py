@@ -619,7 +619,7 @@ _CHILD_LISTS = {
 }
 _MARKUP_NAMES = st.sampled_from(["div", "p", "b", "x:y", "entry", "item", "link"])
 # Markup inside <link>, <category>, ... (even an <entry>) made feedparser 6.0.14 raise
-# KeyError; parse.py retries on a repaired copy (test_feedparser_crashes_do_not_lose_the_feed).
+# KeyError; parse/xml.py retries on a repaired copy (test_feedparser_crashes_do_not_lose_the_feed).
 _WELL_FORMED_MARKUP_NAMES = st.sampled_from(["div", "p", "b", "entry", "item", "link"])
 _ONE_IN_TEN = st.integers(0, 9)
 

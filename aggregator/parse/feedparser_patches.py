@@ -1,6 +1,6 @@
 """Our subclasses of feedparser's two parsers: correct xml:base scoping, and fast paths.
 
-Importing this module (`aggregator.parse` does) swaps `feedparser.api`'s StrictFeedParser and
+Importing this module (`aggregator.parse.xml` does) swaps `feedparser.api`'s StrictFeedParser and
 LooseFeedParser for subclasses, once: `_ScopedBase` always (feedparser 6.0.14 leaks an
 element's xml:base into everything after it), and, with the feedparser release they were
 checked against, `_FastPaths` (the same results with less work per element and text node) and

@@ -16,7 +16,8 @@ import uuid
 from aggregator.types import Entry
 
 # An absolute IRI: a scheme, a colon, then something (RFC 3987). Atom ids and RSS guids that
-# are URLs keep their value as the output id (R-A7 a, b); anything else gets a minted id.
+# are URLs keep their value as the output id (RFC 4287 section 4.2.6: an id never changes);
+# anything else gets a minted id.
 _ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _ID_NAMESPACE = uuid.UUID("6f1c3f0e-51a2-4c57-9d7e-1f3e2b7a9c10")
 
@@ -59,7 +60,7 @@ def is_absolute_iri(value: str) -> bool:
 
 
 def output_id(source_id: str, feed_source_id: str) -> str:
-    """The permanent id of a new entry in the merged feed (R-A7).
+    """The permanent id of a new entry in the merged feed (it never changes once published).
 
     Absolute ids (Atom ids, URL guids) are kept; others are minted deterministically from the
     feed's own permanent id, so they never depend on the feed's current URL.
@@ -75,5 +76,6 @@ def scoped_id(source_id: str, feed_source_id: str) -> str:
 
 
 def feed_source_id(configured_url: str) -> str:
-    """The permanent id minted once for a feed that has no atom:id of its own (R-A9)."""
+    """The permanent id minted once for a feed that has no atom:id of its own: named by it in
+    atom:source, whatever URL the feed moves to later."""
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, configured_url))

@@ -231,7 +231,7 @@ def retrieve(
             session, state.url, etag=state.etag, last_modified=state.last_modified, limits=limits
         )
         parsed = None
-        if fetched.body is not None:  # a 304 costs no parsing (R-H3)
+        if fetched.body is not None:  # a 304 costs no parsing
             parsed = parse(fetched.body, url=fetched.url, headers=fetched.headers, now=started)
     except FeedError as error:
         return Retrieved(

@@ -1,4 +1,4 @@
-"""HTML sanitizing and text cleanup for feed content (STANDARDS R-K1, R-K4).
+"""HTML sanitizing and text cleanup for feed content: what a hostile feed cannot slip through.
 
 Every HTML field goes through exactly one nh3 call, which also makes relative URLs absolute.
 Everything we emit ends up in XML, so characters XML 1.0 forbids (C0 controls other than tab,

@@ -1,7 +1,7 @@
 """When is a feed next due: the polling policy, as pure functions of what one poll told us.
 
 No clock, no I/O, no randomness but the ``rand`` passed in, so every rule is a table test.
-The rules (STANDARDS R-H4, R-H5, R-H6, R-H11, R-H12), in order:
+The rules, in order (a publisher's request to slow down is never shortened by ours):
 
 1. base: the configured interval, else "auto" (half the feed's average gap between entries),
    never below ``min_interval`` (the floor; only an explicit lower floor goes below 5 minutes);
@@ -102,13 +102,14 @@ def next_poll(
         when = retry_after(facts.headers, now)
         if when is not None:
             # RFC 9110 §10.2.3: not before Retry-After; and a server that asked us to slow down
-            # never gets polled sooner than a normal poll would be (R-H4: take the max).
+            # never gets polled sooner than a normal poll would be: the longer of the two.
             wait = min(max(when - now, timedelta(0)), policy.retry_after_cap)
             interval, reason = max(wait, base), "retry-after"
             # Jitter on top of the server's time, so every client is not back at that second.
             due = now + interval + floor * jitter
         else:
-            # A bare 429/503 still means slow down (R-H5): at least double the last interval.
+            # A bare 429/503 still means slow down (RFC 6585 section 4): at least double the last
+            # interval.
             previous = min(facts.previous_interval or base, policy.backoff_cap)
             doubled = max(2 * previous, _backoff(base, facts.error_count, policy.backoff_cap))
             interval, reason = max(base, min(policy.backoff_cap, doubled)), "rate-limited"
@@ -190,7 +191,8 @@ def _base(entry_times: Sequence[datetime], policy: SchedulePolicy) -> tuple[time
 def _longest(
     base: timedelta, base_reason: str, facts: PollFacts, now: datetime, policy: SchedulePolicy
 ) -> tuple[timedelta, str]:
-    """Base or the longest publisher hint (capped): hints only ever lengthen (R-H12)."""
+    """Base or the longest publisher hint (capped): a hint may lengthen the interval, never
+    shorten it (a ttl of 1 minute does not make us poll every minute)."""
     candidates: list[tuple[timedelta | None, str]] = [
         (facts.hints.ttl, "ttl"),  # RSS 2.0 <ttl>: minutes it may be cached
         (facts.hints.update_period, "sy:updatePeriod"),  # RSS 1.0 Syndication module

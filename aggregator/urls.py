@@ -1,4 +1,4 @@
-"""Canonical URLs: a dedup key only, never the link we publish (STANDARDS R-K2).
+"""Canonical URLs: a dedup key only, never the link we publish (a publisher's URL is theirs).
 
 Lowercase scheme and host, IDNA host, IP literals bracketed, default port dropped, userinfo
 dropped, percent-encoding normalized (%7E is ~, %2F stays %2F) and dot-segments resolved,

@@ -44,7 +44,9 @@ MAX_REDIRECTS = 10  # hops followed; the 11th redirect is an error
 PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
-REDIRECT_SCHEMES = frozenset({"http", "https"})  # R-H7: never follow a redirect elsewhere
+# A redirect to file:, ftp: or any other scheme would read what the publisher has no business
+# pointing us at: never followed.
+REDIRECT_SCHEMES = frozenset({"http", "https"})
 
 
 _CHUNK = 64 * 1024
@@ -153,7 +155,7 @@ def fetch(
                     status=response.status_code,
                     headers=response.headers,
                 )
-            # A 304 has no body to read, and costs no parsing (R-H3).
+            # A 304 has no body to read, and costs no parsing.
             body = _read_body(response, limits, deadline) if response.status_code == 200 else None
             return FetchResult(
                 status=response.status_code,

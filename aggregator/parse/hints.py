@@ -70,7 +70,7 @@ def _skip_hints(body: bytes) -> tuple[frozenset[int], frozenset[int]]:
 
     feedparser keeps only the last <hour> and <day>, so lxml reads them, with entities and
     the network off and the recovering parser so a broken document still yields its hints
-    (STANDARDS R-F8). Hours are 0-23 GMT; 24 is read as 0 (some publishers count 1-24).
+    (RSS 2.0 skipHours/skipDays). Hours are 0-23 GMT; 24 is read as 0 (some publishers count 1-24).
     """
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=True)
     try:

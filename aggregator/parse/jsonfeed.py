@@ -37,7 +37,7 @@ from aggregator.urls import canonical_url
 
 
 def _parse_json(body: bytes, *, url: str, content_type: str, now: datetime) -> ParsedFeed:
-    """JSON Feed 1.0/1.1 (feedparser does not read it, R-F10) mapped to the same records."""
+    """JSON Feed 1.0/1.1 (feedparser does not read it) mapped to the same records."""
     doc = _load_json(body, content_type)
     if not isinstance(doc, dict):
         raise ParseError("not a feed: JSON document is not an object")

@@ -120,7 +120,8 @@ def _length(value: object) -> int | None:
 
 
 def _from_struct(value: object) -> datetime | None:
-    """feedparser's UTC struct_time as an aware datetime (timegm, never mktime: R-F6)."""
+    """feedparser's UTC struct_time as an aware datetime (timegm, never mktime: mktime reads
+    it as local time)."""
     if not isinstance(value, tuple):  # time.struct_time is a tuple
         return None
     try:

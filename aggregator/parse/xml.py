@@ -68,7 +68,8 @@ _NAME_EMAIL = re.compile(r"^\s*(.+?)\s*<\s*(\S+@\S+)\s*>\s*$")  # "Name <a@b.c>"
 def _parse_xml(
     body: bytes, *, url: str, headers: Mapping[str, str], media_type: str, now: datetime
 ) -> ParsedFeed:
-    """RSS/Atom/RDF through feedparser, from a BytesIO so it never opens files or URLs (R-F2)."""
+    """RSS/Atom/RDF through feedparser, from a BytesIO so it never opens files or URLs
+    (feedparser.parse given a string that looks like a path or URL would)."""
     items = sum(1 for _ in _ENTRY_TAG.finditer(body))
     if items > MAX_DOCUMENT_ENTRIES:
         raise _too_many(items)
@@ -259,7 +260,7 @@ def _detail_html(detail: Mapping[str, Any], url: str, fallback_base: str | None)
 
 
 def _detail_title(node: Mapping[str, Any]) -> str:
-    """A title as plain text, tags stripped whatever type it declares (STANDARDS R-K4).
+    """A title as plain text, tags stripped whatever type it declares.
 
     RSS titles are HTML in the wild however feedparser labels them, and many readers render
     titles as HTML: a `<script>` that survives here as "text" is a script somewhere downstream.

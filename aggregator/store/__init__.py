@@ -2,7 +2,8 @@
 
 One writer (the process running update/run), any number of readers: WAL mode, a busy timeout,
 and one short transaction per feed response. Entries and the feed's new validators commit
-together, so a crash can never leave an ETag for entries that were not stored (R-D7).
+together, so a crash can never leave an ETag for entries that were not stored (the next poll
+would be answered 304 and those entries lost).
 
 The package splits the store by domain (reader:src/reader/_storage/ shows the idea): `schema`
 (migrations), `feeds`, `entries`, `stories`, `retention`, `output`; `Store` joins them.

@@ -70,7 +70,7 @@ class StoreBase:
         if db.journal_mode == "wal":
             # WAL + NORMAL syncs at checkpoints instead of at every commit (a warm run commits
             # once per feed). A killed process loses nothing and the file never corrupts; a
-            # power loss may roll back the last commits, entries and validators together (R-D7).
+            # power loss may roll back the last commits, entries and validators together.
             db.execute("PRAGMA synchronous = NORMAL")
 
     def close(self) -> None:
@@ -111,7 +111,8 @@ class StoreBase:
                 raise
 
     def checkpoint(self) -> None:
-        """Fold the WAL back into the database file so it does not grow without bound (R-D8)."""
+        """Fold the WAL back into the database file so it does not grow without bound (a reader
+        holding a snapshot for months would otherwise keep every page written since)."""
         # A reader holding an old snapshot makes it fail: the next checkpoint will do.
         with suppress(sqlite3.OperationalError):
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

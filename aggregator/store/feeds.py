@@ -31,8 +31,8 @@ _FORGET_OLD_URL = (
     "disabled_reason = NULL, next_due = NULL, error_count = 0, failing_since = NULL "
     "WHERE id = ?"
 )
-# A NULL parameter keeps the stored value: validators the 304 did not resend (R-H2), and a
-# permanent move that this answer did not make.
+# A NULL parameter keeps the stored value: validators the 304 did not resend (RFC 9110
+# section 15.4.5), and a permanent move that this answer did not make.
 _NOT_MODIFIED = (
     "UPDATE feeds SET final_url = :final_url, last_fetched = :last_fetched, "
     "last_success = :last_success, last_status = :last_status, "
@@ -154,7 +154,7 @@ class FeedsMixin(StoreBase):
         *,
         moved_to: str | None = None,
     ) -> None:
-        """A 304: keep entries, refresh validators if the server sent new ones (R-H2, R-H3).
+        """A 304: keep entries, refresh validators if the server sent new ones.
 
         One fixed UPDATE (sqlite-utils' ``Table.update`` first reads the row back): this runs
         for nearly every feed on nearly every run.

@@ -1,7 +1,7 @@
 """The database schema as versioned migrations (sqlite-utils Migrations, applied on open).
 
-Never edit an applied migration: add the next one. `transform()` is avoided: it drops FTS
-triggers (STANDARDS R-D3).
+Never edit an applied migration: add the next one. sqlite-utils' `transform()` is avoided: it
+rebuilds the table and drops its triggers, the full-text index's among them.
 """
 
 from __future__ import annotations
@@ -106,7 +106,9 @@ def m002_scheduling(db: sqlite_utils.Database) -> None:
         ("hint_skip_hours", "TEXT NOT NULL DEFAULT '[]'"),
         ("hint_skip_days", "TEXT NOT NULL DEFAULT '[]'"),
     ]:
-        db.execute(f"ALTER TABLE feeds ADD COLUMN {column} {kind}")  # no transform(): R-D3
+        db.execute(
+            f"ALTER TABLE feeds ADD COLUMN {column} {kind}"
+        )  # no transform(): it drops triggers
     db.table("feeds").create_index(["next_due"], if_not_exists=True)
     db.table("sources").create_index(["feed_id", "published"], if_not_exists=True)
 

@@ -28,7 +28,7 @@ import click
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
-from aggregator.formats import FORMATS, render_rows
+from aggregator.formats import FORMATS, elide, embolden, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
@@ -207,8 +207,6 @@ def _duration(seconds: float | None) -> str:
 @click.pass_context
 def feeds_command(ctx: click.Context, fmt: str) -> None:
     """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
-    from tabulate import tabulate
-
     config = _load(ctx)
     try:
         with open_store(config.database) as store:
@@ -220,8 +218,6 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([{**asdict(r), "status": _health(r)} for r in rows], indent=2))
         return
-    width = shutil.get_terminal_size((120, 20)).columns
-    error_width = max(20, width - 110)
     table = []
     for r in rows:
         name = r.name if r.name in configured else f"{r.name} (not in config)"
@@ -231,28 +227,22 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
             f"{_duration(r.interval_seconds)} ({r.interval_reason})" if r.interval_reason else ""
         )
         table.append(
-            [
-                name,
-                _health(r),
-                r.last_status or "",
-                _when(r.last_fetched),
-                _when(r.next_due) if not r.disabled_reason else "never",
-                interval,
-                r.entries,
-                _clip(r.last_error or "", error_width),
-            ]
+            {
+                "feed": name,
+                "status": _health(r),
+                "http": r.last_status,
+                "last fetch (UTC)": _when(r.last_fetched),
+                "next due (UTC)": _when(r.next_due) if not r.disabled_reason else "never",
+                "interval": interval,
+                "entries": r.entries,
+                "last error": r.last_error,
+            }
         )
-    headers = [
-        "feed",
-        "status",
-        "http",
-        "last fetch (UTC)",
-        "next due (UTC)",
-        "interval",
-        "entries",
-        "last error",
-    ]
-    click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+    # A failing feed's error is what one came to read: up to four lines of it on a terminal.
+    _emit(table, "table", keep=_FEED_TABLE_KEEP, max_lines=4)
+
+
+_FEED_TABLE_KEEP = ("feed", "http", "last fetch (UTC)", "next due (UTC)", "entries")
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -312,7 +302,7 @@ def stories_command(
     if not rows:
         click.echo("no stories told by several outlets yet" + (f" since {since}" if since else ""))
         return
-    width = shutil.get_terminal_size((120, 20)).columns
+    width = _terminal_width()
     for story in rows:
         outlets = len({m.feed for m in story.members})
         click.echo(f"story {story.id}: {outlets} outlets, updated {_when(story.updated)}")
@@ -320,7 +310,7 @@ def stories_command(
             why = "first" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
             mark = "*" if m.representative else "-"
             line = f"  {mark} {why:<18} {_when(m.published)}  {m.feed}: {m.title}"
-            click.echo(line if len(line) <= width else line[: width - 1] + "…")
+            click.echo(line if width is None else elide(line, width))
         click.echo()
 
 
@@ -357,9 +347,17 @@ def _reading(config: Config) -> Iterator[sqlite3.Connection]:
         raise _AggregatorError(str(e)) from None
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str) -> None:
-    width = shutil.get_terminal_size((120, 20)).columns
-    click.echo(render_rows(rows, fmt, width=width), nl=False)
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None in a pipe, where values print whole."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _emit(
+    rows: list[dict[str, Any]], fmt: str, *, keep: tuple[str, ...] = (), max_lines: int = 1
+) -> None:
+    """Print rows; a table is fitted to the terminal, never cutting ``keep``'s columns."""
+    text = render_rows(rows, fmt, width=_terminal_width(), keep=keep, max_lines=max_lines)
+    click.echo(text, nl=False)
 
 
 @cli.command("entries")
@@ -394,7 +392,7 @@ def entries_command(
         )
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "link", "story")} for r in rows]
-    _emit(rows, fmt)
+    _emit(rows, fmt, keep=("feed",))
 
 
 @cli.command("search")
@@ -410,13 +408,16 @@ def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None
     config = _load(ctx)
     with _reading(config) as conn:
         rows = queries.search(conn, query, limit=limit)
+    # Bold on a terminal: the markers are zero-width while the table is fitted, then turned
+    # into escapes; elsewhere [brackets], which pipes and files keep.
     bold = fmt == "table" and sys.stdout.isatty()
-    start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
-    for row in rows:
-        row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], start).replace(HIGHLIGHT[1], end)
+    if not bold:
+        for row in rows:
+            row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]")
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "snippet")} for r in rows]
-    _emit(rows, fmt)
+    text = render_rows(rows, fmt, width=_terminal_width(), keep=("feed",))
+    click.echo(embolden(text, *HIGHLIGHT) if bold else text, nl=False)
 
 
 @cli.command("sql")
@@ -467,7 +468,7 @@ def stats_command(ctx: click.Context, fmt: str) -> None:
         f"{found['merged_same_story']} by story); database {found['database_bytes'] / 1e6:.1f} MB"
     )
     click.echo()
-    _emit(found["per_feed"], "table")
+    _emit(found["per_feed"], "table", keep=("feed",))
     click.echo()
     _emit(found["per_day"], "table")
 
@@ -603,11 +604,6 @@ def _start_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
         "serving %s on http://%s:%s/", config.output.dir, bound_host, bound_port
     )
     return server
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def main() -> None:

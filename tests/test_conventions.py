@@ -38,6 +38,7 @@ PURE = {
     "feedparser_tuning.py",
     "sanitize.py",
     "prepare.py",
+    "formats.py",
     "stories/__init__.py",
     "stories/words.py",
     "stories/index.py",

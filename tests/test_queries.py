@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import fcntl
 import io
 import json
 import os
 import pty
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -110,9 +113,59 @@ def test_entries_formats_and_filters(news: Path) -> None:
     assert len(members) == 2
     assert len(json.loads(cli(news, "entries", "--limit", "1", "--format", "json").stdout)) == 1
 
-    table = cli(news, "entries").stdout.splitlines()
+    table = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(news), "entries"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "60"},
+    ).stdout.splitlines()
     assert table[0].split() == ["published", "feed", "title", "link", "story"]
-    assert all(len(line) <= 120 for line in table)  # fits the terminal
+    # A pipe gets every value whole, whatever COLUMNS says (issue 14 #7).
+    assert "Thousands evacuated as volcano erupts near Grindavik" in table[2]
+    assert "…" not in "".join(table)
+
+
+def on_terminal(config: Path, *args: str, columns: int) -> str:
+    """What the command writes to a terminal ``columns`` wide (a pseudo-terminal, its size
+    set as a terminal sets it; no COLUMNS in the environment)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    return output.decode().replace("\r\n", "\n")
+
+
+def test_entries_and_feeds_fit_an_80_column_terminal(news: Path) -> None:
+    """Issue 14 #7: at 80 columns `entries` lost the time and `feeds` was 131+ wide."""
+    entries = on_terminal(news, "entries", columns=80).splitlines()
+    assert entries[0].split() == ["published", "feed", "title", "link", "story"]
+    assert all(len(line) <= 80 for line in entries), entries
+    assert entries[2].startswith("2026-11-25T09:30:00Z  local")
+    assert entries[-1].startswith("2025-11-25T15:00:00Z  world")
+    assert "…" in entries[2]  # the title or link gave way instead
+    feeds = on_terminal(news, "feeds", columns=80).splitlines()
+    assert all(len(line) <= 80 for line in feeds), feeds
+    body = feeds[1 + next(i for i, line in enumerate(feeds) if line.startswith("---")) :]
+    assert [line.split()[0] for line in body if not line.startswith(" ")] == ["local", "world"]
 
 
 def test_search_ranks_and_highlights(news: Path) -> None:

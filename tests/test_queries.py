@@ -168,6 +168,42 @@ def test_entries_and_feeds_fit_an_80_column_terminal(news: Path) -> None:
     assert [line.split()[0] for line in body if not line.startswith(" ")] == ["local", "world"]
 
 
+def test_entries_story_lists_every_outlets_copy(news: Path, feed_server: FeedServer) -> None:
+    """Issue 14 #8: a copy merged into another feed's entry by its URL was not listed."""
+    wire = rss(
+        item(
+            "x1",
+            "Grindavik volcano erupts; thousands leave",
+            "https://w.example/1?utm_source=wire",  # the world feed's URL: one entry, two copies
+            date="Wed, 25 Nov 2026 09:10:00 GMT",
+        ),
+        title="Wire",
+    )
+    url = feed_server.serve("/wire.xml", wire)
+    news.write_text(news.read_text() + f"  - url: {url}\n    name: wire\n", encoding="utf-8")
+    update(load_config(news))
+    (volcano,) = {
+        e["story"]
+        for e in json.loads(cli(news, "entries", "--format", "json").stdout)
+        if "olcano" in e["title"]
+    }
+    copies = json.loads(cli(news, "entries", "--story", str(volcano), "--format", "json").stdout)
+    assert [(c["feed"], c["title"]) for c in copies] == [
+        ("local", "Thousands evacuated as volcano erupts near Grindavik"),
+        ("wire", "Grindavik volcano erupts; thousands leave"),
+        ("world", "Volcano erupts near Grindavik, thousands evacuated"),
+    ]
+    assert copies[1]["link"] == "https://w.example/1?utm_source=wire"
+    assert copies[1]["published"] == "2026-11-25T09:10:00Z" and copies[1]["feed_tags"] == []
+    assert {c["story"] for c in copies} == {volcano}
+    table = cli(news, "entries", "--story", str(volcano)).stdout
+    assert "Grindavik volcano erupts; thousands leave" in table
+    one = json.loads(
+        cli(news, "entries", "--story", str(volcano), "--feed", "wire", "--format", "json").stdout
+    )
+    assert [c["feed"] for c in one] == ["wire"]
+
+
 def test_search_ranks_and_highlights(news: Path) -> None:
     found = json.loads(cli(news, "search", "grindavik", "--format", "json").stdout)
     assert {f["feed"] for f in found} == {"world", "local"}

@@ -307,7 +307,8 @@ def stories_command(
         outlets = len({m.feed for m in story.members})
         click.echo(f"story {story.id}: {outlets} outlets, updated {_when(story.updated)}")
         for m in story.members:
-            why = "first" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
+            # the stored rule's name, as JSON gives it ("new": the entry started the story)
+            why = "new" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
             mark = "*" if m.representative else "-"
             line = f"  {mark} {why:<18} {_when(m.published)}  {m.feed}: {m.title}"
             click.echo(line if width is None else elide(line, width))

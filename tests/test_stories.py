@@ -312,6 +312,9 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
     )
     assert listed.returncode == 0, listed.stderr
     assert "3 outlets" in listed.stdout and "similar-story 0." in listed.stdout
+    # The rule's name as JSON and SQL give it (issue 14 #8: the table said "first").
+    rules = [line.split()[1] for line in listed.stdout.splitlines() if line.startswith("  ")]
+    assert sorted(rules) == ["new", "similar-story", "similar-story"]
     as_json = subprocess.run(
         [
             sys.executable,
@@ -332,6 +335,7 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
     (story,) = json.loads(as_json.stdout)
     assert [m["feed"] for m in story["members"]] == ["Outlet A", "Outlet B", "Outlet C"]
     assert [m["representative"] for m in story["members"]] == [True, False, False]
+    assert [m["rule"] for m in story["members"]] == rules
     everything = subprocess.run(
         [
             sys.executable,

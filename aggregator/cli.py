@@ -28,7 +28,7 @@ import click
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
-from aggregator.formats import FORMATS, elide, embolden, render_rows
+from aggregator.formats import FORMATS, counted, elide, embolden, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
 from aggregator.store import FeedRow, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
@@ -137,8 +137,8 @@ def update_command(ctx: click.Context, names: tuple[str, ...], quiet: bool) -> N
     changed = sum(r.updated for r in outcome.results)
     if not quiet:
         click.echo(
-            f"{len(outcome.results)} feeds polled, {len(outcome.failed)} failed; "
-            f"{new} new, {changed} updated; wrote {len(outcome.written)} output files "
+            f"{counted(len(outcome.results), 'feed')} polled, {len(outcome.failed)} failed; "
+            f"{new} new, {changed} updated; wrote {counted(len(outcome.written), 'output file')} "
             f"in {config.output.dir}",
             err=True,
         )
@@ -155,7 +155,9 @@ def build_command(ctx: click.Context) -> None:
         written = build(config)
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
-    click.echo(f"wrote {len(written)} changed output files in {config.output.dir}", err=True)
+    click.echo(
+        f"wrote {counted(len(written), 'changed output file')} in {config.output.dir}", err=True
+    )
 
 
 @cli.command("prune")
@@ -171,8 +173,9 @@ def prune_command(ctx: click.Context) -> None:
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
     click.echo(
-        f"pruned {counts.entries} entries ({counts.stories} stories ended), "
-        f"forgot {counts.tombstones_expired} old tombstones; rewrote {len(written)} output files"
+        f"pruned {counted(counts.entries, 'entry')} ({counted(counts.stories, 'story')} ended), "
+        f"forgot {counted(counts.tombstones_expired, 'old tombstone')}; "
+        f"rewrote {counted(len(written), 'output file')}"
     )
 
 
@@ -286,7 +289,8 @@ def stories_command(
         except AggregatorError as e:
             raise _AggregatorError(str(e)) from None
         click.echo(
-            f"re-placed {count} entries: {changes.stories_before} stories before, "
+            f"re-placed {counted(count, 'entry')}: {counted(changes.stories_before, 'story')} "
+            "before, "
             f"{changes.stories_after} after; {changes.split} split, {changes.joined} joined "
             "(the outputs change at the next update or build)"
         )
@@ -305,7 +309,9 @@ def stories_command(
     width = _terminal_width()
     for story in rows:
         outlets = len({m.feed for m in story.members})
-        click.echo(f"story {story.id}: {outlets} outlets, updated {_when(story.updated)}")
+        click.echo(
+            f"story {story.id}: {counted(outlets, 'outlet')}, updated {_when(story.updated)}"
+        )
         for m in story.members:
             # the stored rule's name, as JSON gives it ("new": the entry started the story)
             why = "new" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
@@ -464,8 +470,9 @@ def stats_command(ctx: click.Context, fmt: str) -> None:
         click.echo(json.dumps(found, indent=2))
         return
     click.echo(
-        f"{found['feeds']} feeds, {found['entries']} entries in {found['stories']} stories "
-        f"({found['copies']} copies: {found['merged_same_url']} merged by URL, "
+        f"{counted(found['feeds'], 'feed')}, {counted(found['entries'], 'entry')} in "
+        f"{counted(found['stories'], 'story')} ({counted(found['copies'], 'copy')}: "
+        f"{found['merged_same_url']} merged by URL, "
         f"{found['merged_same_story']} by story); database {found['database_bytes'] / 1e6:.1f} MB"
     )
     click.echo()
@@ -497,7 +504,7 @@ def opml_export_command(ctx: click.Context, output: Path | None) -> None:
         sys.stdout.buffer.write(opml.export_opml(config))
         return
     write_atomic(output, opml.export_opml(config, now=datetime.now(UTC)))
-    click.echo(f"wrote {len(config.feeds)} feeds to {output}", err=True)
+    click.echo(f"wrote {counted(len(config.feeds), 'feed')} to {output}", err=True)
 
 
 @opml_group.command("import")
@@ -524,8 +531,8 @@ def opml_import_command(ctx: click.Context, opml_file: Path) -> None:
     reasons = Counter(why for _, why in result.skipped)
     detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
     click.echo(
-        f"{len(result.added)} feeds added to {config_path}, {len(result.skipped)} skipped"
-        + (f" ({detail})" if detail else ""),
+        f"{counted(len(result.added), 'feed')} added to {config_path}, "
+        f"{len(result.skipped)} skipped" + (f" ({detail})" if detail else ""),
         err=True,
     )
 

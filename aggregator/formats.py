@@ -80,6 +80,20 @@ def _cell(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """The count and its noun agreeing: "1 feed", "2 feeds", "0 stories", "1 copy"."""
+    if count == 1:
+        return f"{count} {noun}"
+    if plural is None:
+        if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "i", "o", "u"):
+            plural = noun[:-1] + "ies"
+        elif noun.endswith(("s", "x", "ch", "sh")):
+            plural = noun + "es"
+        else:
+            plural = noun + "s"
+    return f"{count} {plural}"
+
+
 # ---------------------------------------------------------------- fitting
 
 

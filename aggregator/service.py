@@ -41,6 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from aggregator.config import load_config
 from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
+from aggregator.formats import counted
 from aggregator.pipeline import (
     Clock,
     Parser,
@@ -176,8 +177,8 @@ class Service:
             scheduler = self._start_scheduler()
             self._install_signal_handlers()
             log.info(
-                "running: %d feeds, database %s, outputs in %s",
-                len(self.config.feeds),
+                "running: %s, database %s, outputs in %s",
+                counted(len(self.config.feeds), "feed"),
                 self.config.database,
                 self.config.output.dir,
             )
@@ -324,9 +325,9 @@ class Service:
         self.config = config
         store.sync_feeds(config.feeds, self.clock())
         log.info(
-            "reloaded %s: %d feeds (%d added, %d removed)",
+            "reloaded %s: %s (%d added, %d removed)",
             self.config_path,
-            len(after),
+            counted(len(after), "feed"),
             len(after - before),
             len(before - after),
         )
@@ -342,10 +343,10 @@ class Service:
         store.checkpoint()
         if counts.entries:
             log.info(
-                "pruned %d entries (%d stories ended), forgot %d old tombstones",
-                counts.entries,
-                counts.stories,
-                counts.tombstones_expired,
+                "pruned %s (%s ended), forgot %s",
+                counted(counts.entries, "entry"),
+                counted(counts.stories, "story"),
+                counted(counts.tombstones_expired, "old tombstone"),
             )
             self.changed = True
 
@@ -370,7 +371,9 @@ class Service:
                 self._store_result(store, event.retrieved)
         if self.in_flight:
             log.info(
-                "abandoned %d in-flight fetches: %s", len(self.in_flight), sorted(self.in_flight)
+                "abandoned %s: %s",
+                counted(len(self.in_flight), "in-flight fetch"),
+                sorted(self.in_flight),
             )
         if self.changed:
             self._rebuild(store)

@@ -69,6 +69,28 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
     )
 
 
+def test_counts_of_one_are_singular(feed_server: FeedServer, tmp_path: Path) -> None:
+    """Issue 14 #8: "1 feeds polled", "1 outlets", "1 feeds added"."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "Only", "https://a.example/1")))
+    write_config(tmp_path, f"  - url: {url}\n    name: a\n")
+    done = run("update", cwd=tmp_path)
+    assert "1 feed polled, 0 failed; 1 new, 0 updated; wrote 4 output files" in done.stderr
+    stats = run("stats", cwd=tmp_path)
+    assert stats.stdout.startswith("1 feed, 1 entry in 1 story (1 copy: 0 merged by URL")
+    exported = run("opml", "export", "-o", str(tmp_path / "a.opml"), cwd=tmp_path)
+    assert "wrote 1 feed to" in exported.stderr
+    (tmp_path / "b.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>b</title></head><body>'
+        '<outline type="rss" text="B" xmlUrl="https://b.example/rss"/>'
+        '<outline type="rss" text="C" xmlUrl="https://c.example/rss"/></body></opml>'
+    )
+    other = tmp_path / "other" / "feeds.yaml"
+    other.parent.mkdir()
+    other.write_text("feeds:\n  - url: https://b.example/rss\n")
+    imported = run("--config", str(other), "opml", "import", str(tmp_path / "b.opml"), cwd=tmp_path)
+    assert f"1 feed added to {other}, 1 skipped (1 already configured)" in imported.stderr
+
+
 def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_path: Path) -> None:
     url = feed_server.serve("/a.xml", rss(item("a1", "Elsewhere", "https://a.example/1")))
     (tmp_path / "conf").mkdir()

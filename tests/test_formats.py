@@ -7,6 +7,7 @@ import pytest
 from aggregator.formats import (
     BOLD,
     NOT_BOLD,
+    counted,
     display_width,
     embolden,
     fit_cells,
@@ -155,3 +156,11 @@ def test_embolden_closes_a_highlight_an_elision_left_open() -> None:
     assert embolden(text, "\x02", "\x03") == (
         f"a {BOLD}volcano{NOT_BOLD} b\nstarts {BOLD}lava…{NOT_BOLD}\n"
     )
+
+
+def test_counted_agrees_with_its_count() -> None:
+    assert [counted(n, "feed") for n in (0, 1, 2)] == ["0 feeds", "1 feed", "2 feeds"]
+    assert [counted(n, "entry") for n in (1, 3)] == ["1 entry", "3 entries"]
+    assert counted(2, "copy") == "2 copies" and counted(2, "day") == "2 days"
+    assert counted(2, "in-flight fetch") == "2 in-flight fetches"
+    assert counted(2, "person", "people") == "2 people"

@@ -469,7 +469,7 @@ def test_rebuild_re_places_an_old_database_with_the_current_rules(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "re-placed 4 entries: 1 stories before, 2 after; 1 split, 0 joined" in done.stdout
+    assert "re-placed 4 entries: 1 story before, 2 after; 1 split, 0 joined" in done.stdout
     conn = sqlite3.connect(config.database)
     story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
     assert story_of["Iceland's central bank holds interest rates"] != story_of[HEADLINES["a"][0]]

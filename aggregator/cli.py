@@ -242,7 +242,7 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
             }
         )
     # A failing feed's error is what one came to read: up to four lines of it on a terminal.
-    _emit(table, "table", keep=_FEED_TABLE_KEEP, max_lines=4)
+    _emit(table, "table", keep=_FEED_TABLE_KEEP, max_lines=4, empty="no feeds")
 
 
 _FEED_TABLE_KEEP = ("feed", "http", "last fetch (UTC)", "next due (UTC)", "entries")
@@ -300,11 +300,11 @@ def stories_command(
             rows = store.stories(since=when, min_members=1 if show_all else 2, limit=limit)
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
+    if not rows:
+        several = "" if show_all else " told by several outlets"
+        click.echo(f"no stories{several}" + (f" since {since}" if since else ""), err=True)
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("no stories told by several outlets yet" + (f" since {since}" if since else ""))
         return
     width = _terminal_width()
     for story in rows:
@@ -360,9 +360,19 @@ def _terminal_width() -> int | None:
 
 
 def _emit(
-    rows: list[dict[str, Any]], fmt: str, *, keep: tuple[str, ...] = (), max_lines: int = 1
+    rows: list[dict[str, Any]],
+    fmt: str,
+    *,
+    keep: tuple[str, ...] = (),
+    max_lines: int = 1,
+    empty: str | None = None,
 ) -> None:
-    """Print rows; a table is fitted to the terminal, never cutting ``keep``'s columns."""
+    """Print rows; a table is fitted to the terminal, never cutting ``keep``'s columns.
+
+    No rows: ``empty`` ("no entries") on stderr, so that silence is never the answer and a
+    pipe still reads only data (`[]` for json)."""
+    if not rows and empty:
+        click.echo(empty, err=True)
     text = render_rows(rows, fmt, width=_terminal_width(), keep=keep, max_lines=max_lines)
     click.echo(text, nl=False)
 
@@ -399,7 +409,7 @@ def entries_command(
         )
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "link", "story")} for r in rows]
-    _emit(rows, fmt, keep=("feed",))
+    _emit(rows, fmt, keep=("feed",), empty="no entries")
 
 
 @cli.command("search")
@@ -423,6 +433,8 @@ def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None
             row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]")
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "snippet")} for r in rows]
+    if not rows:
+        click.echo(f"no entries match {query!r}", err=True)
     text = render_rows(rows, fmt, width=_terminal_width(), keep=("feed",))
     click.echo(embolden(text, *HIGHLIGHT) if bold else text, nl=False)
 
@@ -453,7 +465,7 @@ def sql_command(ctx: click.Context, statement: str, fmt: str, timeout: float) ->
             rows = queries.run_sql(conn, statement, timeout=timeout, interrupted=interrupted.is_set)
     finally:
         signal.signal(signal.SIGINT, previous)
-    _emit(rows, fmt)
+    _emit(rows, fmt, empty="no rows")
 
 
 @cli.command("stats")

@@ -204,6 +204,36 @@ def test_entries_story_lists_every_outlets_copy(news: Path, feed_server: FeedSer
     assert [c["feed"] for c in one] == ["wire"]
 
 
+@pytest.mark.parametrize(
+    ("args", "message", "stdout"),
+    [
+        (("entries", "--since", "2030-01-01"), "no entries", ""),
+        (("entries", "--since", "2030-01-01", "--format", "json"), "no entries", "[]\n"),
+        (
+            ("entries", "--feed", "local", "--format", "csv", "--until", "2000-01-01"),
+            "no entries",
+            "",
+        ),
+        (("search", "zeppelin"), "no entries match 'zeppelin'", ""),
+        (("sql", "SELECT name FROM feeds WHERE 0"), "no rows", ""),
+        (("stories", "--since", "2030-01-01"), "no stories told by several outlets since", ""),
+        (
+            ("stories", "--all", "--since", "2030-01-01", "--format", "json"),
+            "no stories since",
+            "[]\n",
+        ),
+    ],
+)
+def test_an_empty_result_says_so_on_stderr(
+    news: Path, args: tuple[str, ...], message: str, stdout: str
+) -> None:
+    """Issue 14 #8: an empty result printed nothing at all."""
+    done = cli(news, *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == stdout
+    assert done.stderr.startswith(message), done.stderr
+
+
 def test_search_ranks_and_highlights(news: Path) -> None:
     found = json.loads(cli(news, "search", "grindavik", "--format", "json").stdout)
     assert {f["feed"] for f in found} == {"world", "local"}

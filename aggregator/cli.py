@@ -30,7 +30,7 @@ from aggregator.config import DEFAULT_CONFIG, load_config, parse_duration
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, counted, elide, embolden, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
-from aggregator.store import FeedRow, open_store
+from aggregator.store import FeedRow, feed_listing, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
 
 if TYPE_CHECKING:
@@ -211,13 +211,15 @@ def _duration(seconds: float | None) -> str:
 def feeds_command(ctx: click.Context, fmt: str) -> None:
     """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
     config = _load(ctx)
-    try:
-        with open_store(config.database) as store:
-            rows = store.feed_rows()
-    except AggregatorError as e:
-        raise _AggregatorError(str(e)) from None
+    stored: list[FeedRow] = []
+    if config.database.exists():  # before the first update, a listing creates no database
+        try:
+            with open_store(config.database) as store:
+                stored = store.feed_rows()
+        except AggregatorError as e:
+            raise _AggregatorError(str(e)) from None
+    rows = feed_listing(config.feeds, stored)
     configured = {f.name for f in config.feeds}
-    rows = [r for r in rows if r.name in configured] + [r for r in rows if r.name not in configured]
     if fmt == "json":
         click.echo(json.dumps([{**asdict(r), "status": _health(r)} for r in rows], indent=2))
         return

@@ -91,6 +91,40 @@ def test_counts_of_one_are_singular(feed_server: FeedServer, tmp_path: Path) -> 
     assert f"1 feed added to {other}, 1 skipped (1 already configured)" in imported.stderr
 
 
+def test_feeds_lists_the_configured_feeds_before_they_are_polled(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #8: before the first update `feeds` was an empty table."""
+    a = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    feeds = (
+        f"  - url: {a}\n    name: a\n  - url: {a}?paused\n    name: paused\n    enabled: false\n"
+    )
+    path = write_config(tmp_path, feeds)
+    table = run("feeds", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[2].split()[:3] == ["a", "never", "polled"]
+    assert lines[3].split()[:4] == ["paused", "disabled", "in", "config"]
+    listed = json.loads(run("feeds", "--format", "json", cwd=tmp_path).stdout)
+    assert [(f["name"], f["status"], f["url"]) for f in listed] == [
+        ("a", "never polled", a),
+        ("paused", "disabled in config", f"{a}?paused"),
+    ]
+    assert not (tmp_path / "db").exists()  # listing created no database
+    assert run("update", cwd=tmp_path).returncode == 0
+    path.write_text(path.read_text() + f"  - url: {a}?new\n    name: new\n", encoding="utf-8")
+    after = json.loads(run("feeds", "--format", "json", cwd=tmp_path).stdout)
+    assert [(f["name"], f["status"]) for f in after] == [
+        ("a", "ok"),
+        ("new", "never polled"),
+        ("paused", "disabled in config"),
+    ]
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "feeds.yaml").write_text("feeds: []\n")
+    empty = run("--config", str(tmp_path / "none" / "feeds.yaml"), "feeds", cwd=tmp_path)
+    assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "no feeds\n")
+
+
 def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_path: Path) -> None:
     url = feed_server.serve("/a.xml", rss(item("a1", "Elsewhere", "https://a.example/1")))
     (tmp_path / "conf").mkdir()

@@ -26,7 +26,7 @@ from aggregator.store._base import (
     utc_text,
 )
 from aggregator.store.entries import EntriesMixin, WriteCounts
-from aggregator.store.feeds import FeedRow, FeedsMixin
+from aggregator.store.feeds import FeedRow, FeedsMixin, feed_listing
 from aggregator.store.output import OutputMixin
 from aggregator.store.retention import PruneCounts, RetentionMixin
 from aggregator.store.schema import migrations
@@ -41,6 +41,7 @@ __all__ = [
     "StoryRow",
     "TransactionLost",
     "WriteCounts",
+    "feed_listing",
     "migrations",
     "open_store",
     "parse_utc",

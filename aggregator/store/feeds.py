@@ -68,6 +68,38 @@ class FeedRow:
     interval_reason: str | None
 
 
+def feed_listing(configured: Sequence[FeedConfig], stored: Sequence[FeedRow]) -> list[FeedRow]:
+    """What `aggregator feeds` lists: every configured feed, by name, with its stored state or,
+    not stored yet (before the first update, or added to feeds.yaml since), as never polled;
+    then the stored feeds no longer configured, whose entries are still kept."""
+    rows = {row.name: row for row in stored}
+    listed = [
+        rows.get(feed.name)
+        or FeedRow(
+            name=feed.name,
+            url=feed.url,
+            title=feed.title,
+            enabled=feed.enabled,
+            last_fetched=None,
+            last_result=None,
+            last_status=None,
+            last_error=None,
+            error_count=0,
+            entries=0,
+            final_url=None,
+            moved_to=None,
+            disabled_reason=None,
+            failing_since=None,
+            next_due=None,
+            interval_seconds=None,
+            interval_reason=None,
+        )
+        for feed in sorted(configured, key=lambda feed: feed.name)
+    ]
+    names = {feed.name for feed in configured}
+    return listed + [row for row in stored if row.name not in names]
+
+
 class FeedsMixin(StoreBase):
     """Feed rows: synced with the config, updated after every poll."""
 

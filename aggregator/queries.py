@@ -199,7 +199,11 @@ def run_sql(
 
 
 def stats(conn: sqlite3.Connection, database: Path) -> dict[str, Any]:
-    """Counts per feed and per day, what deduplication merged, and the database's size."""
+    """Counts per feed and per day, what deduplication merged, and the database's size.
+
+    Per feed, ``newest_published`` is its newest copy's publication time (how fresh the feed
+    is), ``last_fetched`` when it was last polled.
+    """
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM feeds), (SELECT count(*) FROM entries), "
         "(SELECT count(*) FROM sources), (SELECT count(*) FROM stories)"
@@ -211,7 +215,8 @@ def stats(conn: sqlite3.Connection, database: Path) -> dict[str, Any]:
             """
             SELECT f.name AS feed, count(s.id) AS copies,
                    sum(e.feed_id = f.id) AS entries_shown,
-                   max(s.first_seen) AS newest, f.last_result AS last_poll
+                   max(coalesce(s.published, e.published)) AS newest_published,
+                   f.last_fetched, f.last_result AS last_poll
             FROM feeds f LEFT JOIN sources s ON s.feed_id = f.id
             LEFT JOIN entries e ON e.id = s.entry_id
             GROUP BY f.id ORDER BY copies DESC, f.name

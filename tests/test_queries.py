@@ -16,6 +16,7 @@ import subprocess
 import sys
 import termios
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -329,9 +330,16 @@ def test_stats(news: Path) -> None:
     assert found["stories"] == 3 and found["merged_same_story"] == 1
     assert found["database_bytes"] > 0
     assert {f["feed"]: f["copies"] for f in found["per_feed"]} == {"world": 3, "local": 1}
+    # Issue 14 #8: "newest" was the fetch time; it is the newest publication, labelled so.
+    newest = {f["feed"]: f["newest_published"] for f in found["per_feed"]}
+    assert newest == {"world": "2026-11-25T09:00:00Z", "local": "2026-11-25T09:30:00Z"}
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert all(f["last_fetched"].startswith(today) for f in found["per_feed"])
     assert found["per_day"][0] == {"day": "2026-11-25", "entries": 2}
     text = cli(news, "stats").stdout
     assert "2 feeds, 4 entries in 3 stories" in text and "1 by story" in text
+    assert "newest_published" in text and "last_fetched" in text
+    assert "2026-11-25T09:30:00Z" in text
 
 
 @pytest.mark.parametrize(

@@ -159,6 +159,16 @@ class FeedsMixin(StoreBase):
         )
         return [_feed_state(row) for row in rows]
 
+    def due_times(self, names: Iterable[str]) -> list[datetime | None]:
+        """When each of these feeds that is polled at all is next due (None: never polled)."""
+        wanted = list(names)
+        rows = self.db.execute(
+            "SELECT next_due FROM feeds WHERE enabled AND disabled_reason IS NULL "
+            f"AND name IN ({', '.join('?' * len(wanted))})",
+            wanted,
+        )
+        return [parse_utc(due) for (due,) in rows]
+
     def next_due(self, names: Iterable[str]) -> datetime | None:
         """The earliest time any of these feeds is due (None: nothing scheduled)."""
         wanted = list(names)

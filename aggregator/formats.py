@@ -22,6 +22,11 @@ MIN_TEXT = 8
 ELLIPSIS = "…"
 BOLD, NOT_BOLD = "\x1b[1m", "\x1b[22m"
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+# Where a word may wrap when it must: after the T of an ISO time ("2026-11-25T" / "07:30:00Z"),
+# after an underscore ("newest_" / "published"), after a hyphen between letters.
+_SOFT_BREAK = r"(?<=\d\d-\d\dT)(?=\d\d:)|(?<=_)(?=.)|(?<=[^\W\d_]-)(?=[^\W\d_])"
+_SOFT_BREAKS = re.compile(_SOFT_BREAK)
+_WORDS = re.compile(" |" + _SOFT_BREAK)
 _TIME = re.compile(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d:?\d\d)?")
 
 
@@ -110,9 +115,9 @@ def fit_table(
     ``width=None``: every value whole, on one line. Otherwise the widest columns are narrowed
     first. A text column's value wraps onto at most ``max_lines`` lines, the last elided with
     "…"; a time, a number or a column named in ``keep`` (an id such as a feed's name) is never
-    elided: it wraps, at its spaces while it can. Headers wrap too, never elided. The order in
-    which columns give way is `column_widths`'; a width too small even for one character a
-    column cuts the lines.
+    elided: it wraps, at a space or a soft break (`_SOFT_BREAK`) while it can. Headers wrap
+    too, never elided. The order in which columns give way is `column_widths`'; a width too
+    small even for one character a column cuts the lines.
     """
     widths, head, body = fit_cells(headers, rows, width, keep=keep, max_lines=max_lines)
     lines = _block(head, widths)
@@ -155,9 +160,9 @@ def column_widths(
     kept: Sequence[bool],
 ) -> list[int]:
     """Each column's width: its widest value, narrowed in stages until the table fits
-    ``width``: headers wrap at their spaces; text columns give way, down to `MIN_TEXT`; kept
-    columns (times, ids) wrap at their spaces; text columns go down to half `MIN_TEXT`; then
-    anything goes."""
+    ``width``: headers wrap; text columns give way, down to `MIN_TEXT`; kept columns (times,
+    ids) wrap at their spaces and soft breaks; text columns go down to half `MIN_TEXT`; then
+    anything goes. Each stage narrows the widest columns first."""
     columns = range(len(headers))
     cells = [[row[i] for row in rows] for i in columns]
     longest = [max(map(display_width, column), default=0) for column in cells]
@@ -231,7 +236,9 @@ def _is_atomic(values: Any) -> bool:
 
 
 def _longest_word(text: str) -> int:
-    return max((display_width(word) for word in text.split(" ")), default=0)
+    """The widest piece ``text`` wraps into without breaking a word where it has no soft
+    break (`_SOFT_BREAK`)."""
+    return max((display_width(word) for word in _WORDS.split(text)), default=0)
 
 
 def _block(cells: list[list[str]], widths: Sequence[int]) -> list[str]:
@@ -251,8 +258,8 @@ def _pad(text: str, width: int) -> str:
 
 
 def _wrap(text: str, width: int, max_lines: int | None = None) -> list[str]:
-    """``text`` in lines of at most ``width`` columns, broken at spaces where it can; with
-    ``max_lines``, the last line ends in "…" when text is left over."""
+    """``text`` in lines of at most ``width`` columns (see `_take_line`); with ``max_lines``,
+    the last line ends in "…" when text is left over."""
     lines: list[str] = []
     rest = text
     while rest and (max_lines is None or len(lines) < max_lines - 1):
@@ -264,6 +271,8 @@ def _wrap(text: str, width: int, max_lines: int | None = None) -> list[str]:
 
 
 def _take_line(text: str, width: int) -> tuple[str, str]:
+    """The first line of ``text`` in ``width`` columns, and the rest: broken at the last space
+    that fits (dropped), else at the last soft break (`_SOFT_BREAK`), else where it must."""
     end = _prefix(text, width)
     if end >= len(text):
         return text, ""
@@ -272,6 +281,9 @@ def _take_line(text: str, width: int) -> tuple[str, str]:
     space = text.rfind(" ", 0, end)
     if space > 0:
         return text[:space], text[space + 1 :]
+    soft = [b.start() for b in _SOFT_BREAKS.finditer(text) if 0 < b.start() <= end]
+    if soft:
+        return text[: soft[-1]], text[soft[-1] :]
     end = max(end, 1)  # a character wider than the column still moves on
     return text[:end], text[end:]
 

@@ -164,3 +164,27 @@ def test_counted_agrees_with_its_count() -> None:
     assert counted(2, "copy") == "2 copies" and counted(2, "day") == "2 days"
     assert counted(2, "in-flight fetch") == "2 in-flight fetches"
     assert counted(2, "person", "people") == "2 people"
+
+
+STATS_HEADERS = ["feed", "copies", "entries_shown", "newest_published", "last_fetched", "last_poll"]
+STATS = [
+    ["harbour-gazette", "3", "2", "2026-11-25T07:30:00Z", "2026-12-03T10:54:57Z", "updated"],
+    ["wire-service", "1204", "1187", "2026-11-25T05:20:00Z", "2026-12-03T10:54:57Z", "error"],
+]
+
+
+@pytest.mark.parametrize(("width", "poll_width"), [(60, 6), (80, 9)])
+def test_iso_times_wrap_after_their_t_and_headers_at_underscores(
+    width: int, poll_width: int
+) -> None:
+    """`stats` at 80 columns cut its ISO times anywhere ("2026-11-25T07:30" / ":00Z") and
+    elided the last column to "upd…"; a time wraps after its T, a key after its underscore."""
+    lines = fit_table(STATS_HEADERS, STATS, width, keep=("feed",))
+    assert all(display_width(line) <= width for line in lines)
+    widths, head, body = fit_cells(STATS_HEADERS, STATS, width, keep=("feed",))
+    for cells, row in zip(body, STATS, strict=True):
+        for i in (3, 4):
+            assert cells[i] in ([row[i]], [row[i][:11], row[i][11:]]), cells[i]
+    assert widths[5] == poll_width  # what the kept columns leave the text
+    assert body[0][5] == (["updated"] if poll_width >= 7 else ["updat…"])
+    assert ["newest_", "published"] in head or ["newest_published"] in head

@@ -34,9 +34,9 @@ from aggregator.config import (
     parse_duration,
 )
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
-from aggregator.formats import FORMATS, render_rows
+from aggregator.formats import FORMATS, counted, elide, embolden, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
-from aggregator.store import FeedRow, open_store
+from aggregator.store import FeedRow, feed_listing, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
 
 if TYPE_CHECKING:
@@ -172,8 +172,8 @@ def update_command(
     changed = sum(r.updated for r in outcome.results)
     if not quiet:
         click.echo(
-            f"{len(outcome.results)} feeds polled, {len(outcome.failed)} failed; "
-            f"{new} new, {changed} updated; wrote {len(outcome.written)} output files "
+            f"{counted(len(outcome.results), 'feed')} polled, {len(outcome.failed)} failed; "
+            f"{new} new, {changed} updated; wrote {counted(len(outcome.written), 'output file')} "
             f"in {config.output.dir}",
             err=True,
         )
@@ -191,7 +191,9 @@ def build_command(ctx: click.Context) -> None:
         written = build(config)
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
-    click.echo(f"wrote {len(written)} changed output files in {config.output.dir}", err=True)
+    click.echo(
+        f"wrote {counted(len(written), 'changed output file')} in {config.output.dir}", err=True
+    )
 
 
 @cli.command("prune")
@@ -207,8 +209,9 @@ def prune_command(ctx: click.Context) -> None:
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
     click.echo(
-        f"pruned {counts.entries} entries ({counts.stories} stories ended), "
-        f"forgot {counts.tombstones_expired} old tombstones; rewrote {len(written)} output files"
+        f"pruned {counted(counts.entries, 'entry')} ({counted(counts.stories, 'story')} ended), "
+        f"forgot {counted(counts.tombstones_expired, 'old tombstone')}; "
+        f"rewrote {counted(len(written), 'output file')}"
     )
 
 
@@ -243,21 +246,19 @@ def _duration(seconds: float | None) -> str:
 @click.pass_context
 def feeds_command(ctx: click.Context, fmt: str) -> None:
     """Each feed's health: ok / failing since / disabled (why), next due, interval and why."""
-    from tabulate import tabulate
-
     config = _load(ctx)
-    try:
-        with open_store(config.database) as store:
-            rows = store.feed_rows()
-    except AggregatorError as e:
-        raise _AggregatorError(str(e)) from None
+    stored: list[FeedRow] = []
+    if config.database.exists():  # before the first update, a listing creates no database
+        try:
+            with open_store(config.database) as store:
+                stored = store.feed_rows()
+        except AggregatorError as e:
+            raise _AggregatorError(str(e)) from None
+    rows = feed_listing(config.feeds, stored)
     configured = {f.name for f in config.feeds}
-    rows = [r for r in rows if r.name in configured] + [r for r in rows if r.name not in configured]
     if fmt == "json":
         click.echo(json.dumps([{**asdict(r), "status": _health(r)} for r in rows], indent=2))
         return
-    width = shutil.get_terminal_size((120, 20)).columns
-    error_width = max(20, width - 110)
     table = []
     for r in rows:
         name = r.name if r.name in configured else f"{r.name} (not in config)"
@@ -267,28 +268,22 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
             f"{_duration(r.interval_seconds)} ({r.interval_reason})" if r.interval_reason else ""
         )
         table.append(
-            [
-                name,
-                _health(r),
-                r.last_status or "",
-                _when(r.last_fetched),
-                _when(r.next_due) if not r.disabled_reason else "never",
-                interval,
-                r.entries,
-                _clip(r.last_error or "", error_width),
-            ]
+            {
+                "feed": name,
+                "status": _health(r),
+                "http": r.last_status,
+                "last fetch (UTC)": _when(r.last_fetched),
+                "next due (UTC)": _when(r.next_due) if not r.disabled_reason else "never",
+                "interval": interval,
+                "entries": r.entries,
+                "last error": r.last_error,
+            }
         )
-    headers = [
-        "feed",
-        "status",
-        "http",
-        "last fetch (UTC)",
-        "next due (UTC)",
-        "interval",
-        "entries",
-        "last error",
-    ]
-    click.echo(tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True))
+    # A failing feed's error is what one came to read: up to four lines of it on a terminal.
+    _emit(table, "table", keep=_FEED_TABLE_KEEP, max_lines=4, empty="no feeds")
+
+
+_FEED_TABLE_KEEP = ("feed", "http", "last fetch (UTC)", "next due (UTC)", "entries")
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -332,7 +327,8 @@ def stories_command(
         except AggregatorError as e:
             raise _AggregatorError(str(e)) from None
         click.echo(
-            f"re-placed {count} entries: {changes.stories_before} stories before, "
+            f"re-placed {counted(count, 'entry')}: {counted(changes.stories_before, 'story')} "
+            "before, "
             f"{changes.stories_after} after; {changes.split} split, {changes.joined} joined "
             "(the outputs change at the next update or build)"
         )
@@ -342,21 +338,24 @@ def stories_command(
             rows = store.stories(since=when, min_members=1 if show_all else 2, limit=limit)
     except AggregatorError as e:
         raise _AggregatorError(str(e)) from None
+    if not rows:
+        several = "" if show_all else " told by several outlets"
+        click.echo(f"no stories{several}" + (f" since {since}" if since else ""), err=True)
     if fmt == "json":
         click.echo(json.dumps([asdict(r) for r in rows], indent=2, ensure_ascii=False))
         return
-    if not rows:
-        click.echo("no stories told by several outlets yet" + (f" since {since}" if since else ""))
-        return
-    width = shutil.get_terminal_size((120, 20)).columns
+    width = _terminal_width()
     for story in rows:
         outlets = len({m.feed for m in story.members})
-        click.echo(f"story {story.id}: {outlets} outlets, updated {_when(story.updated)}")
+        click.echo(
+            f"story {story.id}: {counted(outlets, 'outlet')}, updated {_when(story.updated)}"
+        )
         for m in story.members:
-            why = "first" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
+            # the stored rule's name, as JSON gives it ("new": the entry started the story)
+            why = "new" if m.rule in (None, "new") else f"{m.rule} {m.score or 0:.2f}"
             mark = "*" if m.representative else "-"
             line = f"  {mark} {why:<18} {_when(m.published)}  {m.feed}: {m.title}"
-            click.echo(line if len(line) <= width else line[: width - 1] + "…")
+            click.echo(line if width is None else elide(line, width))
         click.echo()
 
 
@@ -393,9 +392,27 @@ def _reading(config: Config) -> Iterator[sqlite3.Connection]:
         raise _AggregatorError(str(e)) from None
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str) -> None:
-    width = shutil.get_terminal_size((120, 20)).columns
-    click.echo(render_rows(rows, fmt, width=width), nl=False)
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one; None in a pipe, where values print whole."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def _emit(
+    rows: list[dict[str, Any]],
+    fmt: str,
+    *,
+    keep: tuple[str, ...] = (),
+    max_lines: int = 1,
+    empty: str | None = None,
+) -> None:
+    """Print rows; a table is fitted to the terminal, never cutting ``keep``'s columns.
+
+    No rows: ``empty`` ("no entries") on stderr, so that silence is never the answer and a
+    pipe still reads only data (`[]` for json)."""
+    if not rows and empty:
+        click.echo(empty, err=True)
+    text = render_rows(rows, fmt, width=_terminal_width(), keep=keep, max_lines=max_lines)
+    click.echo(text, nl=False)
 
 
 @cli.command("entries")
@@ -430,7 +447,7 @@ def entries_command(
         )
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "link", "story")} for r in rows]
-    _emit(rows, fmt)
+    _emit(rows, fmt, keep=("feed",), empty="no entries")
 
 
 @cli.command("search")
@@ -446,13 +463,18 @@ def search_command(ctx: click.Context, query: str, limit: int, fmt: str) -> None
     config = _load(ctx)
     with _reading(config) as conn:
         rows = queries.search(conn, query, limit=limit)
+    # Bold on a terminal: the markers are zero-width while the table is fitted, then turned
+    # into escapes; elsewhere [brackets], which pipes and files keep.
     bold = fmt == "table" and sys.stdout.isatty()
-    start, end = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
-    for row in rows:
-        row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], start).replace(HIGHLIGHT[1], end)
+    if not bold:
+        for row in rows:
+            row["snippet"] = row["snippet"].replace(HIGHLIGHT[0], "[").replace(HIGHLIGHT[1], "]")
     if fmt == "table":
         rows = [{k: r[k] for k in ("published", "feed", "title", "snippet")} for r in rows]
-    _emit(rows, fmt)
+    if not rows:
+        click.echo(f"no entries match {query!r}", err=True)
+    text = render_rows(rows, fmt, width=_terminal_width(), keep=("feed",))
+    click.echo(embolden(text, *HIGHLIGHT) if bold else text, nl=False)
 
 
 @cli.command("sql")
@@ -481,7 +503,7 @@ def sql_command(ctx: click.Context, statement: str, fmt: str, timeout: float) ->
             rows = queries.run_sql(conn, statement, timeout=timeout, interrupted=interrupted.is_set)
     finally:
         signal.signal(signal.SIGINT, previous)
-    _emit(rows, fmt)
+    _emit(rows, fmt, empty="no rows")
 
 
 @cli.command("stats")
@@ -498,12 +520,13 @@ def stats_command(ctx: click.Context, fmt: str) -> None:
         click.echo(json.dumps(found, indent=2))
         return
     click.echo(
-        f"{found['feeds']} feeds, {found['entries']} entries in {found['stories']} stories "
-        f"({found['copies']} copies: {found['merged_same_url']} merged by URL, "
+        f"{counted(found['feeds'], 'feed')}, {counted(found['entries'], 'entry')} in "
+        f"{counted(found['stories'], 'story')} ({counted(found['copies'], 'copy')}: "
+        f"{found['merged_same_url']} merged by URL, "
         f"{found['merged_same_story']} by story); database {found['database_bytes'] / 1e6:.1f} MB"
     )
     click.echo()
-    _emit(found["per_feed"], "table")
+    _emit(found["per_feed"], "table", keep=("feed",))
     click.echo()
     _emit(found["per_day"], "table")
 
@@ -559,7 +582,7 @@ def opml_export_command(ctx: click.Context, output: Path | None) -> None:
         sys.stdout.buffer.write(opml.export_opml(config))
         return
     write_atomic(output, opml.export_opml(config, now=datetime.now(UTC)))
-    click.echo(f"wrote {len(config.feeds) - len(local)} feeds to {output}", err=True)
+    click.echo(f"wrote {counted(len(config.feeds) - len(local), 'feed')} to {output}", err=True)
 
 
 @opml_group.command("import")
@@ -586,8 +609,8 @@ def opml_import_command(ctx: click.Context, opml_file: Path) -> None:
     reasons = Counter(why for _, why in result.skipped)
     detail = ", ".join(f"{n} {why}" for why, n in reasons.items())
     click.echo(
-        f"{len(result.added)} feeds added to {config_path}, {len(result.skipped)} skipped"
-        + (f" ({detail})" if detail else ""),
+        f"{counted(len(result.added), 'feed')} added to {config_path}, "
+        f"{len(result.skipped)} skipped" + (f" ({detail})" if detail else ""),
         err=True,
     )
 
@@ -674,11 +697,6 @@ def _start_server(config: Config, host: str, port: int) -> ThreadingHTTPServer:
     return server
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _config_after_command(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
     """`aggregator update --config x` means `aggregator --config x update` (it was "No such
     option"). Given in both places, the one after the command wins, as the last of a repeated
@@ -704,8 +722,6 @@ def _accept_config_after_every_command(group: click.Group) -> None:
 
 
 _accept_config_after_every_command(cli)
-
-
 def main() -> None:
     """Entry point; exits 2 on a usage or config error, 1 when the work failed."""
     try:

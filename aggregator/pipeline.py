@@ -38,6 +38,7 @@ from aggregator.errors import (
     StorageError,
 )
 from aggregator.fetch import FetchLimits, Session, fetch, make_session, publish_to_hub
+from aggregator.formats import counted
 from aggregator.parse_worker import parse_response, start_worker
 from aggregator.plan import lookups, moved_to, plan_update
 from aggregator.politeness import HostTurns, host_of
@@ -310,7 +311,9 @@ def save(
         return _failed(store, retrieved, policy, rand, storage_error=error)
     warnings = [parsed.warning] if parsed.warning else []
     if counts.rekeyed:
-        warnings.append(f"the feed changed the ids of {counts.rekeyed} items it had given before")
+        warnings.append(
+            f"the feed changed the ids of {counted(counts.rekeyed, 'item')} it had given before"
+        )
     return PollResult(
         state.name,
         PollStatus.UPDATED,

@@ -55,6 +55,16 @@ def feed_names(conn: sqlite3.Connection) -> list[str]:
     return [name for (name,) in conn.execute("SELECT name FROM feeds ORDER BY name")]
 
 
+# Every feed's copy of each entry, shaped like entries_view: a story's listing shows each
+# outlet's copy, also those merged into one entry because they carried the same URL.
+_COPIES = """(
+    SELECT e.id, e.uid, coalesce(s.published, e.published) AS published, f.name AS feed,
+           f.tags AS feed_tags, s.title, s.link, e.summary, e.tags, e.story_id,
+           (SELECT count(*) FROM sources o WHERE o.entry_id = e.id) AS sources, s.id AS copy
+    FROM sources s JOIN entries e ON e.id = s.entry_id JOIN feeds f ON f.id = s.feed_id
+)"""
+
+
 def entries(
     conn: sqlite3.Connection,
     *,
@@ -65,17 +75,24 @@ def entries(
     story: int | None = None,
     limit: int = 50,
 ) -> list[Row]:
-    """Newest entries first, filtered; an entry matches a feed if any of its sources is it."""
+    """Newest entries first, filtered; an entry matches a feed if any of its sources is it.
+
+    With ``story``, every outlet's copy of the story's entries is a row of its own (its feed,
+    title, link and date), as `aggregator stories` lists them.
+    """
     where: list[str] = []
     params: list[Any] = []
     if feed is not None:
         if feed not in feed_names(conn):
             known = ", ".join(feed_names(conn)) or "none yet"
             raise QueryError(f"no feed named {feed!r} (feeds: {known})")
-        where.append(
-            "EXISTS (SELECT 1 FROM sources s JOIN feeds sf ON sf.id = s.feed_id "
-            "WHERE s.entry_id = e.id AND sf.name = ?)"
-        )
+        if story is not None:
+            where.append("e.feed = ?")
+        else:
+            where.append(
+                "EXISTS (SELECT 1 FROM sources s JOIN feeds sf ON sf.id = s.feed_id "
+                "WHERE s.entry_id = e.id AND sf.name = ?)"
+            )
         params.append(feed)
     if tag is not None:
         # a tag given to the feed in feeds.yaml, or a category the entry itself carries
@@ -93,11 +110,12 @@ def entries(
     if story is not None:
         where.append("e.story_id = ?")
         params.append(story)
+    rows, order = ("entries_view", "") if story is None else (_COPIES, ", e.copy DESC")
     sql = (
         "SELECT e.published, e.feed, e.title, e.link, e.story_id AS story, e.sources, "
-        "e.feed_tags, e.tags, e.uid, e.summary FROM entries_view e"
+        f"e.feed_tags, e.tags, e.uid, e.summary FROM {rows} e"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY e.published DESC, e.id DESC LIMIT ?"
+        + f" ORDER BY e.published DESC, e.id DESC{order} LIMIT ?"
     )
     return [_decode(row) for row in conn.execute(sql, [*params, limit])]
 
@@ -181,7 +199,11 @@ def run_sql(
 
 
 def stats(conn: sqlite3.Connection, database: Path) -> dict[str, Any]:
-    """Counts per feed and per day, what deduplication merged, and the database's size."""
+    """Counts per feed and per day, what deduplication merged, and the database's size.
+
+    Per feed, ``newest_published`` is its newest copy's publication time (how fresh the feed
+    is), ``last_fetched`` when it was last polled.
+    """
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM feeds), (SELECT count(*) FROM entries), "
         "(SELECT count(*) FROM sources), (SELECT count(*) FROM stories)"
@@ -193,7 +215,8 @@ def stats(conn: sqlite3.Connection, database: Path) -> dict[str, Any]:
             """
             SELECT f.name AS feed, count(s.id) AS copies,
                    sum(e.feed_id = f.id) AS entries_shown,
-                   max(s.first_seen) AS newest, f.last_result AS last_poll
+                   max(coalesce(s.published, e.published)) AS newest_published,
+                   f.last_fetched, f.last_result AS last_poll
             FROM feeds f LEFT JOIN sources s ON s.feed_id = f.id
             LEFT JOIN entries e ON e.id = s.entry_id
             GROUP BY f.id ORDER BY copies DESC, f.name

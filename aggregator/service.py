@@ -23,9 +23,9 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
@@ -41,6 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from aggregator.config import ALLOW_EMPTY_HINT, load_config, no_feeds
 from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
+from aggregator.formats import counted
 from aggregator.pipeline import (
     Clock,
     Parser,
@@ -133,6 +134,45 @@ def describe(result: PollResult) -> str:
     )
 
 
+def next_round(
+    due: Sequence[datetime | None], now: datetime, tick: timedelta
+) -> tuple[datetime, int] | None:
+    """When the next poll is, and how many feeds are due then: the earliest due time (``now``
+    for a feed overdue or never polled) and the feeds due within one dispatch ``tick`` of it,
+    which the dispatcher takes together. None: no feed is polled at all."""
+    if not due:
+        return None
+    times = [now if moment is None or moment <= now else moment for moment in due]
+    first = min(times)
+    return first, sum(moment <= first + tick for moment in times)
+
+
+def describe_next_round(round_: tuple[datetime, int] | None, now: datetime) -> str:
+    """The log line saying when the service polls next: an idle service is not a stuck one."""
+    if round_ is None:
+        return "nothing to poll: no feed is enabled (see `aggregator feeds`)"
+    when, count = round_
+    due = counted(count, "feed")
+    if when <= now:
+        return f"next poll now: {due} due"
+    return f"next poll at {when.strftime('%Y-%m-%dT%H:%M:%SZ')} (in {_span(when - now)}): {due} due"
+
+
+def _span(gap: timedelta) -> str:
+    """A wait as people say it: 40s, 25m, 3h 10m, 2d 4h."""
+    seconds = max(1, round(gap.total_seconds()))
+    if seconds < 90:
+        return f"{seconds}s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
 class Service:
     """Keeps every configured feed fresh until told to stop."""
 
@@ -162,6 +202,12 @@ class Service:
         self.host_waiting: dict[str, deque[FeedState]] = {}
         self.changed = False
         self.last_build = time.monotonic()
+        # How often the dispatcher looks for due feeds (at most MAX_DISPATCH_EVERY seconds).
+        self.dispatch_every = timedelta(
+            seconds=max(
+                1.0, min(MAX_DISPATCH_EVERY, self.config.defaults.min_interval.total_seconds())
+            )
+        )
         self.session = make_session(self.config.defaults.user_agent)
         # Always processes: the service runs for months, and only a process can be stopped
         # when one feed's parse runs away (defaults.parse_timeout).
@@ -181,13 +227,14 @@ class Service:
             scheduler = self._start_scheduler()
             self._install_signal_handlers()
             log.info(
-                "running: %d feeds, database %s, outputs in %s",
-                len(self.config.feeds),
+                "running: %s, database %s, outputs in %s",
+                counted(len(self.config.feeds), "feed"),
                 self.config.database,
                 self.config.output.dir,
             )
             if (empty := no_feeds(self.config)) is not None:
                 log.warning("%s: polling nothing until a reload (SIGHUP) adds feeds", empty)
+            self._log_next_round(store)
             if self.on_ready is not None:
                 self.on_ready(self.config)
             try:
@@ -235,7 +282,7 @@ class Service:
             threading.Thread(target=work, name=f"fetch-{number}", daemon=True).start()
 
     def _start_scheduler(self) -> BackgroundScheduler:
-        every = max(1.0, min(MAX_DISPATCH_EVERY, self.config.defaults.min_interval.total_seconds()))
+        every = self.dispatch_every.total_seconds()
         scheduler = BackgroundScheduler(timezone="UTC")
         scheduler.add_job(
             lambda: self.events.put(_Dispatch()),
@@ -275,6 +322,8 @@ class Service:
             self._dispatch(store)
         elif isinstance(event, _Fetched):
             self._store_result(store, event.retrieved)
+            if not self.in_flight:  # the round is over: say when the next one is
+                self._log_next_round(store)
         elif isinstance(event, _Reload):
             self._reload(store)
         elif isinstance(event, _Prune):
@@ -320,6 +369,13 @@ class Service:
         if result.new or result.updated:
             self.changed = True
 
+    def _log_next_round(self, store: Store) -> None:
+        """At start and after each round: when the next poll is, so that silence means idle."""
+        names = [f.name for f in self.config.feeds if f.enabled]
+        now = self.clock()
+        due = store.due_times(names) if names else []
+        log.info(describe_next_round(next_round(due, now, self.dispatch_every), now))
+
     def _reload(self, store: Store) -> None:
         try:
             config = load_config(self.config_path)
@@ -341,9 +397,9 @@ class Service:
         self.config = config
         store.sync_feeds(config.feeds, self.clock())
         log.info(
-            "reloaded %s: %d feeds (%d added, %d removed)",
+            "reloaded %s: %s (%d added, %d removed)",
             self.config_path,
-            len(after),
+            counted(len(after), "feed"),
             len(after - before),
             len(before - after),
         )
@@ -359,10 +415,10 @@ class Service:
         store.checkpoint()
         if counts.entries:
             log.info(
-                "pruned %d entries (%d stories ended), forgot %d old tombstones",
-                counts.entries,
-                counts.stories,
-                counts.tombstones_expired,
+                "pruned %s (%s ended), forgot %s",
+                counted(counts.entries, "entry"),
+                counted(counts.stories, "story"),
+                counted(counts.tombstones_expired, "old tombstone"),
             )
             self.changed = True
 
@@ -387,7 +443,9 @@ class Service:
                 self._store_result(store, event.retrieved)
         if self.in_flight:
             log.info(
-                "abandoned %d in-flight fetches: %s", len(self.in_flight), sorted(self.in_flight)
+                "abandoned %s: %s",
+                counted(len(self.in_flight), "in-flight fetch"),
+                sorted(self.in_flight),
             )
         if self.changed:
             self._rebuild(store)

@@ -57,7 +57,8 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
     assert "HTTP 500" in health["bad"]["last_error"]
     assert health["good"]["interval_reason"] == "auto (too little history)"
     table = run("feeds", cwd=tmp_path).stdout
-    assert "good" in table and "failing since" in table and "HTTP 500" in table
+    assert "good" in table and "failing since" in table
+    assert health["bad"]["last_error"] in table  # whole in a pipe (issue 14 #7: cut at 20)
     assert "30m (auto (too little history))" in table
 
     shutil.rmtree(tmp_path / "out")
@@ -67,6 +68,62 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
     assert feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes()).entries[0].title == (
         "Good news"
     )
+
+
+def test_counts_of_one_are_singular(feed_server: FeedServer, tmp_path: Path) -> None:
+    """Issue 14 #8: "1 feeds polled", "1 outlets", "1 feeds added"."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "Only", "https://a.example/1")))
+    write_config(tmp_path, f"  - url: {url}\n    name: a\n")
+    done = run("update", cwd=tmp_path)
+    assert "1 feed polled, 0 failed; 1 new, 0 updated; wrote 4 output files" in done.stderr
+    stats = run("stats", cwd=tmp_path)
+    assert stats.stdout.startswith("1 feed, 1 entry in 1 story (1 copy: 0 merged by URL")
+    exported = run("opml", "export", "-o", str(tmp_path / "a.opml"), cwd=tmp_path)
+    assert "wrote 1 feed to" in exported.stderr
+    (tmp_path / "b.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>b</title></head><body>'
+        '<outline type="rss" text="B" xmlUrl="https://b.example/rss"/>'
+        '<outline type="rss" text="C" xmlUrl="https://c.example/rss"/></body></opml>'
+    )
+    other = tmp_path / "other" / "feeds.yaml"
+    other.parent.mkdir()
+    other.write_text("feeds:\n  - url: https://b.example/rss\n")
+    imported = run("--config", str(other), "opml", "import", str(tmp_path / "b.opml"), cwd=tmp_path)
+    assert f"1 feed added to {other}, 1 skipped (1 already configured)" in imported.stderr
+
+
+def test_feeds_lists_the_configured_feeds_before_they_are_polled(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #8: before the first update `feeds` was an empty table."""
+    a = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    feeds = (
+        f"  - url: {a}\n    name: a\n  - url: {a}?paused\n    name: paused\n    enabled: false\n"
+    )
+    path = write_config(tmp_path, feeds)
+    table = run("feeds", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[2].split()[:3] == ["a", "never", "polled"]
+    assert lines[3].split()[:4] == ["paused", "disabled", "in", "config"]
+    listed = json.loads(run("feeds", "--format", "json", cwd=tmp_path).stdout)
+    assert [(f["name"], f["status"], f["url"]) for f in listed] == [
+        ("a", "never polled", a),
+        ("paused", "disabled in config", f"{a}?paused"),
+    ]
+    assert not (tmp_path / "db").exists()  # listing created no database
+    assert run("update", cwd=tmp_path).returncode == 0
+    path.write_text(path.read_text() + f"  - url: {a}?new\n    name: new\n", encoding="utf-8")
+    after = json.loads(run("feeds", "--format", "json", cwd=tmp_path).stdout)
+    assert [(f["name"], f["status"]) for f in after] == [
+        ("a", "ok"),
+        ("new", "never polled"),
+        ("paused", "disabled in config"),
+    ]
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "feeds.yaml").write_text("feeds: []\n")
+    empty = run("--config", str(tmp_path / "none" / "feeds.yaml"), "feeds", cwd=tmp_path)
+    assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "no feeds\n")
 
 
 def test_config_option_and_environment_variable(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ PURE = {
     "parse/feedparser_patches.py",
     "sanitize.py",
     "prepare.py",
+    "formats.py",
     "stories/__init__.py",
     "stories/words.py",
     "stories/index.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import fcntl
 import io
 import json
 import os
@@ -14,10 +15,13 @@ import shlex
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -117,9 +121,125 @@ def test_entries_formats_and_filters(news: Path) -> None:
     assert len(members) == 2
     assert len(json.loads(cli(news, "entries", "--limit", "1", "--format", "json").stdout)) == 1
 
-    table = cli(news, "entries").stdout.splitlines()
+    table = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(news), "entries"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "60"},
+    ).stdout.splitlines()
     assert table[0].split() == ["published", "feed", "title", "link", "story"]
-    assert all(len(line) <= 120 for line in table)  # fits the terminal
+    # A pipe gets every value whole, whatever COLUMNS says (issue 14 #7).
+    assert "Thousands evacuated as volcano erupts near Grindavik" in table[2]
+    assert "…" not in "".join(table)
+
+
+def on_terminal(config: Path, *args: str, columns: int) -> str:
+    """What the command writes to a terminal ``columns`` wide (a pseudo-terminal, its size
+    set as a terminal sets it; no COLUMNS in the environment)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    return output.decode().replace("\r\n", "\n")
+
+
+def test_entries_and_feeds_fit_an_80_column_terminal(news: Path) -> None:
+    """Issue 14 #7: at 80 columns `entries` lost the time and `feeds` was 131+ wide."""
+    entries = on_terminal(news, "entries", columns=80).splitlines()
+    assert entries[0].split() == ["published", "feed", "title", "link", "story"]
+    assert all(len(line) <= 80 for line in entries), entries
+    assert entries[2].startswith("2026-11-25T09:30:00Z  local")
+    assert entries[-1].startswith("2025-11-25T15:00:00Z  world")
+    assert "…" in entries[2]  # the title or link gave way instead
+    feeds = on_terminal(news, "feeds", columns=80).splitlines()
+    assert all(len(line) <= 80 for line in feeds), feeds
+    body = feeds[1 + next(i for i, line in enumerate(feeds) if line.startswith("---")) :]
+    assert [line.split()[0] for line in body if not line.startswith(" ")] == ["local", "world"]
+
+
+def test_entries_story_lists_every_outlets_copy(news: Path, feed_server: FeedServer) -> None:
+    """Issue 14 #8: a copy merged into another feed's entry by its URL was not listed."""
+    wire = rss(
+        item(
+            "x1",
+            "Grindavik volcano erupts; thousands leave",
+            "https://w.example/1?utm_source=wire",  # the world feed's URL: one entry, two copies
+            date="Wed, 25 Nov 2026 09:10:00 GMT",
+        ),
+        title="Wire",
+    )
+    url = feed_server.serve("/wire.xml", wire)
+    news.write_text(news.read_text() + f"  - url: {url}\n    name: wire\n", encoding="utf-8")
+    update(load_config(news))
+    (volcano,) = {
+        e["story"]
+        for e in json.loads(cli(news, "entries", "--format", "json").stdout)
+        if "olcano" in e["title"]
+    }
+    copies = json.loads(cli(news, "entries", "--story", str(volcano), "--format", "json").stdout)
+    assert [(c["feed"], c["title"]) for c in copies] == [
+        ("local", "Thousands evacuated as volcano erupts near Grindavik"),
+        ("wire", "Grindavik volcano erupts; thousands leave"),
+        ("world", "Volcano erupts near Grindavik, thousands evacuated"),
+    ]
+    assert copies[1]["link"] == "https://w.example/1?utm_source=wire"
+    assert copies[1]["published"] == "2026-11-25T09:10:00Z" and copies[1]["feed_tags"] == []
+    assert {c["story"] for c in copies} == {volcano}
+    table = cli(news, "entries", "--story", str(volcano)).stdout
+    assert "Grindavik volcano erupts; thousands leave" in table
+    one = json.loads(
+        cli(news, "entries", "--story", str(volcano), "--feed", "wire", "--format", "json").stdout
+    )
+    assert [c["feed"] for c in one] == ["wire"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "stdout"),
+    [
+        (("entries", "--since", "2030-01-01"), "no entries", ""),
+        (("entries", "--since", "2030-01-01", "--format", "json"), "no entries", "[]\n"),
+        (
+            ("entries", "--feed", "local", "--format", "csv", "--until", "2000-01-01"),
+            "no entries",
+            "",
+        ),
+        (("search", "zeppelin"), "no entries match 'zeppelin'", ""),
+        (("sql", "SELECT name FROM feeds WHERE 0"), "no rows", ""),
+        (("stories", "--since", "2030-01-01"), "no stories told by several outlets since", ""),
+        (
+            ("stories", "--all", "--since", "2030-01-01", "--format", "json"),
+            "no stories since",
+            "[]\n",
+        ),
+    ],
+)
+def test_an_empty_result_says_so_on_stderr(
+    news: Path, args: tuple[str, ...], message: str, stdout: str
+) -> None:
+    """Issue 14 #8: an empty result printed nothing at all."""
+    done = cli(news, *args)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == stdout
+    assert done.stderr.startswith(message), done.stderr
 
 
 def test_search_ranks_and_highlights(news: Path) -> None:
@@ -217,9 +337,16 @@ def test_stats(news: Path) -> None:
     assert found["stories"] == 3 and found["merged_same_story"] == 1
     assert found["database_bytes"] > 0
     assert {f["feed"]: f["copies"] for f in found["per_feed"]} == {"world": 3, "local": 1}
+    # Issue 14 #8: "newest" was the fetch time; it is the newest publication, labelled so.
+    newest = {f["feed"]: f["newest_published"] for f in found["per_feed"]}
+    assert newest == {"world": "2026-11-25T09:00:00Z", "local": "2026-11-25T09:30:00Z"}
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert all(f["last_fetched"].startswith(today) for f in found["per_feed"])
     assert found["per_day"][0] == {"day": "2026-11-25", "entries": 2}
     text = cli(news, "stats").stdout
     assert "2 feeds, 4 entries in 3 stories" in text and "1 by story" in text
+    assert "newest_published" in text and "last_fetched" in text
+    assert "2026-11-25T09:30:00Z" in text
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,10 @@ def test_prune_command(feed_server: FeedServer, tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert done.returncode == 0 and "pruned 1 entries" in done.stdout
+    assert (
+        done.returncode == 0
+        and "pruned 1 entry (1 story ended), forgot 0 old tombstones;" in done.stdout
+    )
 
 
 def test_the_service_prunes(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -24,7 +26,7 @@ from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits
 from aggregator.pipeline import retrieve, update, utc_now
 from aggregator.politeness import host_of
-from aggregator.service import Service
+from aggregator.service import Service, describe_next_round, next_round
 from aggregator.store import open_store
 
 FAST = "  min_interval: 1s\n  interval: 1s\n"  # second-scale polling for tests
@@ -171,6 +173,60 @@ def test_a_second_service_on_the_same_database_refuses(
             Service(config_path).run()
 
 
+T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+def test_next_round_is_the_earliest_due_time_and_the_feeds_due_with_it() -> None:
+    tick = timedelta(seconds=30)
+    later = T0 + timedelta(minutes=32)
+    assert next_round([], T0, tick) is None
+    assert next_round([None, T0 - timedelta(hours=1), later], T0, tick) == (T0, 2)
+    due = [
+        later,
+        later + timedelta(seconds=20),
+        later + timedelta(seconds=31),
+        T0 + timedelta(hours=5),
+    ]
+    assert next_round(due, T0, tick) == (later, 2)
+
+
+@pytest.mark.parametrize(
+    ("round_", "line"),
+    [
+        (None, "nothing to poll: no feed is enabled (see `aggregator feeds`)"),
+        ((T0, 3), "next poll now: 3 feeds due"),
+        ((T0 + timedelta(seconds=40), 1), "next poll at 2026-12-03T10:00:40Z (in 40s): 1 feed due"),
+        (
+            (T0 + timedelta(minutes=32), 2),
+            "next poll at 2026-12-03T10:32:00Z (in 32m): 2 feeds due",
+        ),
+        (
+            (T0 + timedelta(hours=5, minutes=10), 1),
+            "next poll at 2026-12-03T15:10:00Z (in 5h 10m): 1 feed due",
+        ),
+        ((T0 + timedelta(days=3), 1), "next poll at 2026-12-06T10:00:00Z (in 3d): 1 feed due"),
+    ],
+)
+def test_the_next_round_as_a_log_line(round_: tuple[datetime, int] | None, line: str) -> None:
+    assert describe_next_round(round_, T0) == line
+
+
+def test_the_service_says_when_it_polls_next_after_each_round(
+    feed_server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 #8: with no feed due, `run` logged nothing, so idle looked like stuck."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url)
+    caplog.set_level(logging.INFO, logger="aggregator")
+    with running(config_path):
+        assert wait_until(lambda: caplog.text.count("next poll at ") >= 2, 15), caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("next poll")]
+    assert lines[0] == "next poll now: 1 feed due"  # at start: never polled
+    assert len(lines) >= 3  # and after each round (here, each poll of the one feed)
+    for line in lines[1:]:  # "now" when the next poll came due while the round was stored
+        assert re.fullmatch(r"next poll (now|at \S+Z \(in 1s\)): 1 feed due", line), lines
+
+
 # ---------------------------------------------------------------- the real process
 
 
@@ -181,6 +237,30 @@ def start(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
         stderr=log.open("wb"),
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_run_says_when_it_polls_next_when_no_feed_is_due(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Issue 14 #8: started with every feed polled lately, `run` said nothing until one was
+    due; it says when that is."""
+    url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
+    config_path = one_feed(tmp_path, url, "  interval: 1h\n")
+    update(load_config(config_path))
+    due = feed_row(config_path, "a")["next_due"]
+    log = tmp_path / "run.log"
+    process = start(config_path, log)
+    try:
+        assert wait_until(lambda: "next poll" in log.read_text(), 15), log.read_text()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    (line,) = [line for line in log.read_text().splitlines() if "next poll" in line]
+    # an hour and some jitter from the update: "in 60m" to "in 69m"
+    assert re.search(rf"INFO next poll at {due} \(in 6\dm\): 1 feed due$", line), line
+    assert len(feed_server.hits("/a.xml")) == 1  # the update's; the service waited
 
 
 def test_run_reload_and_stop_as_a_process(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.errors import StorageError
 from aggregator.pipeline import apply_response
-from aggregator.store import migrations, open_store
+from aggregator.store import feed_listing, migrations, open_store
 from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -138,3 +138,22 @@ def test_units_nest_as_savepoints_of_one_reused_statement(tmp_path: Path) -> Non
             "RELEASE SAVEPOINT aggregator_unit",
         }
         assert said.count("SAVEPOINT aggregator_unit") == 3
+
+
+def test_the_feed_listing_merges_the_config_with_the_stored_state(tmp_path: Path) -> None:
+    """Issue 14 #8: `feeds` before the first update was an empty table."""
+    a, b = FeedConfig("https://a.example/rss", "a"), FeedConfig("https://b.example/rss", "b")
+    gone = FeedConfig("https://gone.example/rss", "gone")
+    assert feed_listing([b, a], []) == feed_listing([a, b], [])
+    fresh = feed_listing([b, a], [])
+    assert [(r.name, r.url, r.last_result, r.entries) for r in fresh] == [
+        ("a", "https://a.example/rss", None, 0),
+        ("b", "https://b.example/rss", None, 0),
+    ]
+    with open_store(tmp_path / "a.db") as store:
+        store.sync_feeds([a, gone], NOW)
+        store.record_error(store.feed_states(["a"])["a"], "HTTP 500", 500, NOW, LATER)
+        stored = store.feed_rows()
+    listed = feed_listing([b, a], stored)
+    assert [(r.name, r.last_status) for r in listed] == [("a", 500), ("b", None), ("gone", None)]
+    assert listed[0] == next(r for r in stored if r.name == "a")

@@ -312,6 +312,9 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
     )
     assert listed.returncode == 0, listed.stderr
     assert "3 outlets" in listed.stdout and "similar-story 0." in listed.stdout
+    # The rule's name as JSON and SQL give it (issue 14 #8: the table said "first").
+    rules = [line.split()[1] for line in listed.stdout.splitlines() if line.startswith("  ")]
+    assert sorted(rules) == ["new", "similar-story", "similar-story"]
     as_json = subprocess.run(
         [
             sys.executable,
@@ -332,6 +335,7 @@ def test_stories_command_shows_members_and_why(feed_server: FeedServer, tmp_path
     (story,) = json.loads(as_json.stdout)
     assert [m["feed"] for m in story["members"]] == ["Outlet A", "Outlet B", "Outlet C"]
     assert [m["representative"] for m in story["members"]] == [True, False, False]
+    assert [m["rule"] for m in story["members"]] == rules
     everything = subprocess.run(
         [
             sys.executable,
@@ -465,7 +469,7 @@ def test_rebuild_re_places_an_old_database_with_the_current_rules(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "re-placed 4 entries: 1 stories before, 2 after; 1 split, 0 joined" in done.stdout
+    assert "re-placed 4 entries: 1 story before, 2 after; 1 split, 0 joined" in done.stdout
     conn = sqlite3.connect(config.database)
     story_of = dict(conn.execute("SELECT title, story_id FROM entries").fetchall())
     assert story_of["Iceland's central bank holds interest rates"] != story_of[HEADLINES["a"][0]]

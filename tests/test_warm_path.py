@@ -336,12 +336,10 @@ def test_the_cli_imports_only_what_update_needs() -> None:
         "aggregator.opml",
         "aggregator.queries",
         "http.server",
-        # parsing happens in worker processes (or on first use), the page only when rendered,
-        # tables only when printed
+        # parsing happens in worker processes (or on first use), the page only when rendered
         "aggregator.parse",
         "feedparser",
         "jinja2",
-        "tabulate",
     ]
     code = f"import sys, aggregator.cli; print([m for m in {lazy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -27,7 +27,7 @@ from aggregator.store._base import (
     utc_text,
 )
 from aggregator.store.entries import EntriesMixin
-from aggregator.store.feeds import FeedRow, FeedsMixin
+from aggregator.store.feeds import FeedRow, FeedsMixin, feed_listing
 from aggregator.store.output import OutputMixin
 from aggregator.store.retention import PruneCounts, RetentionMixin
 from aggregator.store.schema import migrations
@@ -41,6 +41,7 @@ __all__ = [
     "StoryMember",
     "StoryRow",
     "TransactionLost",
+    "feed_listing",
     "migrations",
     "open_store",
     "parse_utc",

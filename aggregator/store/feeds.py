@@ -67,6 +67,38 @@ class FeedRow:
     interval_reason: str | None
 
 
+def feed_listing(configured: Sequence[FeedConfig], stored: Sequence[FeedRow]) -> list[FeedRow]:
+    """What `aggregator feeds` lists: every configured feed, by name, with its stored state or,
+    not stored yet (before the first update, or added to feeds.yaml since), as never polled;
+    then the stored feeds no longer configured, whose entries are still kept."""
+    rows = {row.name: row for row in stored}
+    listed = [
+        rows.get(feed.name)
+        or FeedRow(
+            name=feed.name,
+            url=feed.url,
+            title=feed.title,
+            enabled=feed.enabled,
+            last_fetched=None,
+            last_result=None,
+            last_status=None,
+            last_error=None,
+            error_count=0,
+            entries=0,
+            final_url=None,
+            moved_to=None,
+            disabled_reason=None,
+            failing_since=None,
+            next_due=None,
+            interval_seconds=None,
+            interval_reason=None,
+        )
+        for feed in sorted(configured, key=lambda feed: feed.name)
+    ]
+    names = {feed.name for feed in configured}
+    return listed + [row for row in stored if row.name not in names]
+
+
 class FeedsMixin(StoreBase):
     """Feed rows: synced with the config, updated after every poll."""
 
@@ -125,6 +157,16 @@ class FeedsMixin(StoreBase):
             [utc_text(now), *wanted],
         )
         return [_feed_state(row) for row in rows]
+
+    def due_times(self, names: Iterable[str]) -> list[datetime | None]:
+        """When each of these feeds that is polled at all is next due (None: never polled)."""
+        wanted = list(names)
+        rows = self.db.execute(
+            "SELECT next_due FROM feeds WHERE enabled AND disabled_reason IS NULL "
+            f"AND name IN ({', '.join('?' * len(wanted))})",
+            wanted,
+        )
+        return [parse_utc(due) for (due,) in rows]
 
     def next_due(self, names: Iterable[str]) -> datetime | None:
         """The earliest time any of these feeds is due (None: nothing scheduled)."""

@@ -722,6 +722,8 @@ def _accept_config_after_every_command(group: click.Group) -> None:
 
 
 _accept_config_after_every_command(cli)
+
+
 def main() -> None:
     """Entry point; exits 2 on a usage or config error, 1 when the work failed."""
     try:

@@ -34,7 +34,7 @@ from aggregator.config import (
     parse_duration,
 )
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
-from aggregator.formats import FORMATS, counted, elide, embolden, render_rows
+from aggregator.formats import FORMATS, counted, elide, embolden, poll_line, render_rows
 from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
 from aggregator.store import FeedRow, feed_listing, open_store
 from aggregator.types import Config, PollResult, PollStatus, Retention
@@ -118,18 +118,6 @@ def _warn_if_no_feeds(config: Config, consequence: str) -> None:
         click.echo(f"warning: {empty}: {consequence}", err=True)
 
 
-def _describe(result: PollResult) -> str:
-    if result.status is PollStatus.ERROR:
-        return f"{result.feed_name}: error: {result.error} ({result.duration:.1f}s)"
-    if result.status is PollStatus.NOT_MODIFIED:
-        return f"{result.feed_name}: not modified ({result.duration:.1f}s)"
-    warning = f" [warning: {result.error}]" if result.error else ""
-    return (
-        f"{result.feed_name}: {result.new} new, {result.updated} updated "
-        f"({result.duration:.1f}s){warning}"
-    )
-
-
 @cli.command("update")
 @click.option("--feed", "names", multiple=True, help="Poll only this feed (by name); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
@@ -160,9 +148,9 @@ def update_command(
             if bar is not None:
                 bar.update(1)
                 if result.status is PollStatus.ERROR:
-                    click.echo("\n" + _describe(result), err=True)
+                    click.echo("\n" + poll_line(result), err=True)
             elif not quiet or result.status is PollStatus.ERROR:
-                click.echo(_describe(result), err=True)
+                click.echo(poll_line(result), err=True)
 
         try:
             outcome = update(config, names=names or None, on_result=report)

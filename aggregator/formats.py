@@ -15,6 +15,8 @@ import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from aggregator.types import PollResult, PollStatus
+
 FORMATS = ("table", "json", "jsonl", "csv")
 GAP = "  "
 # A text column is not narrowed below this while a time or id can still wrap instead.
@@ -330,3 +332,20 @@ def _char_width(c: str) -> int:
     if unicodedata.category(c) in ("Mn", "Me", "Cc", "Cf"):
         return 0
     return 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def poll_line(result: PollResult, *, schedule: bool = False) -> str:
+    """One line for one feed's poll, as `aggregator update` prints it and `run` logs it (with
+    ``schedule``: when the feed is next due and why)."""
+    if result.status is PollStatus.ERROR:
+        what = f"error {result.http_status or '-'}: {result.error}"
+    elif result.status is PollStatus.NOT_MODIFIED:
+        what = "304 not modified"
+    else:
+        warning = f" [warning: {result.error}]" if result.error else ""
+        what = f"{result.http_status} {result.new} new, {result.updated} updated{warning}"
+    line = f"{result.feed_name}: {what} ({result.duration:.1f}s)"
+    if schedule:
+        due = result.next_due.strftime("%Y-%m-%dT%H:%M:%SZ") if result.next_due else "never"
+        line += f"; next {due} ({result.interval_reason})"
+    return line

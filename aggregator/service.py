@@ -7,8 +7,9 @@ Threads and who owns what:
   work is to post "dispatch" on that queue (the schedule itself lives in SQLite: `next_due`);
 - daemon worker threads fetch and parse, and post the result back. Being daemons, a fetch stuck
   in a slow server never holds up shutdown, and none of them writes, so none can write partly.
-Per-host politeness (at most `per_host` requests in flight to one host) is decided on the main
-thread, which hands a host's next feed to the workers only when its previous fetch finished.
+Per-host politeness (at most `per_host` feeds of one host in flight) is decided on the main
+thread by `politeness.HostTurns`, as in `aggregator update`: a host's next feed goes to the
+workers only when one of its feeds has been stored.
 """
 
 from __future__ import annotations
@@ -22,13 +23,11 @@ import random
 import signal
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from urllib.parse import urlsplit
 
 from apscheduler.events import (
     EVENT_JOB_ERROR,
@@ -41,7 +40,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from aggregator.config import ALLOW_EMPTY_HINT, load_config, no_feeds
 from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
-from aggregator.formats import counted
+from aggregator.formats import counted, poll_line
 from aggregator.pipeline import (
     Clock,
     Parser,
@@ -54,8 +53,9 @@ from aggregator.pipeline import (
     save,
     utc_now,
 )
+from aggregator.politeness import HostTurns, host_of
 from aggregator.store import Store, open_store
-from aggregator.types import Config, FeedState, PollResult, PollStatus, Retention
+from aggregator.types import Config, FeedState, PollStatus, Retention
 
 log = logging.getLogger("aggregator.service")
 
@@ -111,27 +111,6 @@ def exclusive_lock(database: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def host_of(url: str) -> str:
-    """The politeness key of a URL: its host (all local files share one key)."""
-    parts = urlsplit(url)
-    return (parts.hostname or parts.scheme or "").lower()
-
-
-def describe(result: PollResult) -> str:
-    """One log line per poll: feed, status, new/updated, duration, next due and why."""
-    if result.status is PollStatus.ERROR:
-        what = f"error {result.http_status or '-'}: {result.error}"
-    elif result.status is PollStatus.NOT_MODIFIED:
-        what = "304 not modified"
-    else:
-        what = f"{result.http_status} {result.new} new, {result.updated} updated"
-    due = result.next_due.strftime("%Y-%m-%dT%H:%M:%SZ") if result.next_due else "never"
-    return (
-        f"{result.feed_name}: {what} in {result.duration:.2f}s; "
-        f"next {due} ({result.interval_reason})"
-    )
 
 
 def next_round(
@@ -198,8 +177,10 @@ class Service:
         self.jobs: queue.Queue[FeedState] = queue.Queue()
         self.stopping = threading.Event()
         self.in_flight: set[str] = set()
-        self.host_busy: Counter[str] = Counter()
-        self.host_waiting: dict[str, deque[FeedState]] = {}
+        # At most per_host feeds of one host in flight, as in `aggregator update`.
+        self.turns: HostTurns[FeedState] = HostTurns(
+            self.config.defaults.per_host, (), lambda state: host_of(state.url)
+        )
         self.changed = False
         self.last_build = time.monotonic()
         # How often the dispatcher looks for due feeds (at most MAX_DISPATCH_EVERY seconds).
@@ -339,24 +320,19 @@ class Service:
             if state.name in self.in_flight:
                 continue
             self.in_flight.add(state.name)
-            host = host_of(state.url)
-            if self.host_busy[host] < self.config.defaults.per_host:
-                self._start_fetch(host, state)
-            else:
-                self.host_waiting.setdefault(host, deque()).append(state)
+            self.turns.add(state)
+        self._start_fetches()
 
-    def _start_fetch(self, host: str, state: FeedState) -> None:
-        self.host_busy[host] += 1
-        self.jobs.put(state)
+    def _start_fetches(self) -> None:
+        """Hand the fetch threads every waiting feed whose host has a free slot."""
+        while (state := self.turns.take()) is not None:
+            self.jobs.put(state)
 
     def _store_result(self, store: Store, retrieved: Retrieved) -> None:
         state = retrieved.state
-        host = host_of(state.url)
-        self.host_busy[host] -= 1
+        self.turns.done(state)
         self.in_flight.discard(state.name)
-        waiting = self.host_waiting.get(host)
-        if waiting:
-            self._start_fetch(host, waiting.popleft())
+        self._start_fetches()
         feed = next((f for f in self.config.feeds if f.name == state.name), None)
         if feed is None:
             return  # removed from the config while it was being fetched
@@ -365,7 +341,9 @@ class Service:
             # `aggregator update` must not take them for current (a kill in between).
             outputs_rendered(self.config, False)
         result = save(store, retrieved, policy_for(feed, self.config.defaults), self.rand)
-        (log.warning if result.status is PollStatus.ERROR else log.info)(describe(result))
+        (log.warning if result.status is PollStatus.ERROR else log.info)(
+            poll_line(result, schedule=True)
+        )
         if result.new or result.updated:
             self.changed = True
 
@@ -395,6 +373,7 @@ class Service:
         before = {f.name for f in self.config.feeds}
         after = {f.name for f in config.feeds}
         self.config = config
+        self.turns.per_host = max(1, config.defaults.per_host)
         store.sync_feeds(config.feeds, self.clock())
         log.info(
             "reloaded %s: %s (%d added, %d removed)",

@@ -41,8 +41,8 @@ def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) 
 
     done = run("update", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "good: 1 new, 0 updated" in done.stderr
-    assert "bad: error: HTTP 500" in done.stderr
+    assert "good: 200 1 new, 0 updated" in done.stderr
+    assert "bad: error 500: HTTP 500" in done.stderr
     assert "2 feeds polled, 1 failed; 1 new" in done.stderr
     atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
     assert [e.title for e in atom.entries] == ["Good news"]

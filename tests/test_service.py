@@ -25,7 +25,6 @@ from aggregator.config import load_config
 from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits
 from aggregator.pipeline import retrieve, update, utc_now
-from aggregator.politeness import host_of
 from aggregator.service import Service, describe_next_round, next_round
 from aggregator.store import open_store
 
@@ -355,7 +354,8 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
         retrieved = retrieve(
             service.session, state, FetchLimits.from_defaults(config.defaults), utc_now
         )
-        service.host_busy[host_of(url)] += 1  # as _start_fetch does
+        service.turns.add(state)  # as _dispatch does
+        assert service.turns.take() is state
         service._store_result(store, retrieved)  # stored, not yet rendered: "killed" here
         assert not stamp.exists()
     # The next `update` gets a 304, yet renders the entry the service stored.

@@ -15,7 +15,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from aggregator import __version__
 from aggregator.errors import (
@@ -73,6 +74,7 @@ from aggregator.types import (
 )
 
 log = logging.getLogger("aggregator.pipeline")
+Key = TypeVar("Key")
 Clock = Callable[[], datetime]
 EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)  # a fixed date keeps empty output stable
 
@@ -490,9 +492,8 @@ def poll(
                 refill()
                 while pending:
                     wait(pending, return_when=FIRST_COMPLETED)
-                    for position, result in _save_batch(
-                        store, pending, policies, turns.done, refill
-                    ):
+                    ready = _ready(pending, policies, turns.done, refill)
+                    for position, result in save_batch(store, ready):
                         results[position] = result
                         if on_result is not None:
                             on_result(result)
@@ -506,42 +507,56 @@ def poll(
     return [result for result in results if result is not None]
 
 
-def _save_batch(
-    store: Store,
+def _ready(
     pending: dict[Future[Retrieved], int],
     policies: Mapping[str, SchedulePolicy],
     finished: Callable[[int], None],
     refill: Callable[[], None],
-) -> list[tuple[int, PollResult]]:
-    """Save the retrievals that are done, up to a batch, in one commit; their results.
-
-    Each feed is its own savepoint (one feed's storage error undoes that feed alone), and a
-    batch takes what is ready: with nothing more to save, it commits rather than wait. Results
-    are only final once committed, so a failed commit turns every feed of the batch into an
-    error (nothing of it was stored, its validators included: it is fetched again next time).
-    """
-    saved: list[tuple[int, PollResult | None, Retrieved]] = []
+) -> Iterator[tuple[int, Retrieved, SchedulePolicy]]:
+    """The retrievals that are done, up to a batch (BATCH_FEEDS, BATCH_SECONDS): with nothing
+    more ready, the batch ends rather than wait. Each is dropped from `pending` as it is taken,
+    and more are started once it is saved."""
     began = time.monotonic()
+    taken = 0
+    while taken < BATCH_FEEDS and time.monotonic() - began < BATCH_SECONDS:
+        ready = next((future for future in pending if future.done()), None)
+        if ready is None:
+            return
+        position = pending.pop(ready)
+        finished(position)  # its host may take another request now
+        retrieved = ready.result()
+        del ready  # a Future holds its Retrieved (a parsed feed) until dropped
+        yield position, retrieved, policies[retrieved.state.name]
+        del retrieved
+        taken += 1
+        refill()
+
+
+def save_batch(
+    store: Store,
+    items: Iterable[tuple[Key, Retrieved, SchedulePolicy]],
+    rand: Callable[[], float] = random.random,
+) -> list[tuple[Key, PollResult]]:
+    """Save retrievals in one commit, each feed its own savepoint; each key with its result.
+
+    `items` is read inside the transaction, one at a time (`poll` hands over feeds as they
+    finish). One feed's storage error undoes that feed alone (its result says so). Results are
+    only final once committed, so a failed commit turns every feed of the batch into an error:
+    nothing of it was stored, its validators included, and it is fetched again next time.
+    """
+    saved: list[tuple[Key, PollResult | None, Retrieved, SchedulePolicy]] = []
     committing = False
     try:
         with store.batch("a batch of feed responses"):
-            while len(saved) < BATCH_FEEDS and time.monotonic() - began < BATCH_SECONDS:
-                ready = next((future for future in pending if future.done()), None)
-                if ready is None:
-                    break
-                position = pending.pop(ready)
-                finished(position)  # its host may take another request now
-                retrieved = ready.result()
-                del ready  # a Future holds its Retrieved (a parsed feed) until dropped
+            for key, retrieved, policy in items:
                 slim = replace(retrieved, parsed=None)
                 try:
-                    result = save(store, retrieved, policies[retrieved.state.name])
+                    result = save(store, retrieved, policy, rand)
                 except TransactionLost:
-                    saved.append((position, None, slim))  # gone with the rest of the batch
+                    saved.append((key, None, slim, policy))  # gone with the rest of the batch
                     raise
                 del retrieved
-                saved.append((position, result, slim))
-                refill()
+                saved.append((key, result, slim, policy))
             committing = True
     except StorageError as error:
         # A feed's own storage error is its result (save); one raised here is the batch's:
@@ -549,19 +564,10 @@ def _save_batch(
         if not committing and not isinstance(error, TransactionLost):
             raise  # not even the failure could be recorded: the database cannot be written
         return [
-            (
-                position,
-                _failed(
-                    store,
-                    retrieved,
-                    policies[retrieved.state.name],
-                    random.random,
-                    storage_error=error,
-                ),
-            )
-            for position, _, retrieved in saved
+            (key, _failed(store, slim, policy, rand, storage_error=error))
+            for key, _, slim, policy in saved
         ]
-    return [(position, result) for position, result, _ in saved if result is not None]
+    return [(key, result) for key, result, _, _ in saved if result is not None]
 
 
 def update(

@@ -42,6 +42,7 @@ from aggregator.errors import AlreadyRunning, ConfigError
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.formats import counted, poll_line
 from aggregator.pipeline import (
+    BATCH_FEEDS,
     Clock,
     Parser,
     Retrieved,
@@ -50,7 +51,7 @@ from aggregator.pipeline import (
     policy_for,
     prune,
     retrieve,
-    save,
+    save_batch,
     utc_now,
 )
 from aggregator.politeness import HostTurns, host_of
@@ -302,7 +303,7 @@ class Service:
         if isinstance(event, _Dispatch):
             self._dispatch(store)
         elif isinstance(event, _Fetched):
-            self._store_result(store, event.retrieved)
+            self._store_results(store, [event.retrieved, *self._more_fetched()])
             if not self.in_flight:  # the round is over: say when the next one is
                 self._log_next_round(store)
         elif isinstance(event, _Reload):
@@ -328,24 +329,43 @@ class Service:
         while (state := self.turns.take()) is not None:
             self.jobs.put(state)
 
-    def _store_result(self, store: Store, retrieved: Retrieved) -> None:
-        state = retrieved.state
-        self.turns.done(state)
-        self.in_flight.discard(state.name)
+    def _more_fetched(self) -> list[Retrieved]:
+        """Fetched feeds already waiting in the queue, up to a batch: stored in one commit."""
+        more: list[Retrieved] = []
+        while len(more) < BATCH_FEEDS - 1:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(event, _Fetched):
+                self.events.put(event)  # handled after this batch
+                break
+            more.append(event.retrieved)
+        return more
+
+    def _store_results(self, store: Store, fetched: list[Retrieved]) -> None:
+        """Store fetched feeds in one commit (`pipeline.save_batch`, as `update` does)."""
+        batch = []
+        for retrieved in fetched:
+            state = retrieved.state
+            self.turns.done(state)
+            self.in_flight.discard(state.name)
+            feed = next((f for f in self.config.feeds if f.name == state.name), None)
+            if feed is None:
+                continue  # removed from the config while it was being fetched
+            batch.append((state.name, retrieved, policy_for(feed, self.config.defaults)))
+        del fetched
         self._start_fetches()
-        feed = next((f for f in self.config.feeds if f.name == state.name), None)
-        if feed is None:
-            return  # removed from the config while it was being fetched
-        if retrieved.parsed is not None and not self.changed:
-            # About to store a response the outputs do not show yet: until the next rebuild,
+        if any(retrieved.parsed is not None for _, retrieved, _ in batch) and not self.changed:
+            # About to store responses the outputs do not show yet: until the next rebuild,
             # `aggregator update` must not take them for current (a kill in between).
             outputs_rendered(self.config, False)
-        result = save(store, retrieved, policy_for(feed, self.config.defaults), self.rand)
-        (log.warning if result.status is PollStatus.ERROR else log.info)(
-            poll_line(result, schedule=True)
-        )
-        if result.new or result.updated:
-            self.changed = True
+        for _, result in save_batch(store, batch, self.rand):
+            (log.warning if result.status is PollStatus.ERROR else log.info)(
+                poll_line(result, schedule=True)
+            )
+            if result.new or result.updated:
+                self.changed = True
 
     def _log_next_round(self, store: Store) -> None:
         """At start and after each round: when the next poll is, so that silence means idle."""
@@ -419,7 +439,7 @@ class Service:
             except queue.Empty:
                 break
             if isinstance(event, _Fetched):
-                self._store_result(store, event.retrieved)
+                self._store_results(store, [event.retrieved])
         if self.in_flight:
             log.info(
                 "abandoned %s: %s",

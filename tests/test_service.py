@@ -356,7 +356,7 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
         )
         service.turns.add(state)  # as _dispatch does
         assert service.turns.take() is state
-        service._store_result(store, retrieved)  # stored, not yet rendered: "killed" here
+        service._store_results(store, [retrieved])  # stored, not yet rendered: "killed" here
         assert not stamp.exists()
     # The next `update` gets a 304, yet renders the entry the service stored.
     report = update(config)
@@ -428,3 +428,37 @@ def test_a_reload_with_an_unknown_yaml_tag_keeps_the_running_config(
         assert wait_until(lambda: len(feed_server.hits("/a.xml")) > polled, 10)  # still polling
         assert [f.name for f in service.config.feeds] == ["a"]
     assert "cannot read this value" in caplog.text
+
+
+def test_the_service_stores_fetched_feeds_in_one_commit(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Feeds fetched together are stored together (`pipeline.save_batch`), as `update` does:
+    one commit, each feed its own savepoint, each logged."""
+    feeds = ""
+    for n in range(3):
+        url = feed_server.serve(f"/f{n}.xml", rss(item(f"i{n}", f"Title {n}", f"https://x/{n}")))
+        feeds += f"  - url: {url}\n    name: f{n}\n"
+    config_path = write_config(tmp_path, feeds, "  per_host: 3\n")
+    config = load_config(config_path)
+    service = Service(config_path)
+    try:
+        with open_store(config.database) as store:
+            states = store.sync_feeds(config.feeds, utc_now())
+            limits = FetchLimits.from_defaults(config.defaults)
+            fetched = [
+                retrieve(service.session, states[f"f{n}"], limits, utc_now) for n in range(3)
+            ]
+            for state in states.values():
+                service.turns.add(state)
+                service.in_flight.add(state.name)
+            assert [service.turns.take() for _ in range(4)] == [*states.values(), None]
+            statements: list[str] = []
+            store.db.conn.set_trace_callback(statements.append)
+            service._store_results(store, fetched)
+            store.db.conn.set_trace_callback(None)
+            assert sum(s.strip().upper().startswith("COMMIT") for s in statements) == 1
+            assert store.count("entries") == 3
+            assert not service.in_flight
+    finally:
+        service.session.close()

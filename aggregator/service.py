@@ -273,7 +273,7 @@ class Service:
             id="dispatch",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=None,  # the 1 s default would silently skip runs (R-S5)
+            misfire_grace_time=None,  # the 1 s default would silently skip runs
             next_run_time=self.clock(),
         )
 
@@ -410,7 +410,7 @@ class Service:
             return
         outputs_rendered(self.config, False)  # until the rebuild shows what was pruned
         counts = prune(store, self.config, self.clock())
-        # Reclaim what the WAL grew to, now that the writer is idle for a moment (R-D8).
+        # Reclaim what the WAL grew to, now that the writer is idle for a moment.
         store.checkpoint()
         if counts.entries:
             log.info(

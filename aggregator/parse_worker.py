@@ -43,10 +43,9 @@ WORKER_NICENESS = 10
 def start_worker(parent: int) -> None:
     """The pool's initializer: a lower CPU priority than the parent, and gone with it.
 
-    With the writer and two parse workers on two cores, at equal priority the scheduler put
-    the writer beside a worker much of the time, and a cold update is as long as its writer
-    (1,000 feeds: 31.9 and 31.4 s, then 29.0 and 29.8 s with the workers at nice 10; one worker
-    instead of two gave 29.4 s but a slower incremental update, 3.9 s against 3.5 s).
+    The writer thread is the one stage that cannot be spread over cores, and a cold update is
+    as long as its writer: at equal priority the scheduler often put it beside a worker on a
+    two-core machine (docs/performance.md has the measurements).
     """
     with suppress(OSError):  # a platform or sandbox that refuses: equal priority it is
         os.nice(WORKER_NICENESS)

@@ -73,9 +73,3 @@ def output_id(source_id: str, feed_source_id: str) -> str:
 def scoped_id(source_id: str, feed_source_id: str) -> str:
     """An id scoped to one feed: for relative ids, and when two feeds claim the same id."""
     return "urn:uuid:" + str(uuid.uuid5(_ID_NAMESPACE, f"{feed_source_id}\n{source_id}"))
-
-
-def feed_source_id(configured_url: str) -> str:
-    """The permanent id minted once for a feed that has no atom:id of its own: named by it in
-    atom:source, whatever URL the feed moves to later."""
-    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, configured_url))

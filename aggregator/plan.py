@@ -102,13 +102,13 @@ def plan_update(
     own_urls: set[str] = set()  # canonical URLs this feed has a copy of, stale or not
     stale_by_url: dict[str, list[StoredSource]] = {}
     stale_by_fingerprint: dict[str, list[StoredSource]] = {}
-    for stored in sorted(known.sources.values(), key=lambda s: s.row_id):
-        if stored.canonical_url:
-            own_urls.add(stored.canonical_url)
-        if stored.source_id not in in_document:
-            if stored.canonical_url:
-                stale_by_url.setdefault(stored.canonical_url, []).append(stored)
-            stale_by_fingerprint.setdefault(stored.fingerprint, []).append(stored)
+    for copy in sorted(known.sources.values(), key=lambda s: s.row_id):
+        if copy.canonical_url:
+            own_urls.add(copy.canonical_url)
+        if copy.source_id not in in_document:
+            if copy.canonical_url:
+                stale_by_url.setdefault(copy.canonical_url, []).append(copy)
+            stale_by_fingerprint.setdefault(copy.fingerprint, []).append(copy)
     rekeyed_rows: set[int] = set()
     inserted_by_url: dict[str, int] = {}  # canonical URL -> index of its InsertEntry
     taken = set(known.taken_output_ids)

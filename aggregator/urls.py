@@ -16,6 +16,7 @@ import ipaddress
 import posixpath
 import re
 import string
+import uuid
 from urllib.parse import (
     SplitResult,
     parse_qsl,
@@ -194,3 +195,9 @@ def is_private_address(address: str) -> bool:
         or ip.is_reserved
         or ip.is_multicast
     )
+
+
+def feed_source_id(configured_url: str) -> str:
+    """The permanent id minted once for a feed that has no atom:id of its own: named by it in
+    atom:source, whatever URL the feed moves to later."""
+    return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, configured_url))

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.dedupe import feed_source_id, fingerprint, output_id, scoped_id
+from aggregator.dedupe import fingerprint, output_id, scoped_id
 from aggregator.types import Entry
+from aggregator.urls import feed_source_id
 
 WHEN = datetime(2026, 11, 25, 9, tzinfo=UTC)
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from aggregator.dedupe import feed_source_id
 from aggregator.store._base import StoreBase, _must_utc, _seconds, _writing, parse_utc, utc_text
 from aggregator.types import (
     FeedConfig,
@@ -17,6 +16,7 @@ from aggregator.types import (
     FetchResult,
     Schedule,
 )
+from aggregator.urls import feed_source_id
 
 # Fixed statements for the writes made for every feed on every run.
 _INSERT_FEED = (

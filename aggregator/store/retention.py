@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -87,7 +87,7 @@ class RetentionMixin(StoriesMixin):
         ):
             headlines.setdefault((entry, story), []).append(word)
         lost: Counter[tuple[int, str]] = Counter()
-        lost_weight: Counter[tuple[int, str]] = Counter()
+        lost_weight: defaultdict[tuple[int, str], float] = defaultdict(float)
         for (_, story), words in headlines.items():
             vector = headline_vector(words)
             for word in words:

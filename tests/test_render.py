@@ -23,8 +23,7 @@ from aggregator.render import (
     write_atomic,
     write_outputs,
 )
-from aggregator.render._common import body_html
-from aggregator.render.rss import NO_LINK
+from aggregator.render._common import LOCAL_PAGE, body_html
 from aggregator.types import Coverage, Enclosure, OutputEntry, OutputFeed, SourceFeed
 
 A = {"a": "http://www.w3.org/2005/Atom"}
@@ -190,7 +189,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
 
 def test_atom_self_link_only_with_base_url_and_id_is_stable() -> None:
     without = etree.fromstring(render_atom(make_feed(base_url=None, link=None)))
-    assert not without.xpath("a:link", namespaces=A)
+    assert not without.xpath("a:link[@rel='self']", namespaces=A)
     moved = etree.fromstring(render_atom(make_feed(base_url="https://elsewhere.example/f")))
     assert moved.xpath("a:link[@rel='self']/@href", namespaces=A) == [
         "https://elsewhere.example/f/atom.xml"
@@ -421,12 +420,22 @@ def test_rss_round_trips_through_feedparser(rss: bytes, feed: OutputFeed) -> Non
             {"link": None, "base_url": None, "id": "https://id.example/feed"},
             "https://id.example/feed",
         ),
-        ({"link": None, "base_url": None}, NO_LINK),
+        ({"link": None, "base_url": None}, LOCAL_PAGE),
     ],
 )
-def test_rss_channel_link_always_present(overrides: dict, expected: str) -> None:
-    root = etree.fromstring(render_rss(make_feed(**overrides)))
-    assert root.findtext("channel/link") == expected
+def test_the_site_link_is_the_same_everywhere_and_always_a_web_page(
+    overrides: dict, expected: str
+) -> None:
+    """Issue 14: without output.link and base_url, rss.xml said <link>about:blank</link>
+    (an unregistered scheme), atom.xml named no page (feedparser then offered the tag: id as
+    the link) and feed.json had no home_page_url."""
+    feed = make_feed(**overrides)
+    rss_root = etree.fromstring(render_rss(feed))
+    assert rss_root.findtext("channel/link") == expected
+    atom_root = etree.fromstring(render_atom(feed))
+    assert atom_root.xpath("a:link[@rel='alternate']/@href", namespaces=A) == [expected]
+    assert feedparser.parse(render_atom(feed)).feed.link == expected
+    assert json.loads(render_json_feed(feed))["home_page_url"] == expected
 
 
 # ---------------------------------------------------------------- JSON Feed
@@ -474,9 +483,16 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
     assert "summary" not in items[3]
 
 
-def test_json_feed_without_urls() -> None:
-    doc = json.loads(render_json_feed(make_feed(link=None, base_url=None)))
-    assert "home_page_url" not in doc and "feed_url" not in doc
+def test_without_base_url_no_output_names_its_own_url() -> None:
+    """A guessed self link would be worse than none (readers and hubs follow it): without
+    base_url there is no rel="self" and no feed_url; `update` warns instead."""
+    feed = make_feed(link=None, base_url=None)
+    doc = json.loads(render_json_feed(feed))
+    assert doc["home_page_url"] == LOCAL_PAGE and "feed_url" not in doc
+    atom_root = etree.fromstring(render_atom(feed))
+    assert not atom_root.xpath("a:link[@rel='self']", namespaces=A)
+    rss_root = etree.fromstring(render_rss(feed))
+    assert not rss_root.xpath("channel/a:link[@rel='self']", namespaces=A)
 
 
 def test_json_feed_is_utf8_not_ascii_escaped() -> None:

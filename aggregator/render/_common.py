@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import urlsplit
 
-from ..types import OutputEntry
+from ..types import OutputEntry, OutputFeed
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,25 @@ def rfc822(dt: datetime) -> str:
 def join_base(base_url: str, name: str) -> str:
     """The public URL of an output file; tolerates a base_url with or without a trailing slash."""
     return base_url.rstrip("/") + "/" + name
+
+
+# Where `aggregator serve` shows index.html unless told otherwise (--host, --port): the page
+# named as the feeds' site when neither output.link nor output.base_url says where it is. RSS
+# requires a channel <link>, and this one is true for the out-of-the-box setup ("about:blank",
+# used before, is no web page and no registered scheme). Publishing elsewhere needs base_url.
+LOCAL_PAGE = "http://127.0.0.1:8080/"
+
+
+def site_link(feed: OutputFeed) -> str:
+    """The page the merged feed belongs to, for RSS <link>, Atom's alternate and home_page_url.
+
+    output.link, else base_url (index.html is written beside the feeds, so the directory is
+    the page), else an http(s) feed id, else LOCAL_PAGE.
+    """
+    for candidate in (feed.link, feed.base_url, feed.id):
+        if candidate and is_http_url(candidate):
+            return candidate
+    return LOCAL_PAGE
 
 
 def is_http_url(value: str) -> bool:

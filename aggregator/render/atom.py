@@ -9,7 +9,16 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed, SourceFeed
-from ._common import ATOM_NS, body_html, clean, is_http_url, join_base, rfc3339, unique_entries
+from ._common import (
+    ATOM_NS,
+    body_html,
+    clean,
+    is_http_url,
+    join_base,
+    rfc3339,
+    site_link,
+    unique_entries,
+)
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -110,8 +119,8 @@ def render_atom(feed: OutputFeed) -> bytes:
         )
         if feed.hub:  # WebSub discovery: a hub link beside the self link (W3C WebSub 4)
             _sub(root, "link", rel="hub", href=feed.hub)
-    if feed.link:
-        _sub(root, "link", rel="alternate", type="text/html", href=feed.link)
+    # The page the feed belongs to; without it feedparser offers the tag: id as the link.
+    _sub(root, "link", rel="alternate", type="text/html", href=site_link(feed))
     # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).
     for entry in unique_entries(feed.entries):
         _entry(root, entry)

@@ -10,7 +10,15 @@ import lxml.html
 from lxml import etree
 
 from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
-from ._common import body_html, clean, is_http_url, join_base, rfc3339, unique_entries
+from ._common import (
+    body_html,
+    clean,
+    is_http_url,
+    join_base,
+    rfc3339,
+    site_link,
+    unique_entries,
+)
 from .atom import NO_TEXT
 
 VERSION = "https://jsonfeed.org/version/1.1"
@@ -93,8 +101,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
 def render_json_feed(feed: OutputFeed) -> bytes:
     """Serialize the merged feed as JSON Feed 1.1, UTF-8, with a fixed key order."""
     doc: dict[str, Any] = {"version": VERSION, "title": clean(feed.title)}
-    if feed.link:
-        doc["home_page_url"] = clean(feed.link)
+    doc["home_page_url"] = clean(site_link(feed))
     if feed.base_url:
         doc["feed_url"] = clean(join_base(feed.base_url, "feed.json"))
         if feed.hub:

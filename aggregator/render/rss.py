@@ -14,15 +14,12 @@ from ._common import (
     is_http_url,
     join_base,
     rfc822,
+    site_link,
     unique_entries,
 )
 
 # RSS requires <enclosure type>; this is the honest value when the source did not say.
 UNKNOWN_MIME_TYPE = "application/octet-stream"
-# RSS requires a channel <link>. When neither a site link, a base_url nor an http(s) feed id is
-# configured there is no true value; "about:blank" is a syntactically valid absolute URI that
-# points nowhere, rather than a made-up site.
-NO_LINK = "about:blank"
 
 
 def _sub(
@@ -33,17 +30,6 @@ def _sub(
     if text is not None:
         el.text = clean(text)
     return el
-
-
-def channel_link(feed: OutputFeed) -> str:
-    """The channel's HTML link (R-R1): the site, else the output dir, else an http(s) id."""
-    if feed.link:
-        return feed.link
-    if feed.base_url:
-        return feed.base_url
-    if is_http_url(feed.id):
-        return feed.id
-    return NO_LINK
 
 
 def _item(channel: etree._Element, entry: OutputEntry) -> None:
@@ -86,7 +72,7 @@ def render_rss(feed: OutputFeed) -> bytes:
     root = etree.Element("rss", {"version": "2.0"}, nsmap={"atom": ATOM_NS, "dc": DC_NS})
     channel = _sub(root, "channel")
     _sub(channel, "title", feed.title)
-    _sub(channel, "link", channel_link(feed))
+    _sub(channel, "link", site_link(feed))  # required (R-R1)
     _sub(channel, "description", feed.title)
     _sub(channel, "lastBuildDate", rfc822(feed.updated))
     version = f" {feed.generator_version}" if feed.generator_version else ""

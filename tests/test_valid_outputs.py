@@ -1,0 +1,193 @@
+"""The outputs as validators and clients see them (issue 14, "Validator and client findings").
+
+atom.xml and rss.xml go through the W3C Feed Validator's own checker (../shared/tools/
+validate-feed, offline), which must report 0 errors and 0 warnings; feed.json, which it does
+not read, is checked against the JSON Feed 1.1 text. Two kinds of input: the offline example
+of the README, run by the real CLI, and a sample of the real-world corpus in ../shared/corpus
+served from a loopback server. Without ../shared these tests skip, saying why (CI must have it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import SHARED
+
+from aggregator.config import load_config
+from aggregator.pipeline import warn_without_base_url
+
+ROOT = Path(__file__).resolve().parents[1]
+VALIDATOR = SHARED / "tools" / "validate-feed"
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+_SUMMARY = re.compile(r": feed type \S+, (\d+) errors, (\d+) warnings$")
+
+
+def _need(path: Path, what: str) -> None:
+    """Skip (fail on CI, which must have ../shared) when a shared tool or corpus is missing."""
+    if path.exists():
+        return
+    message = f"{what} not found at {path} (it lives in ../shared beside the checkout)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def validate(path: Path, published_at: str) -> tuple[int, int, str]:
+    """Run the W3C checker on one file as if fetched from ``published_at``.
+
+    Returns (errors, warnings, its report). ``--base`` makes it compare rel="self" with the
+    place the file is published, as the online service does.
+    """
+    _need(VALIDATOR, "the feed validator")
+    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
+    result = subprocess.run(
+        [sys.executable, str(VALIDATOR), str(path), "--base", published_at],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = result.stdout.strip().splitlines()
+    summary = _SUMMARY.search(lines[-1]) if lines else None
+    assert summary, f"no verdict from the validator:\n{result.stdout}{result.stderr}"
+    return int(summary.group(1)), int(summary.group(2)), result.stdout
+
+
+def _http(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def json_feed_problems(doc: Any, feed_url: str) -> list[str]:
+    """What JSON Feed 1.1 (https://jsonfeed.org/version/1.1) says is wrong, or missing though
+    recommended, in ``doc``; also any local file:// path, which is nobody's business."""
+    problems = []
+    if not isinstance(doc, dict):
+        return ["not an object"]
+    if doc.get("version") != "https://jsonfeed.org/version/1.1":
+        problems.append(f"version {doc.get('version')!r}")
+    if not isinstance(doc.get("title"), str) or not doc["title"].strip():
+        problems.append("no title")
+    if not _http(doc.get("home_page_url")):
+        problems.append(f"home_page_url {doc.get('home_page_url')!r}")
+    if doc.get("feed_url") != feed_url:
+        problems.append(f"feed_url {doc.get('feed_url')!r}, published at {feed_url}")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        return [*problems, "items is not a list"]
+    ids = [item.get("id") for item in items]
+    if len(set(ids)) != len(ids):
+        problems.append("duplicate item ids")
+    for n, item in enumerate(items):
+        where = f"items[{n}]"
+        if not isinstance(item.get("id"), str) or not item["id"]:
+            problems.append(f"{where}: id {item.get('id')!r}")
+        if not (item.get("content_html") or item.get("content_text")):
+            problems.append(f"{where}: neither content_html nor content_text")
+        for key in ("url", "external_url", "image", "banner_image"):
+            if key in item and not _http(item[key]):
+                problems.append(f"{where}: {key} {item[key]!r}")
+        for key in ("date_published", "date_modified"):
+            if key in item and not RFC3339.match(str(item[key])):
+                problems.append(f"{where}: {key} {item[key]!r}")
+        for author in item.get("authors", []):
+            if not isinstance(author, dict) or not any(author.get(k) for k in ("name", "url")):
+                problems.append(f"{where}: author {author!r}")
+        for attachment in item.get("attachments", []):
+            if not _http(attachment.get("url")) or not attachment.get("mime_type"):
+                problems.append(f"{where}: attachment {attachment!r}")
+    if "file:" in json.dumps(doc):
+        problems.append("a file: URL is published")
+    return problems
+
+
+def check_outputs(out: Path, base_url: str) -> dict[str, tuple[int, int, str]]:
+    """Validate atom.xml and rss.xml as published under ``base_url``; feed.json by the spec."""
+    verdicts = {name: validate(out / name, base_url + name) for name in ("atom.xml", "rss.xml")}
+    doc = json.loads((out / "feed.json").read_text(encoding="utf-8"))
+    problems = json_feed_problems(doc, base_url + "feed.json")
+    verdicts["feed.json"] = (len(problems), 0, "\n".join(problems))
+    return verdicts
+
+
+def assert_valid(verdicts: dict[str, tuple[int, int, str]]) -> None:
+    bad = {
+        name: report for name, (errors, warnings, report) in verdicts.items() if errors or warnings
+    }
+    assert not bad, "\n\n".join(f"{name}:\n{report}" for name, report in bad.items())
+
+
+# ---------------------------------------------------------------- (a) the offline example
+
+EXAMPLE = ROOT / "examples" / "offline"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Iterator[Path]:
+    """A copy of examples/offline (its db/ and output/ would land in the checkout)."""
+    copy = tmp_path / "offline"
+    shutil.copytree(EXAMPLE, copy, ignore=shutil.ignore_patterns("db", "output"))
+    yield copy
+
+
+def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def test_the_offline_example_is_valid_where_aggregator_serve_publishes_it(example: Path) -> None:
+    """README: `aggregator --config examples/offline/feeds.yaml update`, then `serve`."""
+    config = load_config(example / "feeds.yaml")
+    assert config.output.base_url == "http://127.0.0.1:8080/"  # serve's default address
+    result = aggregator("--config", "feeds.yaml", "update", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert "base_url" not in result.stderr  # nothing to warn about: the example sets it
+    verdicts = check_outputs(example / "output", config.output.base_url)
+    assert_valid(verdicts)
+
+
+def test_without_base_url_update_says_so_once_and_the_feeds_name_no_self(example: Path) -> None:
+    config_path = example / "feeds.yaml"
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(re.sub(r"(?m)^  base_url: .*\n", "", text), encoding="utf-8")
+    result = aggregator("--config", "feeds.yaml", "update", cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("output.base_url is not set") == 1, result.stderr
+    out = example / "output"
+    assert 'rel="self"' not in (out / "atom.xml").read_text(encoding="utf-8")
+    # The validator says what is missing, and nothing else: the self link, in both.
+    for name, missing in (("atom.xml", "MissingSelf"), ("rss.xml", "MissingAtomSelfLink")):
+        errors, warnings, report = validate(out / name, "http://127.0.0.1:8080/" + name)
+        assert (errors, warnings) == (0, 1) and missing in report, report
+    rebuilt = aggregator("--config", "feeds.yaml", "build", cwd=example)
+    assert rebuilt.returncode == 0 and "output.base_url is not set" in rebuilt.stderr
+
+
+def test_the_service_warns_once_however_often_it_rebuilds(
+    example: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load_config(example / "feeds.yaml")
+    assert not warn_without_base_url(config)  # base_url is set: nothing to say
+    unset = replace(config, output=replace(config.output, base_url=None))
+    with caplog.at_level("WARNING", logger="aggregator.pipeline"):
+        assert warn_without_base_url(unset)
+        assert not warn_without_base_url(unset)
+    assert [r.getMessage().count("base_url") for r in caplog.records] == [1]

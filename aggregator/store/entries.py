@@ -12,8 +12,8 @@ from typing import Any
 from aggregator.dedupe import (
     Change,
     PlannedEntry,
-    is_absolute_iri,
     output_id,
+    published_id,
 )
 from aggregator.dedupe import scoped_id as scoped_output_id
 from aggregator.store._base import StoreBase, _row_id, _writing, utc_text
@@ -78,18 +78,19 @@ class EntriesMixin(StoreBase):
                 ).fetchone()[0]
                 is None
             )
+            own_id = published_id(parsed.feed_id) if parsed.feed_id else None
             claimed = (
-                parsed.feed_id
+                own_id
                 and self.db.execute(
-                    "SELECT 1 FROM feeds WHERE source_id = ? AND id != ?",
-                    [parsed.feed_id, state.feed_id],
+                    "SELECT 1 FROM feeds WHERE source_id = ? AND id != ?", [own_id, state.feed_id]
                 ).fetchone()
             )
-            if first_success and parsed.feed_id and is_absolute_iri(parsed.feed_id) and not claimed:
-                # An Atom feed's own id names it in atom:source; adopted once, then kept (unless
-                # another feed already goes by it: copies of one feed under two URLs exist).
-                feed_values["source_id"] = parsed.feed_id
-                state = replace(state, source_id=parsed.feed_id)
+            if first_success and own_id and not claimed:
+                # An Atom feed's own id names it in atom:source (in its normal form); adopted
+                # once, then kept (unless another feed already goes by it: copies of one feed
+                # under two URLs exist).
+                feed_values["source_id"] = own_id
+                state = replace(state, source_id=own_id)
             self.db.conn.execute(
                 f"UPDATE feeds SET {_set_clause(feed_values)} WHERE id = :row_id",
                 {**feed_values, "row_id": state.feed_id},

@@ -8,7 +8,7 @@ are kept: servers are free to treat those as different resources. The key is a f
 (canonicalizing it again gives it back); tests/test_properties.py checks that.
 
 Below the key, what is published: ``normal_uri``, the normal form of an id (RFC 3986 6.2.2,
-the W3C validator's canonical form).
+the W3C validator's canonical form), and ``published_url``, a link as a URI (RFC 3987 3.1).
 """
 
 from __future__ import annotations
@@ -206,7 +206,46 @@ def is_private_address(address: str) -> bool:
 _SUB_DELIMS = "!$&'()*+,;="
 _PCHAR = "-._~" + _SUB_DELIMS + ":@"
 _RESERVED = ":/?#[]@" + _SUB_DELIMS
+# A link as published may keep every character a URI may hold, "%" escapes included, except
+# "[" and "]", which only an IP-literal host may hold (the W3C validator: InvalidUriChar).
+_URI_PLAIN = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*")
 _URI_SHAPE = re.compile(r"^([^:/?#]+):(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?$")
+_LINK_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~:/?#@!$&'()*+,;=]")
+
+
+def _escape_token(match: re.Match[str]) -> str:
+    token = match.group()
+    return token if len(token) == 3 else quote(token, safe="")
+
+
+def published_url(url: str) -> str:
+    """A link as a URI (RFC 3987 3.1), for outputs whose readers and validators want URIs.
+
+    RSS wants URLs, and the W3C validator refuses IRIs even in Atom: the host becomes IDNA,
+    other non-ASCII characters UTF-8 %XX escapes, and so do characters no URI holds raw ("[",
+    "]" outside the host, a lone "%"). Nothing else changes: the same resource, the same link.
+    """
+    if _URI_PLAIN.fullmatch(url):
+        return url  # the common case; a %XX escape takes the long way, and is kept
+    match = _URI_SHAPE.match(url)
+    if not match:
+        return url
+    authority = match.group(3)
+    text = match.group(1) + ":"
+    if authority is not None:
+        if not authority.isascii():
+            userinfo, at, hostport = authority.rpartition("@")
+            host, colon, port = hostport.partition(":")
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return url  # no usable host name: as it was (readers refuse it either way)
+            authority = userinfo + at + host + colon + port
+        text += "//" + authority
+    rest = "".join(part or "" for part in (match.group(4), match.group(5), match.group(7)))
+    return text + _LINK_TOKEN.sub(_escape_token, rest)
+
+
 _ESCAPE_OR_CHAR = re.compile(r"%[0-9A-Fa-f]{2}|%|[^%]", re.S)
 NORMAL_PORTS = {"http": 80, "https": 443, "ftp": 21}
 

@@ -604,7 +604,7 @@ def test_coverage_from_hostile_feeds_is_escaped_and_unlinked() -> None:
     assert "javascript:" not in item["content_html"] and "<script" not in item["content_html"]
     assert [c["url"] for c in item["_source"]["also_reported_by"]] == [
         None,
-        'https://e.example/"onclick="alert(4)',
+        "https://e.example/%22onclick=%22alert(4)",  # a URI, as every published link
     ]
     html_out = body_html(hostile) or ""
     parsed = etree.HTML(html_out)
@@ -631,3 +631,43 @@ def test_a_local_feed_s_path_is_not_published(tmp_path: Path) -> None:
         assert "file:" not in text and str(tmp_path) not in text, name
     doc = json.loads((config.output.dir / "feed.json").read_text(encoding="utf-8"))
     assert "feed_url" not in doc["items"][0]["_source"]
+
+
+def test_links_are_published_as_uris_not_iris() -> None:
+    """Issue 14: real feeds link to IRIs ("http://www.dw.de/原军委...") and to paths holding
+    "[0]"; RSS wants URLs, and the W3C validator refuses both in Atom too (InvalidIRI,
+    UriNotIri, InvalidUriChar). The same link, escaped: host IDNA, the rest UTF-8 %XX."""
+    link = "http://www.dw.de/原军委/a-18317576?maca=chi"
+    uri = "http://www.dw.de/%E5%8E%9F%E5%86%9B%E5%A7%94/a-18317576?maca=chi"
+    source = SourceFeed(id="urn:x-test:s", title="S", url="https://bücher.example/rss")
+    entry = OutputEntry(
+        id=uri,
+        title="IRI",
+        link=link,
+        summary="<p>s</p>",
+        content=None,
+        published=T0,
+        updated=T0,
+        source=source,
+        enclosures=(Enclosure("https://h.example/item[0].mp3", "audio/mpeg", 1),),
+    )
+    feed = make_feed(entries=(entry,), link="https://news.example/ü/")
+    atom_root = etree.fromstring(render_atom(feed))
+    assert atom_root.xpath("a:entry/a:link/@href", namespaces=A) == [
+        uri,
+        "https://h.example/item%5B0%5D.mp3",
+    ]
+    assert atom_root.xpath("a:entry/a:source/a:link/@href", namespaces=A) == [
+        "https://xn--bcher-kva.example/rss"
+    ]
+    assert atom_root.xpath("a:link[@rel='alternate']/@href", namespaces=A) == [
+        "https://news.example/%C3%BC/"
+    ]
+    rss_item = etree.fromstring(render_rss(feed)).find("channel/item")
+    assert rss_item.findtext("link") == uri
+    assert rss_item.find("guid").get("isPermaLink") == "true"  # the id is the link, as a URI
+    assert rss_item.find("enclosure").get("url") == "https://h.example/item%5B0%5D.mp3"
+    assert rss_item.find("source").get("url") == "https://xn--bcher-kva.example/rss"
+    item = json.loads(render_json_feed(feed))["items"][0]
+    assert item["url"] == uri
+    assert item["_source"]["feed_url"] == "https://xn--bcher-kva.example/rss"

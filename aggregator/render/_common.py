@@ -11,6 +11,7 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from ..types import OutputEntry, OutputFeed
+from ..urls import published_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def rfc822(dt: datetime) -> str:
 
 def join_base(base_url: str, name: str) -> str:
     """The public URL of an output file; tolerates a base_url with or without a trailing slash."""
-    return base_url.rstrip("/") + "/" + name
+    return href(base_url.rstrip("/") + "/" + name)
 
 
 # Where `aggregator serve` shows index.html unless told otherwise (--host, --port): the page
@@ -55,6 +56,11 @@ def join_base(base_url: str, name: str) -> str:
 # requires a channel <link>, and this one is true for the out-of-the-box setup ("about:blank",
 # used before, is no web page and no registered scheme). Publishing elsewhere needs base_url.
 LOCAL_PAGE = "http://127.0.0.1:8080/"
+
+
+def href(url: str) -> str:
+    """A link as written in the outputs: XML-safe, and a URI, not an IRI (issue 14)."""
+    return published_url(clean(url))
 
 
 def site_link(feed: OutputFeed) -> str:
@@ -65,7 +71,7 @@ def site_link(feed: OutputFeed) -> str:
     """
     for candidate in (feed.link, feed.base_url, feed.id):
         if candidate and is_http_url(candidate):
-            return candidate
+            return href(candidate)
     return LOCAL_PAGE
 
 

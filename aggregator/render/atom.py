@@ -13,6 +13,7 @@ from ._common import (
     ATOM_NS,
     body_html,
     clean,
+    href,
     is_http_url,
     join_base,
     rfc3339,
@@ -47,9 +48,9 @@ def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -
     _sub(el, "title", source.title, type="text")
     _sub(el, "updated", rfc3339(source.updated) if source.updated else fallback_updated)
     if is_http_url(source.url):  # a local file:// feed's path is not published
-        _sub(el, "link", rel="self", href=source.url)
+        _sub(el, "link", rel="self", href=href(source.url))
     if source.link:
-        _sub(el, "link", rel="alternate", href=source.link)
+        _sub(el, "link", rel="alternate", href=href(source.link))
 
 
 def _entry(parent: etree._Element, entry: OutputEntry) -> None:
@@ -64,9 +65,9 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
         if clean(name).strip():
             _author(el, name)
     if entry.link:
-        _sub(el, "link", rel="alternate", href=entry.link)
+        _sub(el, "link", rel="alternate", href=href(entry.link))
     for enc in entry.enclosures:
-        attrs = {"rel": "enclosure", "href": enc.url}
+        attrs = {"rel": "enclosure", "href": href(enc.url)}
         if enc.type:
             attrs["type"] = enc.type
         if enc.length is not None and enc.length >= 0:
@@ -118,7 +119,7 @@ def render_atom(feed: OutputFeed) -> bytes:
             href=join_base(feed.base_url, "atom.xml"),
         )
         if feed.hub:  # WebSub discovery: a hub link beside the self link (W3C WebSub 4)
-            _sub(root, "link", rel="hub", href=feed.hub)
+            _sub(root, "link", rel="hub", href=href(feed.hub))
     # The page the feed belongs to; without it feedparser offers the tag: id as the link.
     _sub(root, "link", rel="alternate", type="text/html", href=site_link(feed))
     # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).

@@ -13,6 +13,7 @@ from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
 from ._common import (
     body_html,
     clean,
+    href,
     is_http_url,
     join_base,
     rfc3339,
@@ -42,15 +43,15 @@ def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any
     """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
     out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
     if is_http_url(source.url):  # a local file:// feed's path is nobody's business
-        out["feed_url"] = clean(source.url)
+        out["feed_url"] = href(source.url)
     if source.link:
-        out["home_page_url"] = clean(source.link)
+        out["home_page_url"] = href(source.link)
     if coverage:
         out["also_reported_by"] = [
             {
                 "title": clean(c.feed.title),
-                "feed_url": clean(c.feed.url) if is_http_url(c.feed.url) else None,
-                "url": clean(c.link) if c.link and is_http_url(c.link) else None,
+                "feed_url": href(c.feed.url) if is_http_url(c.feed.url) else None,
+                "url": href(c.link) if c.link and is_http_url(c.link) else None,
                 "headline": clean(c.title),
                 "copies": c.copies,
             }
@@ -64,7 +65,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     ``content_text`` (its title) is present (R-J2), never an empty one."""
     item: dict[str, Any] = {"id": clean(entry.id)}
     if entry.link:
-        item["url"] = clean(entry.link)
+        item["url"] = href(entry.link)
     item["title"] = clean(entry.title)
     body = clean(body_html(entry) or "")
     if body:
@@ -86,7 +87,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     attachments = []
     for enc in entry.enclosures:
         att: dict[str, Any] = {
-            "url": clean(enc.url),
+            "url": href(enc.url),
             "mime_type": clean(enc.type or UNKNOWN_MIME_TYPE),
         }
         if enc.length is not None and enc.length >= 0:
@@ -101,11 +102,11 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
 def render_json_feed(feed: OutputFeed) -> bytes:
     """Serialize the merged feed as JSON Feed 1.1, UTF-8, with a fixed key order."""
     doc: dict[str, Any] = {"version": VERSION, "title": clean(feed.title)}
-    doc["home_page_url"] = clean(site_link(feed))
+    doc["home_page_url"] = site_link(feed)
     if feed.base_url:
-        doc["feed_url"] = clean(join_base(feed.base_url, "feed.json"))
+        doc["feed_url"] = join_base(feed.base_url, "feed.json")
         if feed.hub:
-            doc["hubs"] = [{"type": "WebSub", "url": clean(feed.hub)}]
+            doc["hubs"] = [{"type": "WebSub", "url": href(feed.hub)}]
     doc["items"] = [_item(e) for e in unique_entries(feed.entries)]
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False)
     return (text + "\n").encode("utf-8")

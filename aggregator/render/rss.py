@@ -11,6 +11,7 @@ from ._common import (
     DC_NS,
     body_html,
     clean,
+    href,
     is_http_url,
     join_base,
     rfc822,
@@ -36,13 +37,14 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
     """One <item>; the HTML goes in <description> as escaped text (R-R6)."""
     item = _sub(channel, "item")
     _sub(item, "title", entry.title)
-    if entry.link:
-        _sub(item, "link", entry.link)
+    link = href(entry.link) if entry.link else None
+    if link:
+        _sub(item, "link", link)
     html = body_html(entry)
     if html:
         _sub(item, "description", html)
     # isPermaLink defaults to true, so it is always written explicitly (R-R3).
-    permalink = is_http_url(entry.id) and entry.id == entry.link
+    permalink = is_http_url(entry.id) and entry.id == link
     _sub(item, "guid", entry.id, isPermaLink="true" if permalink else "false")
     _sub(item, "pubDate", rfc822(entry.published))
     for name in entry.authors:
@@ -58,13 +60,13 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
         _sub(
             item,
             "enclosure",
-            url=enc.url,
+            url=href(enc.url),
             length=str(length),
             type=enc.type or UNKNOWN_MIME_TYPE,
         )
     # R-R4; <source> requires a url, and a local file:// feed's path is not published.
     if is_http_url(entry.source.url):
-        _sub(item, "source", entry.source.title, url=entry.source.url)
+        _sub(item, "source", entry.source.title, url=href(entry.source.url))
 
 
 def render_rss(feed: OutputFeed) -> bytes:
@@ -86,7 +88,7 @@ def render_rss(feed: OutputFeed) -> bytes:
             href=join_base(feed.base_url, "rss.xml"),
         )
         if feed.hub:
-            _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=feed.hub)
+            _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=href(feed.hub))
     for entry in unique_entries(feed.entries):
         _item(channel, entry)
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

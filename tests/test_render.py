@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import html
 import json
 import os
 import re
@@ -123,6 +125,12 @@ def make_feed(**overrides: object) -> OutputFeed:
     return OutputFeed(**fields)  # type: ignore[arg-type]
 
 
+def atom_text(element: etree._Element) -> str:
+    """The text an Atom text construct stands for, whichever type it was written as."""
+    text = element.text or ""
+    return html.unescape(text) if element.get("type") == "html" else text
+
+
 def clean(s: str) -> str:
     return s.replace("\x0b", "").replace("\x00", "")
 
@@ -169,7 +177,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
     for tag in ("id", "title", "updated"):
         assert len(atom_tree.xpath(f"a:{tag}", namespaces=A)) == 1, tag
     assert atom_tree.findtext("a:id", namespaces=A) == feed.id
-    assert atom_tree.findtext("a:title", namespaces=A) == clean(feed.title)
+    assert atom_text(atom_tree.find("a:title", namespaces=A)) == clean(feed.title)
     assert atom_tree.findtext("a:updated", namespaces=A) == "2026-11-25T10:00:00Z"
     # R-A8: a feed-level author with exactly one name.
     names = atom_tree.xpath("a:author/a:name/text()", namespaces=A)
@@ -218,12 +226,14 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
     for el, entry in zip(entries, feed.entries, strict=True):
         for tag in ("id", "title", "updated"):
             assert len(el.xpath(f"a:{tag}", namespaces=A)) == 1
-        assert el.find("a:title", namespaces=A).get("type") == "text"
-        assert el.findtext("a:title", namespaces=A) == clean(entry.title)
+        # Text, or the same text escaped as HTML where it looks like markup (issue 14).
+        title = el.find("a:title", namespaces=A)
+        assert title.get("type") == ("html" if "<" in entry.title else "text")
+        assert atom_text(title) == clean(entry.title)
         # R-A9: every entry carries its source's id, title and updated.
         src = el.find("a:source", namespaces=A)
         assert src.findtext("a:id", namespaces=A) == entry.source.id
-        assert src.findtext("a:title", namespaces=A) == entry.source.title
+        assert atom_text(src.find("a:title", namespaces=A)) == entry.source.title
         assert src.findtext("a:updated", namespaces=A)
         assert src.xpath("a:link[@rel='self']/@href", namespaces=A) == [entry.source.url]
         # R-A6: without content there is an alternate link.
@@ -274,19 +284,19 @@ def test_atom_round_trips_through_feedparser(atom: bytes, feed: OutputFeed) -> N
     parsed = feedparser.parse(atom)
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
-    assert parsed.feed.title == clean(feed.title)
+    assert html.unescape(parsed.feed.title) == clean(feed.title)  # markup-like: type="html"
     assert parsed.feed.id == feed.id
     assert len(parsed.entries) == len(feed.entries)
     for got, want in zip(parsed.entries, feed.entries, strict=True):
         assert got.id == want.id
-        assert got.title == clean(want.title)
+        assert (html.unescape(got.title) if "<" in want.title else got.title) == clean(want.title)
         # Compare rel=alternate links: for a URL id with no link, feedparser copies the id into
         # entry.link itself (guidislink), which is not what we wrote.
         alternates = [
             link["href"] for link in got.get("links", []) if link.get("rel") == "alternate"
         ]
         assert alternates == ([want.link] if want.link else [])
-        assert got.source.title == want.source.title
+        assert html.unescape(got.source.title) == want.source.title
         assert got.source.id == want.source.id
     # feedparser re-sanitizes HTML; this markup is already safe, so it comes back unchanged.
     assert parsed.entries[0].content[0].value == CONTENT_CDATA + ALSO_REPORTED
@@ -671,3 +681,36 @@ def test_links_are_published_as_uris_not_iris() -> None:
     item = json.loads(render_json_feed(feed))["items"][0]
     assert item["url"] == uri
     assert item["_source"]["feed_url"] == "https://xn--bcher-kva.example/rss"
+
+
+def test_an_untitled_item_is_titled_by_its_text_and_markup_like_text_is_declared() -> None:
+    """Issue 14, from the W3C validator on real feeds: a blank title (NotBlank); a text title a
+    careless reader would take for HTML (ContainsUndeclaredHTML in Atom, ContainsHTML and
+    CharacterData in RSS)."""
+    words = "Lava reached the sea wall at dawn, " + "and the harbour was closed " * 4
+    untitled = OutputEntry(
+        id="tag:x.example,2026:1",
+        title="",
+        link="https://x.example/1",
+        summary=None,
+        content=f"<p>{words}</p>",
+        published=T0,
+        updated=T0,
+        source=SRC_A,
+    )
+    entity = dataclasses.replace(untitled, id="tag:x.example,2026:2", title="alpha&omega")
+    feed = make_feed(entries=(untitled, entity))
+    title = "Lava reached the sea wall at dawn, and the harbour was closed and the harbour…"
+    atom_titles = etree.fromstring(render_atom(feed)).xpath("a:entry/a:title", namespaces=A)
+    assert [(t.get("type"), t.text) for t in atom_titles] == [
+        ("text", title),
+        ("html", "alpha&amp;omega"),
+    ]
+    rss = render_rss(feed)
+    assert [t.text for t in etree.fromstring(rss).iterfind("channel/item/title")] == [
+        title,
+        "alpha&omega",
+    ]
+    assert b"<title>alpha&#x26;omega</title>" in rss  # the RSS Profile's escapes
+    assert b"<title>Merged &#x3C;b&gt;feed&#x3C;/b&gt; &#x26; co</title>" in rss
+    assert b"<description>&lt;p&gt;Lava reached" in rss  # HTML keeps its escapes

@@ -8,7 +8,11 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from html.entities import name2codepoint
 from urllib.parse import urlsplit
+
+import lxml.html
+from lxml import etree
 
 from ..types import OutputEntry, OutputFeed
 from ..urls import published_url
@@ -26,6 +30,51 @@ _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff
 def clean(text: str) -> str:
     """Drop characters that XML 1.0 cannot carry, so one bad title never breaks the output."""
     return _NOT_XML_CHAR.sub("", text)
+
+
+NO_TEXT = "(no text)"  # what an item with neither text nor title says it is
+TITLE_EXCERPT = 80  # characters of its text an untitled item is titled with, at most
+
+_SPACE = re.compile(r"\s+")
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: JSON Feed's ``summary`` is text, ours is sanitized HTML."""
+    if not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ""
+    return _SPACE.sub(" ", root.text_content()).strip()
+
+
+def display_title(entry: OutputEntry) -> str:
+    """The title as written in Atom and RSS: the item's own, else the start of its text (as
+    readers show an untitled item), else NO_TEXT. A blank title is the validator's NotBlank."""
+    title = clean(entry.title)
+    if title.strip():
+        return title
+    text = html_to_text(clean(entry.content or entry.summary or ""))
+    if len(text) <= TITLE_EXCERPT:
+        return text or NO_TEXT
+    cut = text[: TITLE_EXCERPT - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,.;:") + "…"
+
+
+# An end tag, a start tag, or an entity or character reference HTML knows: in text, what a
+# reader that (wrongly) reads text as HTML would show differently (the validator:
+# ContainsUndeclaredHTML, ContainsHTML).
+_MARKUP = re.compile(r"</?[A-Za-z]|&(#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]*)")
+
+
+def looks_like_markup(text: str) -> bool:
+    """True when plain ``text`` holds something HTML would read as a tag or a reference."""
+    for match in _MARKUP.finditer(text):
+        name = match.group(1)
+        if name is None or not name[0].isalpha() or name in name2codepoint or name == "apos":
+            return True
+    return False
 
 
 def _utc(dt: datetime) -> datetime:

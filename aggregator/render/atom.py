@@ -5,6 +5,8 @@ lxml rather than stdlib ElementTree or feedgen: see STANDARDS R-K5/R-K6.
 
 from __future__ import annotations
 
+import html
+
 from lxml import etree
 
 from .. import PROJECT_URL
@@ -13,9 +15,11 @@ from ._common import (
     ATOM_NS,
     body_html,
     clean,
+    display_title,
     href,
     is_http_url,
     join_base,
+    looks_like_markup,
     rfc3339,
     site_link,
     unique_entries,
@@ -32,20 +36,25 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
+def _text(parent: etree._Element, tag: str, text: str) -> etree._Element:
+    """A text construct: type="text", or the same text escaped as type="html" when a reader
+    that takes text for HTML would show it differently ("alpha&omega", "</b>")."""
+    if looks_like_markup(text):
+        return _sub(parent, tag, html.escape(clean(text), quote=False), type="html")
+    return _sub(parent, tag, text, type="text")
+
+
 def _author(parent: etree._Element, name: str) -> None:
     """A Person construct has exactly one atom:name (RFC 4287 3.2)."""
     author = _sub(parent, "author")
     _sub(author, "name", name)
 
 
-NO_TEXT = "(no text)"  # what an item with neither text nor title says it is
-
-
 def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -> None:
     """atom:source with at least id, title and updated (RFC 4287 4.2.11, R-A9)."""
     el = _sub(parent, "source")
     _sub(el, "id", source.id)
-    _sub(el, "title", source.title, type="text")
+    _text(el, "title", source.title)
     _sub(el, "updated", rfc3339(source.updated) if source.updated else fallback_updated)
     if is_http_url(source.url):  # a local file:// feed's path is not published
         _sub(el, "link", rel="self", href=href(source.url))
@@ -58,7 +67,7 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
     el = _sub(parent, "entry")
     updated = rfc3339(entry.updated)
     _sub(el, "id", entry.id)
-    _sub(el, "title", entry.title, type="text")
+    _text(el, "title", display_title(entry))
     _sub(el, "updated", updated)
     _sub(el, "published", rfc3339(entry.published))
     for name in entry.authors:
@@ -87,14 +96,14 @@ def _entry(parent: etree._Element, entry: OutputEntry) -> None:
         if entry.summary:
             _sub(el, "summary", entry.summary, type="html")
         else:
-            _sub(el, "summary", clean(entry.title) or NO_TEXT, type="text")
+            _text(el, "summary", display_title(entry))
     else:
         # No content and no alternate link would break the same MUST, so the summary (or the
         # title) becomes the content instead of being written as a summary.
         if entry.summary:
             _sub(el, "content", entry.summary, type="html")
         else:
-            _sub(el, "content", clean(entry.title) or NO_TEXT, type="text")
+            _text(el, "content", display_title(entry))
     _source(el, entry.source, updated)
 
 
@@ -102,7 +111,7 @@ def render_atom(feed: OutputFeed) -> bytes:
     """Serialize the merged feed as Atom 1.0; identical input always yields identical bytes."""
     root = etree.Element(etree.QName(ATOM_NS, "feed"), nsmap={None: ATOM_NS})
     _sub(root, "id", feed.id)
-    _sub(root, "title", feed.title, type="text")
+    _text(root, "title", feed.title)
     _sub(root, "updated", rfc3339(feed.updated))
     # Every entry must resolve to an author (R-A8): one feed-level author covers them all.
     _author(root, feed.title)

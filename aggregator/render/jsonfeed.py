@@ -3,40 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
-
-import lxml.html
-from lxml import etree
 
 from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
 from ._common import (
     body_html,
     clean,
+    display_title,
     href,
+    html_to_text,
     is_http_url,
     join_base,
     rfc3339,
     site_link,
     unique_entries,
 )
-from .atom import NO_TEXT
 
 VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
-
-_SPACE = re.compile(r"\s+")
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: JSON Feed's ``summary`` is text, ours is sanitized HTML."""
-    if not html.strip():
-        return ""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return ""
-    return _SPACE.sub(" ", root.text_content()).strip()
 
 
 def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any]:
@@ -71,7 +55,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     if body:
         item["content_html"] = body
     else:
-        item["content_text"] = clean(entry.title) or NO_TEXT
+        item["content_text"] = display_title(entry)
     if entry.summary:
         summary = html_to_text(clean(entry.summary))
         if summary:

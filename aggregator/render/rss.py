@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .. import PROJECT_URL
@@ -11,6 +13,7 @@ from ._common import (
     DC_NS,
     body_html,
     clean,
+    display_title,
     href,
     is_http_url,
     join_base,
@@ -33,10 +36,30 @@ def _sub(
     return el
 
 
+# "&" and "<" in plain text as the RSS Profile asks (&#x26; and &#x3C;, not &amp; and &lt;):
+# the same text to an XML parser, and a sign to readers and the validator (ContainsHTML,
+# CharacterData) that it is text, not escaped HTML. Item descriptions are HTML, and keep theirs.
+_DESCRIPTION = re.compile(rb"(<description>.*?</description>)", re.S)
+_TEXT = re.compile(rb">([^<]+)<")
+
+
+def _profile_escapes(match: re.Match[bytes]) -> bytes:
+    text = match.group(1).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b">" + text + b"<"
+
+
+def _plain_text_escaped(xml: bytes) -> bytes:
+    head, item, items = xml.partition(b"<item>")  # the channel's own elements are all text
+    pieces = _DESCRIPTION.split(items)
+    for i in range(0, len(pieces), 2):  # outside the items' descriptions
+        pieces[i] = _TEXT.sub(_profile_escapes, pieces[i])
+    return _TEXT.sub(_profile_escapes, head) + item + b"".join(pieces)
+
+
 def _item(channel: etree._Element, entry: OutputEntry) -> None:
     """One <item>; the HTML goes in <description> as escaped text (R-R6)."""
     item = _sub(channel, "item")
-    _sub(item, "title", entry.title)
+    _sub(item, "title", display_title(entry))
     link = href(entry.link) if entry.link else None
     if link:
         _sub(item, "link", link)
@@ -91,4 +114,5 @@ def render_rss(feed: OutputFeed) -> bytes:
             _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=href(feed.hub))
     for entry in unique_entries(feed.entries):
         _item(channel, entry)
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    xml = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return _plain_text_escaped(xml)

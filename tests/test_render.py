@@ -714,3 +714,31 @@ def test_an_untitled_item_is_titled_by_its_text_and_markup_like_text_is_declared
     assert b"<title>alpha&#x26;omega</title>" in rss  # the RSS Profile's escapes
     assert b"<title>Merged &#x3C;b&gt;feed&#x3C;/b&gt; &#x26; co</title>" in rss
     assert b"<description>&lt;p&gt;Lava reached" in rss  # HTML keeps its escapes
+
+
+def test_entries_sharing_a_second_are_told_apart_in_atom_updated() -> None:
+    """Issue 14: a merged feed's entries often share their updated second (the W3C validator's
+    DuplicateUpdated). Each twin gets a fraction of that second drawn from its own id: stable,
+    whatever else is in the window; an entry with no twin keeps its plain second."""
+    base = _entries()[3]
+    twins = [dataclasses.replace(base, id=f"tag:x.example,2026:{n}", updated=T0) for n in range(3)]
+    alone = dataclasses.replace(base, id="tag:x.example,2026:alone", updated=T0 - timedelta(1))
+
+    def updated(*entries: OutputEntry) -> dict[str, str]:
+        root = etree.fromstring(render_atom(make_feed(entries=entries, updated=T0)))
+        assert RFC3339.match(root.findtext("a:updated", namespaces=A))
+        assert root.findtext("a:updated", namespaces=A) >= "2026-11-25T09:00:00."  # the newest
+        return {
+            e.findtext("a:id", namespaces=A): e.findtext("a:updated", namespaces=A)
+            for e in root.iterfind("a:entry", A)
+        }
+
+    three = updated(*twins, alone)
+    assert three[alone.id] == "2026-11-24T09:00:00Z"
+    values = [three[t.id] for t in twins]
+    assert len(set(values)) == 3
+    assert all(re.fullmatch(r"2026-11-25T09:00:00\.\d{6}Z", v) for v in values), values
+    # The same values whatever the order and whoever else shares the second.
+    assert updated(*reversed(twins)) == {t.id: three[t.id] for t in twins}
+    assert updated(twins[0], twins[2]) == {t.id: three[t.id] for t in (twins[0], twins[2])}
+    assert updated(twins[1]) == {twins[1].id: "2026-11-25T09:00:00Z"}

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,7 +26,9 @@ import pytest
 from conftest import SHARED
 
 from aggregator.config import load_config
-from aggregator.pipeline import warn_without_base_url
+from aggregator.pipeline import update, warn_without_base_url
+from aggregator.render import render_atom, render_rss
+from aggregator.types import OutputEntry, OutputFeed, SourceFeed
 
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = SHARED / "tools" / "validate-feed"
@@ -191,3 +194,117 @@ def test_the_service_warns_once_however_often_it_rebuilds(
         assert warn_without_base_url(unset)
         assert not warn_without_base_url(unset)
     assert [r.getMessage().count("base_url") for r in caplog.records] == [1]
+
+
+# ---------------------------------------------------------------- (b) real-world feeds
+
+CORPUS = SHARED / "corpus"
+PUBLISHED_AT = "https://news.example.org/feeds/"
+PER_CATEGORY = 3  # files of each corpus category: 56 files, some 250 merged items
+
+
+@pytest.fixture(scope="module")
+def corpus_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded sample of every category of the corpus, merged by the real pipeline.
+
+    Most files are served from a loopback server as a publisher would; every fourth is read
+    as a file:// feed, whose local path must not be published.
+    """
+    _need(CORPUS / "MANIFEST.tsv", "the feed corpus")
+    from test_corpus import load_tally
+
+    tally = load_tally()
+    files = tally.stratified_sample(tally.load_manifest(CORPUS), PER_CATEGORY)
+    work = tmp_path_factory.mktemp("corpus-sample")
+    with tally.CorpusServer() as server:
+        lines = []
+        for n, cf in enumerate(files):
+            if n % 4 == 3:
+                url = (CORPUS / cf.rel).as_uri()
+            else:
+                body = (CORPUS / cf.rel).read_bytes()
+                server.routes[f"/{n}"] = (body, tally.served_headers(cf, body))
+                url = server.url(f"/{n}")
+            lines.append(f"  - url: {json.dumps(url)}\n    name: f{n}")
+        (work / "feeds.yaml").write_text(
+            "database: db/sample.db\n"
+            "output:\n  dir: out\n  title: Corpus sample, merged\n"
+            f"  id: tag:corpus.invalid,2026:sample\n  base_url: {PUBLISHED_AT}\n"
+            "  max_entries: 100000\n"
+            "defaults:\n  timeout: 10s\n  allow_private_addresses: true\n"
+            "feeds:\n" + "\n".join(lines) + "\n",
+            encoding="utf-8",
+        )
+        update(load_config(work / "feeds.yaml"))
+    return work / "out"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["atom.xml", "rss.xml", "feed.json"])
+def test_a_merged_sample_of_real_feeds_is_valid(corpus_outputs: Path, name: str) -> None:
+    if name == "feed.json":
+        doc = json.loads((corpus_outputs / name).read_text(encoding="utf-8"))
+        assert len(doc["items"]) > 200  # the sample really was merged
+        problems = json_feed_problems(doc, PUBLISHED_AT + name)
+        assert not problems, "\n".join(problems)
+        return
+    errors, warnings, report = validate(corpus_outputs / name, PUBLISHED_AT + name)
+    assert (errors, warnings) == (0, 0), report
+
+
+@pytest.mark.slow
+def test_no_output_publishes_a_local_path(corpus_outputs: Path) -> None:
+    for name in ("atom.xml", "rss.xml", "feed.json", "index.html"):
+        text = (corpus_outputs / name).read_text(encoding="utf-8")
+        assert "file:" not in text and str(CORPUS) not in text, name
+
+
+# ---------------------------------------------------------------- what real feeds hold, one by one
+
+
+def _entry(n: int, **fields: Any) -> OutputEntry:
+    values: dict[str, Any] = {
+        "id": f"tag:valid.example,2026:{n}",
+        "title": f"Item {n}",
+        "link": f"https://valid.example/{n}",
+        "summary": None,
+        "content": f"<p>Body {n}</p>",
+        "published": T0 - timedelta(hours=n),
+        "updated": T0 - timedelta(hours=n),
+        "source": SourceFeed(id="tag:valid.example,2026:src", title="Src", url=SRC_URL),
+    }
+    values.update(fields)
+    return OutputEntry(**values)
+
+
+SRC_URL = "https://valid.example/feed.xml"
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+TRICKY = {
+    # NotBlank: an untitled item is titled by its text, or "(no text)"
+    "untitled": _entry(1, title="", content="<p>A long first sentence, " + "word " * 30 + "</p>"),
+    "untitled, no text": _entry(2, title=" ", content=None),
+    # ContainsUndeclaredHTML / ContainsHTML: text a careless reader would take for markup
+    "entity-like title": _entry(3, title="alpha&omega", content=None, summary=None),
+    "tag-like title": _entry(4, title="Why <b> is not <strong>"),
+    "ampersand title": _entry(5, title="AT&T & R&D <3"),
+    # InvalidIRI, UriNotIri, InvalidUriChar
+    "IRI link": _entry(6, link="http://www.dw.de/原军委副主席/a-18317576?maca=chi-rss"),
+    "bracketed link": _entry(7, link="https://valid.example/item[0].link"),
+    # DuplicateUpdated: three items stamped in the same second (one fetch found them undated)
+    **{f"same second {n}": _entry(n, published=T0, updated=T0) for n in (8, 9, 10)},
+}
+
+
+@pytest.mark.parametrize("render", ["atom", "rss"])
+def test_what_real_feeds_hold_renders_valid(tmp_path: Path, render: str) -> None:
+    name, renderer = {"atom": ("atom.xml", render_atom), "rss": ("rss.xml", render_rss)}[render]
+    feed = OutputFeed(
+        id="tag:valid.example,2026:merged",
+        title="Merged & <Mixed>",
+        updated=T0,
+        entries=tuple(TRICKY.values()),
+        base_url=PUBLISHED_AT,
+    )
+    (tmp_path / name).write_bytes(renderer(feed))
+    errors, warnings, report = validate(tmp_path / name, PUBLISHED_AT + name)
+    assert (errors, warnings) == (0, 0), report

@@ -84,10 +84,16 @@ def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
-def rfc3339(dt: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable."""
+def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable.
+
+    ``fraction``: microseconds too, when there are any (Atom's updated, told apart per entry).
+    """
     # isoformat() pads the year to 4 digits, unlike strftime("%Y") on glibc.
-    return _utc(dt).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    utc = _utc(dt).replace(tzinfo=None)
+    if fraction and utc.microsecond:
+        return utc.isoformat(timespec="microseconds") + "Z"
+    return utc.replace(microsecond=0).isoformat() + "Z"
 
 
 def rfc822(dt: datetime) -> str:

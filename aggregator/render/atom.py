@@ -5,7 +5,10 @@ lxml rather than stdlib ElementTree or feedgen: see STANDARDS R-K5/R-K6.
 
 from __future__ import annotations
 
+import hashlib
 import html
+from collections import defaultdict
+from datetime import datetime
 
 from lxml import etree
 
@@ -13,6 +16,7 @@ from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed, SourceFeed
 from ._common import (
     ATOM_NS,
+    _utc,
     body_html,
     clean,
     display_title,
@@ -62,10 +66,44 @@ def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -
         _sub(el, "link", rel="alternate", href=href(source.link))
 
 
-def _entry(parent: etree._Element, entry: OutputEntry) -> None:
+def updated_times(entries: list[OutputEntry]) -> dict[str, datetime]:
+    """Each entry's atom:updated, by id: its own, to the second, unless another entry has the
+    same second; then each of them gets a fraction of it drawn from its own id.
+
+    A merged feed's entries often share a second (all those a feed gave without dates carry
+    the time of the fetch that found them), which the W3C validator reports (DuplicateUpdated)
+    and some readers take as one update. The fraction depends on nothing but the entry's id,
+    so rebuilds give the same bytes and an entry's value stays put while it has twins.
+    """
+    by_second: dict[datetime, list[OutputEntry]] = defaultdict(list)
+    for entry in entries:
+        by_second[_utc(entry.updated).replace(microsecond=0)].append(entry)
+    times: dict[str, datetime] = {}
+    for second, group in by_second.items():
+        if len(group) == 1:
+            times[group[0].id] = second
+            continue
+        taken: set[int] = set()
+        for entry in sorted(group, key=lambda e: (_fraction(e.id), e.id)):
+            micro = _fraction(entry.id)
+            while micro in taken or micro == 0:  # distinct, and never the bare second
+                micro = (micro + 1) % 1_000_000
+            taken.add(micro)
+            times[entry.id] = second.replace(microsecond=micro)
+    return times
+
+
+def _fraction(entry_id: str) -> int:
+    """Microseconds drawn from an id: stable everywhere (not Python's salted hash())."""
+    return (
+        int.from_bytes(hashlib.sha256(entry_id.encode("utf-8", "replace")).digest()[:4]) % 1_000_000
+    )
+
+
+def _entry(parent: etree._Element, entry: OutputEntry, updated_at: datetime) -> None:
     """One atom:entry; content/summary are type="html" with the markup as escaped text (R-A11)."""
     el = _sub(parent, "entry")
-    updated = rfc3339(entry.updated)
+    updated = rfc3339(updated_at, fraction=True)
     _sub(el, "id", entry.id)
     _text(el, "title", display_title(entry))
     _sub(el, "updated", updated)
@@ -112,7 +150,10 @@ def render_atom(feed: OutputFeed) -> bytes:
     root = etree.Element(etree.QName(ATOM_NS, "feed"), nsmap={None: ATOM_NS})
     _sub(root, "id", feed.id)
     _text(root, "title", feed.title)
-    _sub(root, "updated", rfc3339(feed.updated))
+    entries = unique_entries(feed.entries)
+    times = updated_times(entries)
+    # R-A5: the newest entry's (a fraction later than feed.updated when it shares its second).
+    _sub(root, "updated", rfc3339(max([_utc(feed.updated), *times.values()]), fraction=True))
     # Every entry must resolve to an author (R-A8): one feed-level author covers them all.
     _author(root, feed.title)
     gen_attrs = {"uri": PROJECT_URL}
@@ -132,6 +173,6 @@ def render_atom(feed: OutputFeed) -> bytes:
     # The page the feed belongs to; without it feedparser offers the tag: id as the link.
     _sub(root, "link", rel="alternate", type="text/html", href=site_link(feed))
     # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).
-    for entry in unique_entries(feed.entries):
-        _entry(root, entry)
+    for entry in entries:
+        _entry(root, entry, times[entry.id])
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

@@ -368,6 +368,25 @@ def _as_written(text: str) -> str:
         ),
     )
 )
+@example(  # markup only once the character XML cannot carry is gone: still declared html
+    OutputFeed(
+        id="tag:x,2026:merged",
+        title="<\x1fA",
+        updated=T0,
+        entries=(
+            OutputEntry(
+                id="https://alpha.example/posts/1",
+                title="&\x1fcopy",
+                link=None,
+                summary=None,
+                content=None,
+                published=T0,
+                updated=T0,
+                source=SOURCE,
+            ),
+        ),
+    )
+)
 def test_text_survives_atom(feed: OutputFeed) -> None:
     data = render_atom(feed)
     entry = feed.entries[0]

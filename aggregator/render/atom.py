@@ -43,8 +43,9 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
 def _text(parent: etree._Element, tag: str, text: str) -> etree._Element:
     """A text construct: type="text", or the same text escaped as type="html" when a reader
     that takes text for HTML would show it differently ("alpha&omega", "</b>")."""
+    text = clean(text)  # what is written is what is judged
     if looks_like_markup(text):
-        return _sub(parent, tag, html.escape(clean(text), quote=False), type="html")
+        return _sub(parent, tag, html.escape(text, quote=False), type="html")
     return _sub(parent, tag, text, type="text")
 
 

@@ -13,8 +13,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -23,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import SHARED
+from conftest import SHARED, wait_until
 
 from aggregator.config import load_config
 from aggregator.pipeline import update, warn_without_base_url
@@ -323,3 +325,53 @@ def test_what_real_feeds_hold_renders_valid(tmp_path: Path, render: str) -> None
     (tmp_path / name).write_bytes(renderer(feed))
     errors, warnings, report = validate(tmp_path / name, PUBLISHED_AT + name)
     assert (errors, warnings) == (0, 0), report
+
+
+def test_served_by_aggregator_serve_the_feeds_are_valid_where_they_are_fetched(
+    example: Path,
+) -> None:
+    """The validator fetches the feeds from `aggregator serve` itself, as the online service
+    would, so their self links are checked against where they really are; the page they
+    name is the one serve shows."""
+    _need(VALIDATOR, "the feed validator")
+    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}/"
+    config_path = example / "feeds.yaml"
+    text = config_path.read_text(encoding="utf-8")
+    config_path.write_text(text.replace("http://127.0.0.1:8080/", base), encoding="utf-8")
+    assert aggregator("--config", "feeds.yaml", "update", cwd=example).returncode == 0
+    command = ["--config", "feeds.yaml", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *command],
+        cwd=example,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: _answers(base), timeout=20), "aggregator serve did not start"
+        for name in ("atom.xml", "rss.xml"):
+            result = subprocess.run(
+                [sys.executable, str(VALIDATOR), base + name],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert result.stdout.rstrip().endswith("0 errors, 0 warnings"), result.stdout
+        with urllib.request.urlopen(base, timeout=10) as page:  # the feeds' site link
+            assert page.headers.get_content_type() == "text/html"
+            assert b"Offline demo, merged" in page.read()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False

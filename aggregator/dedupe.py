@@ -14,6 +14,7 @@ import re
 import uuid
 
 from aggregator.types import Entry
+from aggregator.urls import normal_uri
 
 # An absolute IRI: a scheme, a colon, then something (RFC 3987). Atom ids and RSS guids that
 # are URLs keep their value as the output id (RFC 4287 section 4.2.6: an id never changes);
@@ -46,28 +47,62 @@ def fingerprint(entry: Entry) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
-# Schemes an entry or feed id is published under as is; any other (javascript:, data:, a
-# made-up one) is minted instead, so a reader that links ids never gets a script URL (issue 13).
+# Schemes an entry or feed id is published under; any other (javascript:, data:, a made-up
+# one) is minted instead, so a reader that links ids never gets a script URL (issue 13).
 ID_SCHEMES = frozenset({"http", "https", "tag", "urn", "info", "ftp"})
-_NOT_IN_IRI = re.compile(r'["<>\\^`{|}]')
+_NOT_IN_IRI = re.compile(r'["<>\\^`{|}\x00-\x20\x7f-\x9f]')
+# What the W3C validator accepts of each scheme: a URI of these characters only, then a tag
+# with an authority and a date (RFC 4151), a URN with a namespace (RFC 2141; urn:uuid: a UUID),
+# a URL with a host.
+_URI_CHARS = re.compile(r"[a-z][a-z0-9+.-]*:[0-9a-zA-Z;/?:@&=+$.\-_!~*'()%,#]+")
+_TAG = re.compile(
+    r"tag:([a-z0-9._-]+?@)?[a-z0-9.-]+?,\d{4}(-\d{2}(-\d{2})?)?:"
+    r"[0-9a-zA-Z;/?:@&=+$._!~*'()%,-]*(#[0-9a-zA-Z;/?:@&=+$._!~*'()%,-]*)?"
+)
+_URN = re.compile(
+    r"urn:[a-zA-Z0-9][a-zA-Z0-9-]{1,31}:([a-zA-Z0-9()+,.:=@;$_!*'-]|%[0-9A-Fa-f]{2})+"
+)
+_UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", re.I)
+_WITH_HOST = re.compile(r"[a-z]+://[^/]")
 
 
-def is_absolute_iri(value: str) -> bool:
-    """An absolute IRI under a scheme ids are kept under, with no character IRIs forbid."""
+def published_id(value: str) -> str | None:
+    """The form an entry or feed id is published in, or None when it must be minted.
+
+    An absolute IRI under ID_SCHEMES, in its normal form (RFC 4287 4.2.6.1: lowercase scheme
+    and host, escapes normalized, non-ASCII as UTF-8 escapes, "/" for an empty path), which
+    is what validators compare it with; a tag without a date, a URN without a namespace or a
+    URL without a host is not a valid id and is minted.
+    """
     if not _ABSOLUTE_IRI.match(value) or _NOT_IN_IRI.search(value):
-        return False
-    return value.split(":", 1)[0].lower() in ID_SCHEMES
+        return None
+    if value.split(":", 1)[0].lower() not in ID_SCHEMES:
+        return None
+    normal = normal_uri(value)
+    if normal is None or not _URI_CHARS.fullmatch(normal):
+        return None
+    scheme = normal.split(":", 1)[0]
+    if scheme == "tag":
+        valid = _TAG.fullmatch(normal) is not None
+    elif scheme == "urn":
+        uuid_like = normal[:9].lower() == "urn:uuid:"
+        valid = (_UUID_URN if uuid_like else _URN).fullmatch(normal) is not None
+    elif scheme in ("http", "https", "ftp"):
+        valid = _WITH_HOST.match(normal) is not None
+    else:
+        valid = True
+    return normal if valid else None
 
 
 def output_id(source_id: str, feed_source_id: str) -> str:
     """The permanent id of a new entry in the merged feed (it never changes once published).
 
-    Absolute ids (Atom ids, URL guids) are kept; others are minted deterministically from the
-    feed's own permanent id, so they never depend on the feed's current URL.
+    Absolute ids (Atom ids, URL guids) are kept, in their normal form (``published_id``);
+    others are minted deterministically from the feed's own permanent id, so they never depend
+    on the feed's current URL. Computed once, when the entry is stored: a stored id never
+    changes, whatever later versions of these rules say.
     """
-    if is_absolute_iri(source_id):
-        return source_id
-    return scoped_id(source_id, feed_source_id)
+    return published_id(source_id) or scoped_id(source_id, feed_source_id)
 
 
 def scoped_id(source_id: str, feed_source_id: str) -> str:

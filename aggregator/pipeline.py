@@ -43,7 +43,7 @@ from aggregator.formats import counted
 from aggregator.parse_worker import parse_response, start_worker
 from aggregator.plan import lookups, moved_to, plan_update
 from aggregator.politeness import HostTurns, host_of
-from aggregator.render import HTML_FILE, write_outputs
+from aggregator.render import HTML_FILE, LOCAL_PAGE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, failure_outcome, next_poll
 from aggregator.store import PruneCounts, Store, TransactionLost, open_store
@@ -355,7 +355,7 @@ def apply_response(
 ) -> tuple[FeedUpdate, list[CreatedEntry]]:
     """Decide what a parsed 200 response changes (`plan.plan_update`, against one read of what
     is stored) and apply it: the decision, and the entries rows it created."""
-    known = store.known_for(state, parsed.feed_id, lookups(state, parsed))
+    known = store.known_for(state, lookups(state, parsed))
     update = plan_update(state, fetched, parsed, known, now, schedule)
     return update, store.apply_update(update)
 
@@ -686,11 +686,40 @@ def build(config: Config) -> list[Path]:
         return written
 
 
+# Output directories already warned about in this process: `run` rebuilds often, says it once.
+_WARNED_WITHOUT_BASE_URL: set[Path] = set()
+
+
+def warn_without_base_url(config: Config) -> bool:
+    """Say once per process and output directory that the feeds cannot name their own URL.
+
+    Without output.base_url no feed carries rel="self" (or feed_url), which validators and
+    WebSub expect, and a guessed one would be worse than none. Returns True when it warned.
+    """
+    out = config.output
+    if out.base_url or out.dir in _WARNED_WITHOUT_BASE_URL:
+        return False
+    _WARNED_WITHOUT_BASE_URL.add(out.dir)
+    site = (
+        ""
+        if out.link
+        else f", and name {LOCAL_PAGE} (where `aggregator serve` puts them) as their page"
+    )
+    log.warning(
+        "output.base_url is not set: the feeds in %s carry no self link%s; set it to the "
+        'public URL of that directory for valid feeds (see the README, "Valid feeds")',
+        out.dir,
+        site,
+    )
+    return True
+
+
 def build_outputs(store: Store, config: Config, *, session: Session | None = None) -> list[Path]:
     """Render the merged feed; files whose bytes would not change are left untouched.
 
     When a WebSub hub is configured, it is pinged for the feeds that changed, and only then.
     """
+    warn_without_base_url(config)
     written = write_outputs(merged_feed(store, config), config.output.dir, config.output.template)
     hub, base = config.output.websub_hub, config.output.base_url
     topics = [base + path.name for path in written if path.name in FEED_FILES] if base else []

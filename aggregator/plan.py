@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from aggregator.dedupe import fingerprint, is_absolute_iri, output_id, scoped_id
+from aggregator.dedupe import fingerprint, output_id, published_id, scoped_id
 from aggregator.types import (
     AddSource,
     Entry,
@@ -51,10 +51,18 @@ def moved_to(state: FeedState, fetched: FetchResult) -> str | None:
     return None
 
 
+def own_feed_id(parsed: ParsedFeed) -> str | None:
+    """The document's own id (an Atom feed's atom:id) as it would be published, if it has one."""
+    return published_id(parsed.feed_id) if parsed.feed_id else None
+
+
 def lookups(state: FeedState, parsed: ParsedFeed) -> Lookups:
-    """The canonical URLs and output ids `plan_update` may ask `Known` about."""
-    feed_ids = {state.source_id, parsed.feed_id or state.source_id}
+    """The canonical URLs and output ids `plan_update` may ask `Known` about, and the
+    document's own id (whether another feed goes by it)."""
+    own_id = own_feed_id(parsed)
+    feed_ids = {state.source_id, own_id or state.source_id}
     return Lookups(
+        feed_id=own_id,
         canonical_urls=frozenset(e.canonical_url for e in parsed.entries if e.canonical_url),
         output_ids=frozenset(
             output_id(e.source_id, feed_id) for e in parsed.entries for feed_id in feed_ids
@@ -72,15 +80,12 @@ def plan_update(
 ) -> FeedUpdate:
     """What storing this response means (the rules are in the module docstring)."""
     adopted = None
-    if (
-        known.first_success
-        and parsed.feed_id
-        and is_absolute_iri(parsed.feed_id)
-        and not known.feed_id_taken
-    ):
-        # An Atom feed's own id names it in atom:source; adopted once, then kept (unless another
-        # feed already goes by it: copies of one feed under two URLs exist).
-        adopted = parsed.feed_id
+    own_id = own_feed_id(parsed)
+    if known.first_success and own_id and not known.feed_id_taken:
+        # An Atom feed's own id names it in atom:source (in its normal form); adopted once,
+        # then kept (unless another feed already goes by it: copies of one feed under two URLs
+        # exist).
+        adopted = own_id
         state = replace(state, source_id=adopted)
     row = FeedRowUpdate(
         fetched_at=now,

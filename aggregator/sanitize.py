@@ -70,10 +70,62 @@ def strip_invalid_chars(text: str) -> str:
     return _INVALID_CHARS.sub("", text)
 
 
+# ---------------------------------------------------------------- mojibake
+
+# windows-1252's characters for the bytes 0x80-0x9F (five are undefined there).
+_CP1252_HIGH = {byte: bytes([byte]).decode("cp1252") for byte in range(0x80, 0xA0)
+                if byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}  # fmt: skip
+# Each character as the byte it was when UTF-8 was misread as windows-1252 or ISO-8859-1.
+_AS_BYTE = {ord(ch): byte for byte, ch in _CP1252_HIGH.items()} | {
+    code: code for code in range(0x80, 0x100)
+}
+_CONT = "[\x80-\xbf" + "".join(_CP1252_HIGH.values()) + "]"  # was a continuation byte
+# A UTF-8 sequence so misread: a lead character, then its continuation characters.
+_MISREAD = re.compile(f"[\xc2-\xdf]{_CONT}|[\xe0-\xef]{_CONT}{{2}}|[\xf0-\xf4]{_CONT}{{3}}")
+# What only a misreading makes: "â€" then a continuation (’ “ ” – … misread), "Â" or "Ã" then
+# one ("Â " for a no-break space, "Ã©" for é), or two misread sequences in a row.
+_SURELY_MISREAD = re.compile(f"\u00e2\u20ac{_CONT}|[\xc2\xc3]{_CONT}|(?:{_MISREAD.pattern}){{2}}")
+# C1 controls left over: windows-1252 bytes read as ISO-8859-1, or its undefined ones.
+_C1 = re.compile("[\x80-\x9f]")
+
+
+def _decoded(match: re.Match[str]) -> str:
+    try:
+        return bytes(_AS_BYTE[ord(ch)] for ch in match.group()).decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group()
+
+
+def _c1(match: re.Match[str]) -> str:
+    return _CP1252_HIGH.get(ord(match.group()), "")
+
+
+def repair_mojibake(text: str) -> str:
+    """UTF-8 that was read as windows-1252 (or ISO-8859-1) read again as UTF-8: "itâ€™s" is
+    "it's" again, "MartÃ\xadn" "Martín". Real feeds carry it (the W3C validator's
+    BadCharacters, and html5lib's "invalid codepoint" for its C1 controls).
+
+    Only a text that surely holds some is touched (a lone "É”" may be French), and only the
+    sequences that decode ("â€" before a lost byte, U+FFFD, was "”"); C1 controls left are
+    windows-1252 read as ISO-8859-1, mapped as browsers map them, or dropped where
+    windows-1252 has nothing.
+    """
+    if _SURELY_MISREAD.search(text):
+        # "â€" and a lost byte: the byte windows-1252 has no character for, 0x9D, was "”".
+        text = _MISREAD.sub(_decoded, text.replace("\u00e2\u20ac\ufffd", "\u201d"))
+    return _C1.sub(_c1, text) if _C1.search(text) else text
+
+
+def readable_text(text: str) -> str:
+    """Text, HTML or plain, as it is stored: without characters XML 1.0 forbids, and with UTF-8
+    that was misread as windows-1252 read right (`repair_mojibake`; ASCII has none)."""
+    return strip_invalid_chars(text if text.isascii() else repair_mojibake(text))
+
+
 def collapse_space(text: str) -> str:
     """Plain text on one line: whitespace runs become one space, invalid characters go."""
     # split() first, so a vertical tab or form feed separates words instead of joining them.
-    return strip_invalid_chars(" ".join(text.split()))
+    return readable_text(" ".join(text.split()))
 
 
 def is_web_url(url: str | None) -> bool:
@@ -135,7 +187,7 @@ def clean_html(fragment: str, base: str | None) -> str:
     if base and is_web_url(base):
         url_relative = ("rewrite_with_base", base)
     fragment, _ = bounded_fragment(fragment)
-    text = strip_invalid_chars(fragment)  # lone surrogates would make nh3 raise
+    text = readable_text(fragment)  # lone surrogates would make nh3 raise
     cleaned = _sanitized(text, url_relative)
     # Escaping can make the output several times its input ("&" -> "&amp;"): what is kept is
     # bounded too, by cleaning a proportionally shorter input (at most twice more).
@@ -148,7 +200,7 @@ def clean_html(fragment: str, base: str | None) -> str:
     # again. Only they can bring one back (the input was stripped, and no named entity stands
     # for a character XML forbids), so text without "&#" is not scanned twice.
     if "&#" in text:
-        cleaned = strip_invalid_chars(cleaned)
+        cleaned = readable_text(cleaned)
     return cleaned.strip()
 
 
@@ -215,7 +267,7 @@ def plain_text(fragment: str) -> str:
 def text_to_html(text: str) -> str:
     """Plain text as safe HTML: escaped, blank-line separated paragraphs, newlines as <br>;
     at most MAX_HTML_CHARS of it."""
-    text = strip_invalid_chars(text[:MAX_HTML_CHARS]).replace("\r\n", "\n").replace("\r", "\n")
+    text = readable_text(text[:MAX_HTML_CHARS]).replace("\r\n", "\n").replace("\r", "\n")
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "".join(
         "<p>" + "<br>".join(html.escape(line, quote=False) for line in p.split("\n")) + "</p>"

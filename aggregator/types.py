@@ -314,6 +314,7 @@ class Lookups:
 
     canonical_urls: frozenset[str]
     output_ids: frozenset[str]
+    feed_id: str | None = None  # the document's own id, as it would be published
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,9 @@ fragment dropped, tracking parameters dropped, the remaining query sorted (so pa
 does not split duplicates) and an empty ``?`` dropped. The path's trailing slash and http/https
 are kept: servers are free to treat those as different resources. The key is a fixed point
 (canonicalizing it again gives it back); tests/test_properties.py checks that.
+
+Below the key, what is published: ``normal_uri``, the normal form of an id (RFC 3986 6.2.2,
+the W3C validator's canonical form), and ``published_url``, a link as a URI (RFC 3987 3.1).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import ipaddress
 import posixpath
 import re
 import string
+import unicodedata
 import uuid
 from urllib.parse import (
     SplitResult,
@@ -201,3 +205,141 @@ def feed_source_id(configured_url: str) -> str:
     """The permanent id minted once for a feed that has no atom:id of its own: named by it in
     atom:source, whatever URL the feed moves to later."""
     return "urn:uuid:" + str(uuid.uuid5(uuid.NAMESPACE_URL, configured_url))
+
+
+# ---------------------------------------------------------------- what we publish
+
+# RFC 3986 sub-delims, and what else a path segment (pchar), a query or a fragment holds raw.
+_SUB_DELIMS = "!$&'()*+,;="
+_PCHAR = "-._~" + _SUB_DELIMS + ":@"
+_RESERVED = ":/?#[]@" + _SUB_DELIMS
+# A link as published may keep every character a URI may hold, "%" escapes included, except
+# "[" and "]", which only an IP-literal host may hold (the W3C validator: InvalidUriChar).
+_URI_PLAIN = re.compile(r"[A-Za-z0-9\-._~:/?#@!$&'()*+,;=]*")
+_URI_SHAPE = re.compile(r"^([^:/?#]+):(//([^/?#]*))?([^?#]*)(\?([^#]*))?(#(.*))?$")
+_LINK_TOKEN = re.compile(r"%[0-9A-Fa-f]{2}|[^A-Za-z0-9\-._~:/?#@!$&'()*+,;=]")
+
+
+def _escape_token(match: re.Match[str]) -> str:
+    token = match.group()
+    return token if len(token) == 3 else quote(token, safe="")
+
+
+def published_url(url: str) -> str:
+    """A link as a URI (RFC 3987 3.1), for outputs whose readers and validators want URIs.
+
+    RSS wants URLs, and the W3C validator refuses IRIs even in Atom: the host becomes IDNA,
+    other non-ASCII characters UTF-8 %XX escapes, and so do characters no URI holds raw ("[",
+    "]" outside the host, a lone "%"). Nothing else changes: the same resource, the same link.
+    """
+    if _URI_PLAIN.fullmatch(url):
+        return url  # the common case; a %XX escape takes the long way, and is kept
+    match = _URI_SHAPE.match(url)
+    if not match:
+        return url
+    authority = match.group(3)
+    text = match.group(1) + ":"
+    if authority is not None:
+        if not authority.isascii():
+            userinfo, at, hostport = authority.rpartition("@")
+            host, colon, port = hostport.partition(":")
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return url  # no usable host name: as it was (readers refuse it either way)
+            authority = userinfo + at + host + colon + port
+        text += "//" + authority
+    rest = "".join(part or "" for part in (match.group(4), match.group(5), match.group(7)))
+    return text + _LINK_TOKEN.sub(_escape_token, rest)
+
+
+_ESCAPE_OR_CHAR = re.compile(r"%[0-9A-Fa-f]{2}|%|[^%]", re.S)
+NORMAL_PORTS = {"http": 80, "https": 443, "ftp": 21}
+
+
+def _normal_part(text: str, safe: str) -> str:
+    """Percent-encoding normalized (RFC 3986 6.2.2.1-2) as the W3C validator's canonical form
+    has it: reserved characters in ``safe`` kept as written (raw or escaped, hex uppercased),
+    everything else decoded, NFC-normalized and escaped again where it must be. Raises
+    UnicodeError when the escapes are not UTF-8."""
+    out: list[str] = []
+    pending = bytearray()
+
+    def flush() -> None:
+        if pending:
+            decoded = unicodedata.normalize("NFC", pending.decode("utf-8"))
+            out.append(quote(decoded, safe=safe))
+            pending.clear()
+
+    for token in _ESCAPE_OR_CHAR.findall(text):
+        char = chr(int(token[1:], 16)) if len(token) == 3 else token
+        if len(token) == 3 and char in _RESERVED and char in safe:
+            flush()
+            out.append(token.upper())
+        elif len(token) == 1 and token in _RESERVED and token in safe:
+            flush()
+            out.append(token)
+        elif len(token) == 3:
+            pending.append(int(token[1:], 16))
+        else:
+            pending.extend(token.encode("utf-8"))
+    flush()
+    return "".join(out)
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4 remove_dot_segments; empty segments ("a//b") are kept."""
+    output: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments[1:], start=1):
+        last = i == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+        elif segment == "..":
+            if output:
+                output.pop()
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    return "/" + "/".join(output)
+
+
+def normal_uri(value: str) -> str | None:
+    """The normal form of an absolute IRI as a URI (RFC 3986 6.2.2, RFC 4287 4.2.6.1), which is
+    the W3C validator's canonical form; None when it has none (bad escapes, a bad port).
+
+    Scheme and authority lowercased, an IDNA host, the default port dropped, dot-segments
+    removed, "/" for an empty path under an authority, escapes normalized, non-ASCII escaped.
+    """
+    match = _URI_SHAPE.match(value)
+    if not match:
+        return None
+    scheme, authority, path = match.group(1).lower(), match.group(3), match.group(4)
+    query, fragment = match.group(6), match.group(8)
+    try:
+        if authority is not None:
+            authority = authority.lower()
+            userinfo, _, hostport = authority.rpartition("@")
+            host, colon, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+            if host.startswith("[") or (port and not port.isdigit()):
+                return None  # an IP literal, or a colon that is no port: not an id to keep
+            if not host.isascii():
+                host = host.encode("idna").decode("ascii")
+            if host.endswith(".") and "." in host[:-1]:
+                host = host[:-1]
+            if port == "" or int(port) == NORMAL_PORTS.get(scheme):
+                colon = port = ""
+            authority = (userinfo + "@" if userinfo else "") + host + colon + port
+            path = "/".join(_normal_part(s, _PCHAR) for s in _without_dot_segments(path).split("/"))
+            text = f"{scheme}://{authority}{path}"
+        else:
+            text = f"{scheme}:{_normal_part(path, _PCHAR + '/')}"
+        if query is not None:
+            text += "?" + _normal_part(query, _PCHAR + "/?")
+        if fragment is not None:
+            text += "#" + _normal_part(fragment, _PCHAR + "/?")
+    except (UnicodeError, ValueError):
+        return None
+    return text

@@ -94,3 +94,40 @@ def test_only_safe_absolute_ids_are_published_as_is(source_id: str, kept: bool) 
     assert (published == source_id) is kept
     if not kept:
         assert published.startswith("urn:uuid:")
+
+
+@pytest.mark.parametrize(
+    ("source_id", "published"),
+    [
+        # IRIs and URLs out of their normal form: the W3C validator's InvalidIRI, InvalidFullLink
+        # and NonCanonicalURI, from real feeds (issue 14). Published as the same URI, normalized.
+        (
+            "http://www.dw.de/原军委副主席/a-18317576?maca=chi-rss",
+            "http://www.dw.de/%E5%8E%9F%E5%86%9B%E5%A7%94%E5%89%AF%E4%B8%BB%E5%B8%AD/a-18317576?maca=chi-rss",
+        ),
+        ("https://localhost:8000", "https://localhost:8000/"),
+        (
+            "https://www.liberal.gr/news/a%2Db%2dc/298923",
+            "https://www.liberal.gr/news/a-b-c/298923",
+        ),
+        ("HTTP://News.Example.COM:80/a/./b/../c?q=%7e", "http://news.example.com/a/c?q=~"),
+        ("https://bücher.example/x", "https://xn--bcher-kva.example/x"),
+        ("https://example.com/a%2fb", "https://example.com/a%2Fb"),
+        ("tag:example.org,2026:a%2db", "tag:example.org,2026:a-b"),
+        # Not valid ids at all: minted.
+        ("tag:gmanetwork.com:news_story-807341", None),  # a tag needs a date (RFC 4151)
+        ("urn:uuid:not-a-uuid", None),
+        ("urn:x:1", None),  # a URN namespace has 2 to 32 characters
+        ("http:///no/host", None),
+        ("http://x.example/%E0%A4%A", None),  # escapes that are not UTF-8
+    ],
+)
+def test_ids_are_published_in_their_normal_form_or_minted(
+    source_id: str, published: str | None
+) -> None:
+    result = output_id(source_id, "urn:uuid:feed")
+    if published is None:
+        assert result == scoped_id(source_id, "urn:uuid:feed")
+    else:
+        assert result == published
+        assert output_id(result, "urn:uuid:other") == result  # a fixed point

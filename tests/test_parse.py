@@ -900,3 +900,23 @@ def test_a_self_referring_entity_is_refused_at_once() -> None:
     ).encode()
     with pytest.raises(ParseError, match="entity declarations would expand"):
         parse_feed(body, url="https://x.example/", headers={}, now=NOW)
+
+
+def test_utf8_misread_as_windows_1252_is_read_right() -> None:
+    """Issue 14: real feeds publish UTF-8 that went through windows-1252 once too often
+    ("itâ€™s", "â€œquotedâ€\\x9d"): the W3C validator's BadCharacters in every output, and an
+    invalid code point for HTML parsers. Repaired once, at parse: titles, HTML, attributes."""
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+        "<item><guid>1</guid><title>Itâ€™s â€œRSS Podcastingâ€\x9d, regelmÃ¤ÃŸig</title>"
+        '<description>&lt;p&gt;Â¿CUÃ\x81NTO? &lt;img src="https://x.example/a.png" '
+        'alt="The image â€œaâ€\ufffd"&gt;&lt;/p&gt;</description></item>'
+        "<item><guid>2</guid><title>PERCHÉ” and ÉTÉ » stay; smart \x93quotes\x94\x81</title>"
+        "</item></channel></rss>"
+    ).encode()
+    first, second = parse_feed(body, url=URL, headers=RSS, now=NOW).entries
+    assert first.title == "It’s “RSS Podcasting”, regelmäßig"
+    image = '<img src="https://x.example/a.png" alt="The image “a”">'
+    assert first.summary == f"<p>¿CUÁNTO? {image}</p>"
+    # Nothing surely misread: left as written; C1 controls are windows-1252 bytes (or nothing).
+    assert second.title == "PERCHÉ” and ÉTÉ » stay; smart “quotes”"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import html
 import json
 import os
 import re
@@ -23,8 +25,7 @@ from aggregator.render import (
     write_atomic,
     write_outputs,
 )
-from aggregator.render._common import body_html
-from aggregator.render.rss import NO_LINK
+from aggregator.render._common import LOCAL_PAGE, body_html
 from aggregator.types import Coverage, Enclosure, OutputEntry, OutputFeed, SourceFeed
 
 A = {"a": "http://www.w3.org/2005/Atom"}
@@ -124,6 +125,12 @@ def make_feed(**overrides: object) -> OutputFeed:
     return OutputFeed(**fields)  # type: ignore[arg-type]
 
 
+def atom_text(element: etree._Element) -> str:
+    """The text an Atom text construct stands for, whichever type it was written as."""
+    text = element.text or ""
+    return html.unescape(text) if element.get("type") == "html" else text
+
+
 def clean(s: str) -> str:
     return s.replace("\x0b", "").replace("\x00", "")
 
@@ -170,7 +177,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
     for tag in ("id", "title", "updated"):
         assert len(atom_tree.xpath(f"a:{tag}", namespaces=A)) == 1, tag
     assert atom_tree.findtext("a:id", namespaces=A) == feed.id
-    assert atom_tree.findtext("a:title", namespaces=A) == clean(feed.title)
+    assert atom_text(atom_tree.find("a:title", namespaces=A)) == clean(feed.title)
     assert atom_tree.findtext("a:updated", namespaces=A) == "2026-11-25T10:00:00Z"
     # R-A8: a feed-level author with exactly one name.
     names = atom_tree.xpath("a:author/a:name/text()", namespaces=A)
@@ -190,7 +197,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
 
 def test_atom_self_link_only_with_base_url_and_id_is_stable() -> None:
     without = etree.fromstring(render_atom(make_feed(base_url=None, link=None)))
-    assert not without.xpath("a:link", namespaces=A)
+    assert not without.xpath("a:link[@rel='self']", namespaces=A)
     moved = etree.fromstring(render_atom(make_feed(base_url="https://elsewhere.example/f")))
     assert moved.xpath("a:link[@rel='self']/@href", namespaces=A) == [
         "https://elsewhere.example/f/atom.xml"
@@ -219,12 +226,14 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
     for el, entry in zip(entries, feed.entries, strict=True):
         for tag in ("id", "title", "updated"):
             assert len(el.xpath(f"a:{tag}", namespaces=A)) == 1
-        assert el.find("a:title", namespaces=A).get("type") == "text"
-        assert el.findtext("a:title", namespaces=A) == clean(entry.title)
+        # Text, or the same text escaped as HTML where it looks like markup (issue 14).
+        title = el.find("a:title", namespaces=A)
+        assert title.get("type") == ("html" if "<" in entry.title else "text")
+        assert atom_text(title) == clean(entry.title)
         # R-A9: every entry carries its source's id, title and updated.
         src = el.find("a:source", namespaces=A)
         assert src.findtext("a:id", namespaces=A) == entry.source.id
-        assert src.findtext("a:title", namespaces=A) == entry.source.title
+        assert atom_text(src.find("a:title", namespaces=A)) == entry.source.title
         assert src.findtext("a:updated", namespaces=A)
         assert src.xpath("a:link[@rel='self']/@href", namespaces=A) == [entry.source.url]
         # R-A6: without content there is an alternate link.
@@ -275,19 +284,19 @@ def test_atom_round_trips_through_feedparser(atom: bytes, feed: OutputFeed) -> N
     parsed = feedparser.parse(atom)
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert parsed.version == "atom10"
-    assert parsed.feed.title == clean(feed.title)
+    assert html.unescape(parsed.feed.title) == clean(feed.title)  # markup-like: type="html"
     assert parsed.feed.id == feed.id
     assert len(parsed.entries) == len(feed.entries)
     for got, want in zip(parsed.entries, feed.entries, strict=True):
         assert got.id == want.id
-        assert got.title == clean(want.title)
+        assert (html.unescape(got.title) if "<" in want.title else got.title) == clean(want.title)
         # Compare rel=alternate links: for a URL id with no link, feedparser copies the id into
         # entry.link itself (guidislink), which is not what we wrote.
         alternates = [
             link["href"] for link in got.get("links", []) if link.get("rel") == "alternate"
         ]
         assert alternates == ([want.link] if want.link else [])
-        assert got.source.title == want.source.title
+        assert html.unescape(got.source.title) == want.source.title
         assert got.source.id == want.source.id
     # feedparser re-sanitizes HTML; this markup is already safe, so it comes back unchanged.
     assert parsed.entries[0].content[0].value == CONTENT_CDATA + ALSO_REPORTED
@@ -421,12 +430,22 @@ def test_rss_round_trips_through_feedparser(rss: bytes, feed: OutputFeed) -> Non
             {"link": None, "base_url": None, "id": "https://id.example/feed"},
             "https://id.example/feed",
         ),
-        ({"link": None, "base_url": None}, NO_LINK),
+        ({"link": None, "base_url": None}, LOCAL_PAGE),
     ],
 )
-def test_rss_channel_link_always_present(overrides: dict, expected: str) -> None:
-    root = etree.fromstring(render_rss(make_feed(**overrides)))
-    assert root.findtext("channel/link") == expected
+def test_the_site_link_is_the_same_everywhere_and_always_a_web_page(
+    overrides: dict, expected: str
+) -> None:
+    """Issue 14: without output.link and base_url, rss.xml said <link>about:blank</link>
+    (an unregistered scheme), atom.xml named no page (feedparser then offered the tag: id as
+    the link) and feed.json had no home_page_url."""
+    feed = make_feed(**overrides)
+    rss_root = etree.fromstring(render_rss(feed))
+    assert rss_root.findtext("channel/link") == expected
+    atom_root = etree.fromstring(render_atom(feed))
+    assert atom_root.xpath("a:link[@rel='alternate']/@href", namespaces=A) == [expected]
+    assert feedparser.parse(render_atom(feed)).feed.link == expected
+    assert json.loads(render_json_feed(feed))["home_page_url"] == expected
 
 
 # ---------------------------------------------------------------- JSON Feed
@@ -474,9 +493,16 @@ def test_json_feed(jsonfeed: dict, feed: OutputFeed) -> None:
     assert "summary" not in items[3]
 
 
-def test_json_feed_without_urls() -> None:
-    doc = json.loads(render_json_feed(make_feed(link=None, base_url=None)))
-    assert "home_page_url" not in doc and "feed_url" not in doc
+def test_without_base_url_no_output_names_its_own_url() -> None:
+    """A guessed self link would be worse than none (readers and hubs follow it): without
+    base_url there is no rel="self" and no feed_url; `update` warns instead."""
+    feed = make_feed(link=None, base_url=None)
+    doc = json.loads(render_json_feed(feed))
+    assert doc["home_page_url"] == LOCAL_PAGE and "feed_url" not in doc
+    atom_root = etree.fromstring(render_atom(feed))
+    assert not atom_root.xpath("a:link[@rel='self']", namespaces=A)
+    rss_root = etree.fromstring(render_rss(feed))
+    assert not rss_root.xpath("channel/a:link[@rel='self']", namespaces=A)
 
 
 def test_json_feed_is_utf8_not_ascii_escaped() -> None:
@@ -588,7 +614,7 @@ def test_coverage_from_hostile_feeds_is_escaped_and_unlinked() -> None:
     assert "javascript:" not in item["content_html"] and "<script" not in item["content_html"]
     assert [c["url"] for c in item["_source"]["also_reported_by"]] == [
         None,
-        'https://e.example/"onclick="alert(4)',
+        "https://e.example/%22onclick=%22alert(4)",  # a URI, as every published link
     ]
     html_out = body_html(hostile) or ""
     parsed = etree.HTML(html_out)
@@ -615,3 +641,104 @@ def test_a_local_feed_s_path_is_not_published(tmp_path: Path) -> None:
         assert "file:" not in text and str(tmp_path) not in text, name
     doc = json.loads((config.output.dir / "feed.json").read_text(encoding="utf-8"))
     assert "feed_url" not in doc["items"][0]["_source"]
+
+
+def test_links_are_published_as_uris_not_iris() -> None:
+    """Issue 14: real feeds link to IRIs ("http://www.dw.de/原军委...") and to paths holding
+    "[0]"; RSS wants URLs, and the W3C validator refuses both in Atom too (InvalidIRI,
+    UriNotIri, InvalidUriChar). The same link, escaped: host IDNA, the rest UTF-8 %XX."""
+    link = "http://www.dw.de/原军委/a-18317576?maca=chi"
+    uri = "http://www.dw.de/%E5%8E%9F%E5%86%9B%E5%A7%94/a-18317576?maca=chi"
+    source = SourceFeed(id="urn:x-test:s", title="S", url="https://bücher.example/rss")
+    entry = OutputEntry(
+        id=uri,
+        title="IRI",
+        link=link,
+        summary="<p>s</p>",
+        content=None,
+        published=T0,
+        updated=T0,
+        source=source,
+        enclosures=(Enclosure("https://h.example/item[0].mp3", "audio/mpeg", 1),),
+    )
+    feed = make_feed(entries=(entry,), link="https://news.example/ü/")
+    atom_root = etree.fromstring(render_atom(feed))
+    assert atom_root.xpath("a:entry/a:link/@href", namespaces=A) == [
+        uri,
+        "https://h.example/item%5B0%5D.mp3",
+    ]
+    assert atom_root.xpath("a:entry/a:source/a:link/@href", namespaces=A) == [
+        "https://xn--bcher-kva.example/rss"
+    ]
+    assert atom_root.xpath("a:link[@rel='alternate']/@href", namespaces=A) == [
+        "https://news.example/%C3%BC/"
+    ]
+    rss_item = etree.fromstring(render_rss(feed)).find("channel/item")
+    assert rss_item.findtext("link") == uri
+    assert rss_item.find("guid").get("isPermaLink") == "true"  # the id is the link, as a URI
+    assert rss_item.find("enclosure").get("url") == "https://h.example/item%5B0%5D.mp3"
+    assert rss_item.find("source").get("url") == "https://xn--bcher-kva.example/rss"
+    item = json.loads(render_json_feed(feed))["items"][0]
+    assert item["url"] == uri
+    assert item["_source"]["feed_url"] == "https://xn--bcher-kva.example/rss"
+
+
+def test_an_untitled_item_is_titled_by_its_text_and_markup_like_text_is_declared() -> None:
+    """Issue 14, from the W3C validator on real feeds: a blank title (NotBlank); a text title a
+    careless reader would take for HTML (ContainsUndeclaredHTML in Atom, ContainsHTML and
+    CharacterData in RSS)."""
+    words = "Lava reached the sea wall at dawn, " + "and the harbour was closed " * 4
+    untitled = OutputEntry(
+        id="tag:x.example,2026:1",
+        title="",
+        link="https://x.example/1",
+        summary=None,
+        content=f"<p>{words}</p>",
+        published=T0,
+        updated=T0,
+        source=SRC_A,
+    )
+    entity = dataclasses.replace(untitled, id="tag:x.example,2026:2", title="alpha&omega")
+    feed = make_feed(entries=(untitled, entity))
+    title = "Lava reached the sea wall at dawn, and the harbour was closed and the harbour…"
+    atom_titles = etree.fromstring(render_atom(feed)).xpath("a:entry/a:title", namespaces=A)
+    assert [(t.get("type"), t.text) for t in atom_titles] == [
+        ("text", title),
+        ("html", "alpha&amp;omega"),
+    ]
+    rss = render_rss(feed)
+    assert [t.text for t in etree.fromstring(rss).iterfind("channel/item/title")] == [
+        title,
+        "alpha&omega",
+    ]
+    assert b"<title>alpha&#x26;omega</title>" in rss  # the RSS Profile's escapes
+    assert b"<title>Merged &#x3C;b&gt;feed&#x3C;/b&gt; &#x26; co</title>" in rss
+    assert b"<description>&lt;p&gt;Lava reached" in rss  # HTML keeps its escapes
+
+
+def test_entries_sharing_a_second_are_told_apart_in_atom_updated() -> None:
+    """Issue 14: a merged feed's entries often share their updated second (the W3C validator's
+    DuplicateUpdated). Each twin gets a fraction of that second drawn from its own id: stable,
+    whatever else is in the window; an entry with no twin keeps its plain second."""
+    base = _entries()[3]
+    twins = [dataclasses.replace(base, id=f"tag:x.example,2026:{n}", updated=T0) for n in range(3)]
+    alone = dataclasses.replace(base, id="tag:x.example,2026:alone", updated=T0 - timedelta(1))
+
+    def updated(*entries: OutputEntry) -> dict[str, str]:
+        root = etree.fromstring(render_atom(make_feed(entries=entries, updated=T0)))
+        assert RFC3339.match(root.findtext("a:updated", namespaces=A))
+        assert root.findtext("a:updated", namespaces=A) >= "2026-11-25T09:00:00."  # the newest
+        return {
+            e.findtext("a:id", namespaces=A): e.findtext("a:updated", namespaces=A)
+            for e in root.iterfind("a:entry", A)
+        }
+
+    three = updated(*twins, alone)
+    assert three[alone.id] == "2026-11-24T09:00:00Z"
+    values = [three[t.id] for t in twins]
+    assert len(set(values)) == 3
+    assert all(re.fullmatch(r"2026-11-25T09:00:00\.\d{6}Z", v) for v in values), values
+    # The same values whatever the order and whoever else shares the second.
+    assert updated(*reversed(twins)) == {t.id: three[t.id] for t in twins}
+    assert updated(twins[0], twins[2]) == {t.id: three[t.id] for t in (twins[0], twins[2])}
+    assert updated(twins[1]) == {twins[1].id: "2026-11-25T09:00:00Z"}

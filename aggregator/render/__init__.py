@@ -7,6 +7,7 @@ render_html(feed, tpl)  index.html, the river of news page (built-in or user Jin
 load_template(path)     compile a user template early; a broken one is a ConfigError
 write_outputs(feed, d, template)  atom.xml, rss.xml, feed.json (OUTPUT_FILES) and index.html
                         (HTML_FILE) in d; returns the files rewritten
+LOCAL_PAGE              the site link named when neither output.link nor base_url is set
 write_atomic(path, b)   temp file + fsync + os.replace; no-op when the bytes are unchanged
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._common import LOCAL_PAGE
 from .atom import render_atom
 from .jsonfeed import render_json_feed
 from .rss import render_rss
@@ -31,6 +33,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "HTML_FILE",
+    "LOCAL_PAGE",
     "OUTPUT_FILES",
     "load_template",
     "render_atom",

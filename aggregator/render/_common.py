@@ -8,9 +8,14 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from html.entities import name2codepoint
 from urllib.parse import urlsplit
 
-from ..types import OutputEntry
+import lxml.html
+from lxml import etree
+
+from ..types import OutputEntry, OutputFeed
+from ..urls import published_url
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +32,51 @@ def clean(text: str) -> str:
     return _NOT_XML_CHAR.sub("", text)
 
 
+NO_TEXT = "(no text)"  # what an item with neither text nor title says it is
+TITLE_EXCERPT = 80  # characters of its text an untitled item is titled with, at most
+
+_SPACE = re.compile(r"\s+")
+
+
+def html_to_text(html: str) -> str:
+    """Plain text of an HTML fragment: JSON Feed's ``summary`` is text, ours is sanitized HTML."""
+    if not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return ""
+    return _SPACE.sub(" ", root.text_content()).strip()
+
+
+def display_title(entry: OutputEntry) -> str:
+    """The title as written in Atom and RSS: the item's own, else the start of its text (as
+    readers show an untitled item), else NO_TEXT. A blank title is the validator's NotBlank."""
+    title = clean(entry.title)
+    if title.strip():
+        return title
+    text = html_to_text(clean(entry.content or entry.summary or ""))
+    if len(text) <= TITLE_EXCERPT:
+        return text or NO_TEXT
+    cut = text[: TITLE_EXCERPT - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,.;:") + "…"
+
+
+# An end tag, a start tag, or an entity or character reference HTML knows: in text, what a
+# reader that (wrongly) reads text as HTML would show differently (the validator:
+# ContainsUndeclaredHTML, ContainsHTML).
+_MARKUP = re.compile(r"</?[A-Za-z]|&(#[0-9]|#[xX][0-9A-Fa-f]|[A-Za-z][A-Za-z0-9]*)")
+
+
+def looks_like_markup(text: str) -> bool:
+    """True when plain ``text`` holds something HTML would read as a tag or a reference."""
+    for match in _MARKUP.finditer(text):
+        name = match.group(1)
+        if name is None or not name[0].isalpha() or name in name2codepoint or name == "apos":
+            return True
+    return False
+
+
 def _utc(dt: datetime) -> datetime:
     """Normalize to UTC; a naive datetime breaks the types contract, so it is taken as UTC."""
     if dt.tzinfo is None or dt.utcoffset() is None:
@@ -34,10 +84,16 @@ def _utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
-def rfc3339(dt: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable."""
+def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable.
+
+    ``fraction``: microseconds too, when there are any (Atom's updated, told apart per entry).
+    """
     # isoformat() pads the year to 4 digits, unlike strftime("%Y") on glibc.
-    return _utc(dt).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    utc = _utc(dt).replace(tzinfo=None)
+    if fraction and utc.microsecond:
+        return utc.isoformat(timespec="microseconds") + "Z"
+    return utc.replace(microsecond=0).isoformat() + "Z"
 
 
 def rfc822(dt: datetime) -> str:
@@ -47,7 +103,31 @@ def rfc822(dt: datetime) -> str:
 
 def join_base(base_url: str, name: str) -> str:
     """The public URL of an output file; tolerates a base_url with or without a trailing slash."""
-    return base_url.rstrip("/") + "/" + name
+    return href(base_url.rstrip("/") + "/" + name)
+
+
+# Where `aggregator serve` shows index.html unless told otherwise (--host, --port): the page
+# named as the feeds' site when neither output.link nor output.base_url says where it is. RSS
+# requires a channel <link>, and this one is true for the out-of-the-box setup ("about:blank",
+# used before, is no web page and no registered scheme). Publishing elsewhere needs base_url.
+LOCAL_PAGE = "http://127.0.0.1:8080/"
+
+
+def href(url: str) -> str:
+    """A link as written in the outputs: XML-safe, and a URI, not an IRI (issue 14)."""
+    return published_url(clean(url))
+
+
+def site_link(feed: OutputFeed) -> str:
+    """The page the merged feed belongs to, for RSS <link>, Atom's alternate and home_page_url.
+
+    output.link, else base_url (index.html is written beside the feeds, so the directory is
+    the page), else an http(s) feed id, else LOCAL_PAGE.
+    """
+    for candidate in (feed.link, feed.base_url, feed.id):
+        if candidate and is_http_url(candidate):
+            return href(candidate)
+    return LOCAL_PAGE
 
 
 def is_http_url(value: str) -> bool:

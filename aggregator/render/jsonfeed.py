@@ -3,46 +3,39 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-import lxml.html
-from lxml import etree
-
 from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
-from ._common import body_html, clean, is_http_url, join_base, rfc3339, unique_entries
-from .atom import NO_TEXT
+from ._common import (
+    body_html,
+    clean,
+    display_title,
+    href,
+    html_to_text,
+    is_http_url,
+    join_base,
+    rfc3339,
+    site_link,
+    unique_entries,
+)
 
 VERSION = "https://jsonfeed.org/version/1.1"
 UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
-
-_SPACE = re.compile(r"\s+")
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: JSON Feed's ``summary`` is text, ours is sanitized HTML."""
-    if not html.strip():
-        return ""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return ""
-    return _SPACE.sub(" ", root.text_content()).strip()
 
 
 def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any]:
     """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
     out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
     if is_http_url(source.url):  # a local file:// feed's path is nobody's business
-        out["feed_url"] = clean(source.url)
+        out["feed_url"] = href(source.url)
     if source.link:
-        out["home_page_url"] = clean(source.link)
+        out["home_page_url"] = href(source.link)
     if coverage:
         out["also_reported_by"] = [
             {
                 "title": clean(c.feed.title),
-                "feed_url": clean(c.feed.url) if is_http_url(c.feed.url) else None,
-                "url": clean(c.link) if c.link and is_http_url(c.link) else None,
+                "feed_url": href(c.feed.url) if is_http_url(c.feed.url) else None,
+                "url": href(c.link) if c.link and is_http_url(c.link) else None,
                 "headline": clean(c.title),
                 "copies": c.copies,
             }
@@ -56,13 +49,13 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     ``content_text`` (its title) is present (R-J2), never an empty one."""
     item: dict[str, Any] = {"id": clean(entry.id)}
     if entry.link:
-        item["url"] = clean(entry.link)
+        item["url"] = href(entry.link)
     item["title"] = clean(entry.title)
     body = clean(body_html(entry) or "")
     if body:
         item["content_html"] = body
     else:
-        item["content_text"] = clean(entry.title) or NO_TEXT
+        item["content_text"] = display_title(entry)
     if entry.summary:
         summary = html_to_text(clean(entry.summary))
         if summary:
@@ -78,7 +71,7 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
     attachments = []
     for enc in entry.enclosures:
         att: dict[str, Any] = {
-            "url": clean(enc.url),
+            "url": href(enc.url),
             "mime_type": clean(enc.type or UNKNOWN_MIME_TYPE),
         }
         if enc.length is not None and enc.length >= 0:
@@ -93,12 +86,11 @@ def _item(entry: OutputEntry) -> dict[str, Any]:
 def render_json_feed(feed: OutputFeed) -> bytes:
     """Serialize the merged feed as JSON Feed 1.1, UTF-8, with a fixed key order."""
     doc: dict[str, Any] = {"version": VERSION, "title": clean(feed.title)}
-    if feed.link:
-        doc["home_page_url"] = clean(feed.link)
+    doc["home_page_url"] = site_link(feed)
     if feed.base_url:
-        doc["feed_url"] = clean(join_base(feed.base_url, "feed.json"))
+        doc["feed_url"] = join_base(feed.base_url, "feed.json")
         if feed.hub:
-            doc["hubs"] = [{"type": "WebSub", "url": clean(feed.hub)}]
+            doc["hubs"] = [{"type": "WebSub", "url": href(feed.hub)}]
     doc["items"] = [_item(e) for e in unique_entries(feed.entries)]
     text = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False)
     return (text + "\n").encode("utf-8")

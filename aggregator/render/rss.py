@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .. import PROJECT_URL
@@ -11,18 +13,17 @@ from ._common import (
     DC_NS,
     body_html,
     clean,
+    display_title,
+    href,
     is_http_url,
     join_base,
     rfc822,
+    site_link,
     unique_entries,
 )
 
 # RSS requires <enclosure type>; this is the honest value when the source did not say.
 UNKNOWN_MIME_TYPE = "application/octet-stream"
-# RSS requires a channel <link>. When neither a site link, a base_url nor an http(s) feed id is
-# configured there is no true value; "about:blank" is a syntactically valid absolute URI that
-# points nowhere, rather than a made-up site.
-NO_LINK = "about:blank"
 
 
 def _sub(
@@ -35,28 +36,38 @@ def _sub(
     return el
 
 
-def channel_link(feed: OutputFeed) -> str:
-    """The channel's HTML link (R-R1): the site, else the output dir, else an http(s) id."""
-    if feed.link:
-        return feed.link
-    if feed.base_url:
-        return feed.base_url
-    if is_http_url(feed.id):
-        return feed.id
-    return NO_LINK
+# "&" and "<" in plain text as the RSS Profile asks (&#x26; and &#x3C;, not &amp; and &lt;):
+# the same text to an XML parser, and a sign to readers and the validator (ContainsHTML,
+# CharacterData) that it is text, not escaped HTML. Item descriptions are HTML, and keep theirs.
+_DESCRIPTION = re.compile(rb"(<description>.*?</description>)", re.S)
+_TEXT = re.compile(rb">([^<]+)<")
+
+
+def _profile_escapes(match: re.Match[bytes]) -> bytes:
+    text = match.group(1).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+    return b">" + text + b"<"
+
+
+def _plain_text_escaped(xml: bytes) -> bytes:
+    head, item, items = xml.partition(b"<item>")  # the channel's own elements are all text
+    pieces = _DESCRIPTION.split(items)
+    for i in range(0, len(pieces), 2):  # outside the items' descriptions
+        pieces[i] = _TEXT.sub(_profile_escapes, pieces[i])
+    return _TEXT.sub(_profile_escapes, head) + item + b"".join(pieces)
 
 
 def _item(channel: etree._Element, entry: OutputEntry) -> None:
     """One <item>; the HTML goes in <description> as escaped text (R-R6)."""
     item = _sub(channel, "item")
-    _sub(item, "title", entry.title)
-    if entry.link:
-        _sub(item, "link", entry.link)
+    _sub(item, "title", display_title(entry))
+    link = href(entry.link) if entry.link else None
+    if link:
+        _sub(item, "link", link)
     html = body_html(entry)
     if html:
         _sub(item, "description", html)
     # isPermaLink defaults to true, so it is always written explicitly (R-R3).
-    permalink = is_http_url(entry.id) and entry.id == entry.link
+    permalink = is_http_url(entry.id) and entry.id == link
     _sub(item, "guid", entry.id, isPermaLink="true" if permalink else "false")
     _sub(item, "pubDate", rfc822(entry.published))
     for name in entry.authors:
@@ -72,13 +83,13 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
         _sub(
             item,
             "enclosure",
-            url=enc.url,
+            url=href(enc.url),
             length=str(length),
             type=enc.type or UNKNOWN_MIME_TYPE,
         )
     # R-R4; <source> requires a url, and a local file:// feed's path is not published.
     if is_http_url(entry.source.url):
-        _sub(item, "source", entry.source.title, url=entry.source.url)
+        _sub(item, "source", entry.source.title, url=href(entry.source.url))
 
 
 def render_rss(feed: OutputFeed) -> bytes:
@@ -86,7 +97,7 @@ def render_rss(feed: OutputFeed) -> bytes:
     root = etree.Element("rss", {"version": "2.0"}, nsmap={"atom": ATOM_NS, "dc": DC_NS})
     channel = _sub(root, "channel")
     _sub(channel, "title", feed.title)
-    _sub(channel, "link", channel_link(feed))
+    _sub(channel, "link", site_link(feed))  # required (R-R1)
     _sub(channel, "description", feed.title)
     _sub(channel, "lastBuildDate", rfc822(feed.updated))
     version = f" {feed.generator_version}" if feed.generator_version else ""
@@ -100,7 +111,8 @@ def render_rss(feed: OutputFeed) -> bytes:
             href=join_base(feed.base_url, "rss.xml"),
         )
         if feed.hub:
-            _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=feed.hub)
+            _sub(channel, etree.QName(ATOM_NS, "link"), rel="hub", href=href(feed.hub))
     for entry in unique_entries(feed.entries):
         _item(channel, entry)
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    xml = etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+    return _plain_text_escaped(xml)

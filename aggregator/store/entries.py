@@ -34,7 +34,7 @@ _IN_CHUNK = 500  # values bound in one IN (...) list
 class EntriesMixin(StoreBase):
     """Reads and writes of entries and their per-feed copies (sources)."""
 
-    def known_for(self, state: FeedState, document_feed_id: str | None, lookups: Lookups) -> Known:
+    def known_for(self, state: FeedState, lookups: Lookups) -> Known:
         """What `plan.plan_update` decides one response of this feed against."""
         conn = self.db.conn
         sources = {
@@ -57,7 +57,7 @@ class EntriesMixin(StoreBase):
         first_success, feed_id_taken = conn.execute(
             "SELECT last_success IS NULL, EXISTS (SELECT 1 FROM feeds other "
             "WHERE other.source_id = ? AND other.id != feeds.id) FROM feeds WHERE id = ?",
-            [document_feed_id, state.feed_id],
+            [lookups.feed_id, state.feed_id],
         ).fetchone()
         entry_by_url = dict(
             self._in(

@@ -529,7 +529,7 @@ def test_datasette_command_says_what_is_missing(news: Path, tmp_path: Path) -> N
 
 def test_update_shows_a_progress_bar_only_on_a_terminal(news: Path) -> None:
     piped = cli(news, "update")
-    assert "polling" not in piped.stderr and "world: 0 new" in piped.stderr
+    assert "polling" not in piped.stderr and "world: 200 0 new" in piped.stderr
     leader, follower = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "aggregator", "--config", str(news), "update"],

@@ -72,7 +72,7 @@ FIELD_CASES: list[tuple[str, Any, int | None, str, object]] = [
     ("atom_xml_base.xml", ATOM, 0, "published", utc(2026, 11, 24, 12, 0)),
     ("atom_xml_base.xml", ATOM, 0, "updated", utc(2026, 11, 25, 5, 0)),
     ("atom_xml_base.xml", ATOM, 0, "authors", ("Feed Author",)),  # inherited from the feed
-    # Titles are always plain text, tags stripped, even a type="text" title (STANDARDS R-K4)
+    # Titles are always plain text, tags stripped, even a type="text" title
     ("atom_xml_base.xml", ATOM, 1, "title", "Plain text title"),
     (
         "atom_xml_base.xml",
@@ -465,7 +465,7 @@ def test_text_to_html_escapes_instead_of_parsing() -> None:
     assert text_to_html("<b>a</b> & b\n\nnext") == "<p>&lt;b&gt;a&lt;/b&gt; &amp; b</p><p>next</p>"
 
 
-# ---------------------------------------------------------------- publisher hints (R-H12)
+# ---------------------------------------------------------------- publisher hints
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 

@@ -170,7 +170,7 @@ def test_atom_validates_against_rfc4287_schema(atom: bytes, atom_schema: etree.R
 def test_atom_is_utf8_xml_without_control_chars(atom: bytes) -> None:
     assert atom.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     assert b"\x0b" not in atom and b"\x00" not in atom
-    etree.fromstring(atom)  # well-formed (R-A12)
+    etree.fromstring(atom)  # well-formed
 
 
 def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None:
@@ -179,7 +179,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
     assert atom_tree.findtext("a:id", namespaces=A) == feed.id
     assert atom_text(atom_tree.find("a:title", namespaces=A)) == clean(feed.title)
     assert atom_tree.findtext("a:updated", namespaces=A) == "2026-11-25T10:00:00Z"
-    # R-A8: a feed-level author with exactly one name.
+    # A feed-level author with exactly one name.
     names = atom_tree.xpath("a:author/a:name/text()", namespaces=A)
     assert names == [clean(feed.title)]
     gen = atom_tree.find("a:generator", namespaces=A)
@@ -191,7 +191,7 @@ def test_atom_feed_metadata(atom_tree: etree._Element, feed: OutputFeed) -> None
     assert atom_tree.xpath("a:link[@rel='alternate']/@href", namespaces=A) == [
         "https://news.example/"
     ]
-    assert not atom_tree.xpath("//fh:complete", namespaces={"fh": FH})  # R-P1
+    assert not atom_tree.xpath("//fh:complete", namespaces={"fh": FH})
     assert FH.encode() not in etree.tostring(atom_tree)
 
 
@@ -202,7 +202,7 @@ def test_atom_self_link_only_with_base_url_and_id_is_stable() -> None:
     assert moved.xpath("a:link[@rel='self']/@href", namespaces=A) == [
         "https://elsewhere.example/f/atom.xml"
     ]
-    # R-A2: the feed id does not follow the serving URL.
+    # The feed id does not follow the serving URL.
     assert without.findtext("a:id", namespaces=A) == moved.findtext("a:id", namespaces=A)
 
 
@@ -230,16 +230,16 @@ def test_atom_entries(atom_tree: etree._Element, feed: OutputFeed) -> None:
         title = el.find("a:title", namespaces=A)
         assert title.get("type") == ("html" if "<" in entry.title else "text")
         assert atom_text(title) == clean(entry.title)
-        # R-A9: every entry carries its source's id, title and updated.
+        # Every entry carries its source's id, title and updated.
         src = el.find("a:source", namespaces=A)
         assert src.findtext("a:id", namespaces=A) == entry.source.id
         assert atom_text(src.find("a:title", namespaces=A)) == entry.source.title
         assert src.findtext("a:updated", namespaces=A)
         assert src.xpath("a:link[@rel='self']/@href", namespaces=A) == [entry.source.url]
-        # R-A6: without content there is an alternate link.
+        # Without content there is an alternate link.
         if not el.xpath("a:content", namespaces=A):
             assert el.xpath("a:link[@rel='alternate']", namespaces=A)
-        # R-A11: html text constructs with no child elements; an item with no text at all is
+        # Html text constructs with no child elements; an item with no text at all is
         # summarized by its title, as text (issue 14: no Atom entry without either).
         assert el.xpath("a:content | a:summary", namespaces=A)
         for c in el.xpath("a:content | a:summary", namespaces=A):

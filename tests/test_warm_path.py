@@ -260,7 +260,7 @@ def test_record_not_modified_is_one_update_keeping_unsent_validators(tmp_path: P
         reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
         assert len(writes) == 1 and not reads, seen
         row = _feed(store, "f")
-        assert row["etag"] == '"new"'  # R-H2: a 304 that sends a new validator replaces it
+        assert row["etag"] == '"new"'  # a 304 that sends a new validator replaces it
         assert row["last_modified"] == "Mon, 01 Jan 2024 00:00:00 GMT"  # not sent: kept
         assert (row["error_count"], row["failing_since"], row["last_error"]) == (0, None, None)
         assert row["last_result"] == "not-modified" and row["last_status"] == 304

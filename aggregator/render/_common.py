@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 
-# Characters XML 1.0 forbids (C0 except TAB/LF/CR, U+FFFE, U+FFFF; R-A12), plus lone surrogates,
+# Characters XML 1.0 forbids (C0 except TAB/LF/CR, U+FFFE, U+FFFF), plus lone surrogates,
 # which cannot be encoded as UTF-8 at all and would make the final .encode() fail.
 _NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -85,7 +85,7 @@ def _utc(dt: datetime) -> datetime:
 
 
 def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z (R-A4); seconds keep bytes stable.
+    """``YYYY-MM-DDTHH:MM:SSZ``: RFC 3339 with an explicit Z; seconds keep bytes stable.
 
     ``fraction``: microseconds too, when there are any (Atom's updated, told apart per entry).
     """
@@ -97,7 +97,7 @@ def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
 
 
 def rfc822(dt: datetime) -> str:
-    """RFC 822 date with a 4-digit year and a matching day name, in GMT (R-R2)."""
+    """RFC 822 date with a 4-digit year and a matching day name, in GMT (as RSS 2.0 wants)."""
     return format_datetime(_utc(dt), usegmt=True)
 
 
@@ -131,7 +131,7 @@ def site_link(feed: OutputFeed) -> str:
 
 
 def is_http_url(value: str) -> bool:
-    """True for an absolute http(s) URL with a host (what may be a permalink guid, R-R3)."""
+    """True for an absolute http(s) URL with a host (what may be a permalink guid)."""
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -140,7 +140,7 @@ def is_http_url(value: str) -> bool:
 
 
 def unique_entries(entries: Iterable[OutputEntry]) -> list[OutputEntry]:
-    """Keep the first entry of each id, in the given order: ids must be unique (R-A7).
+    """Keep the first entry of each id, in the given order: ids must be unique (RFC 4287 4.2.6).
 
     The store should never hand us duplicates; if it does, the output stays valid and the
     problem is logged instead of producing a feed that readers de-duplicate unpredictably.

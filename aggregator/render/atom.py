@@ -1,6 +1,7 @@
 """OutputFeed -> Atom 1.0 (RFC 4287) bytes, built with lxml so escaping is never hand-written.
 
-lxml rather than stdlib ElementTree or feedgen: see STANDARDS R-K5/R-K6.
+lxml rather than stdlib ElementTree or feedgen: it escapes every value, refuses what XML cannot
+hold, and serializes the same tree to the same bytes.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from ._common import (
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    """Append an Atom element; every text and attribute value goes through ``clean`` (R-A12)."""
+    """Append an Atom element; every text and attribute value goes through ``clean``
+    (characters XML 1.0 forbids would make the whole file unreadable)."""
     el = etree.SubElement(
         parent, etree.QName(ATOM_NS, tag), {k: clean(v) for k, v in attrs.items()}
     )
@@ -56,7 +58,7 @@ def _author(parent: etree._Element, name: str) -> None:
 
 
 def _source(parent: etree._Element, source: SourceFeed, fallback_updated: str) -> None:
-    """atom:source with at least id, title and updated (RFC 4287 4.2.11, R-A9)."""
+    """atom:source with at least id, title and updated (RFC 4287 4.2.11)."""
     el = _sub(parent, "source")
     _sub(el, "id", source.id)
     _text(el, "title", source.title)
@@ -102,7 +104,7 @@ def _fraction(entry_id: str) -> int:
 
 
 def _entry(parent: etree._Element, entry: OutputEntry, updated_at: datetime) -> None:
-    """One atom:entry; content/summary are type="html" with the markup as escaped text (R-A11)."""
+    """One atom:entry; content/summary are type="html" with the markup as escaped text."""
     el = _sub(parent, "entry")
     updated = rfc3339(updated_at, fraction=True)
     _sub(el, "id", entry.id)
@@ -153,9 +155,9 @@ def render_atom(feed: OutputFeed) -> bytes:
     _text(root, "title", feed.title)
     entries = unique_entries(feed.entries)
     times = updated_times(entries)
-    # R-A5: the newest entry's (a fraction later than feed.updated when it shares its second).
+    # The newest entry's (a fraction later than feed.updated when it shares its second).
     _sub(root, "updated", rfc3339(max([_utc(feed.updated), *times.values()]), fraction=True))
-    # Every entry must resolve to an author (R-A8): one feed-level author covers them all.
+    # Every entry must resolve to an author (RFC 4287 4.1.1): one feed-level author covers all.
     _author(root, feed.title)
     gen_attrs = {"uri": PROJECT_URL}
     if feed.generator_version:
@@ -173,7 +175,7 @@ def render_atom(feed: OutputFeed) -> bytes:
             _sub(root, "link", rel="hub", href=href(feed.hub))
     # The page the feed belongs to; without it feedparser offers the tag: id as the link.
     _sub(root, "link", rel="alternate", type="text/html", href=site_link(feed))
-    # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005, R-P1).
+    # No fh:complete: the output is a sliding window, not a complete feed (RFC 5005).
     for entry in entries:
         _entry(root, entry, times[entry.id])
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

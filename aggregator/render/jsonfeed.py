@@ -24,7 +24,7 @@ UNKNOWN_MIME_TYPE = "application/octet-stream"  # attachments require mime_type
 
 
 def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any]:
-    """The ``_source`` extension object: JSON Feed has no source element (R-J3)."""
+    """The ``_source`` extension object: JSON Feed has no source element."""
     out: dict[str, Any] = {"id": clean(source.id), "title": clean(source.title)}
     if is_http_url(source.url):  # a local file:// feed's path is nobody's business
         out["feed_url"] = href(source.url)
@@ -46,7 +46,7 @@ def _source(source: SourceFeed, coverage: tuple[Coverage, ...]) -> dict[str, Any
 
 def _item(entry: OutputEntry) -> dict[str, Any]:
     """One item; ``id`` is always a string and ``content_html`` or, for an item with no text,
-    ``content_text`` (its title) is present (R-J2), never an empty one."""
+    ``content_text`` (its title) is present (JSON Feed 1.1 wants one), never an empty one."""
     item: dict[str, Any] = {"id": clean(entry.id)}
     if entry.link:
         item["url"] = href(entry.link)

@@ -29,7 +29,7 @@ UNKNOWN_MIME_TYPE = "application/octet-stream"
 def _sub(
     parent: etree._Element, tag: str | etree.QName, text: str | None = None, **attrs: str
 ) -> etree._Element:
-    """Append an element; every text and attribute value goes through ``clean`` (R-A12)."""
+    """Append an element; every text and attribute value goes through ``clean``."""
     el = etree.SubElement(parent, tag, {k: clean(v) for k, v in attrs.items()})
     if text is not None:
         el.text = clean(text)
@@ -57,7 +57,7 @@ def _plain_text_escaped(xml: bytes) -> bytes:
 
 
 def _item(channel: etree._Element, entry: OutputEntry) -> None:
-    """One <item>; the HTML goes in <description> as escaped text (R-R6)."""
+    """One <item>; the HTML goes in <description> as escaped text."""
     item = _sub(channel, "item")
     _sub(item, "title", display_title(entry))
     link = href(entry.link) if entry.link else None
@@ -66,7 +66,7 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
     html = body_html(entry)
     if html:
         _sub(item, "description", html)
-    # isPermaLink defaults to true, so it is always written explicitly (R-R3).
+    # isPermaLink defaults to true, so it is always written explicitly.
     permalink = is_http_url(entry.id) and entry.id == link
     _sub(item, "guid", entry.id, isPermaLink="true" if permalink else "false")
     _sub(item, "pubDate", rfc822(entry.published))
@@ -87,7 +87,8 @@ def _item(channel: etree._Element, entry: OutputEntry) -> None:
             length=str(length),
             type=enc.type or UNKNOWN_MIME_TYPE,
         )
-    # R-R4; <source> requires a url, and a local file:// feed's path is not published.
+    # <source> names the feed an item came from; it requires a url, and a local file:// feed's
+    # path is not published.
     if is_http_url(entry.source.url):
         _sub(item, "source", entry.source.title, url=href(entry.source.url))
 
@@ -97,7 +98,7 @@ def render_rss(feed: OutputFeed) -> bytes:
     root = etree.Element("rss", {"version": "2.0"}, nsmap={"atom": ATOM_NS, "dc": DC_NS})
     channel = _sub(root, "channel")
     _sub(channel, "title", feed.title)
-    _sub(channel, "link", site_link(feed))  # required (R-R1)
+    _sub(channel, "link", site_link(feed))  # required by RSS 2.0
     _sub(channel, "description", feed.title)
     _sub(channel, "lastBuildDate", rfc822(feed.updated))
     version = f" {feed.generator_version}" if feed.generator_version else ""

@@ -1,4 +1,5 @@
-"""Publish output files atomically, and only when their bytes change (R-A16, R-A5)."""
+"""Publish output files atomically, and only when their bytes change: a reader
+polling with If-Modified-Since, and a WebSub hub, see a change only when there is one."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ by several outlets is `stories/`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -66,6 +67,7 @@ _UUID_URN = re.compile(r"urn:uuid:[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]
 _WITH_HOST = re.compile(r"[a-z]+://[^/]")
 
 
+@functools.lru_cache(maxsize=16_384)  # asked for each new entry's id more than once
 def published_id(value: str) -> str | None:
     """The form an entry or feed id is published in, or None when it must be minted.
 

@@ -61,12 +61,17 @@ def lookups(state: FeedState, parsed: ParsedFeed) -> Lookups:
     document's own id (whether another feed goes by it)."""
     own_id = own_feed_id(parsed)
     feed_ids = {state.source_id, own_id or state.source_id}
+    output_ids: set[str] = set()
+    for entry in parsed.entries:
+        kept = published_id(entry.source_id)
+        if kept is not None:
+            output_ids.add(kept)
+        else:  # minted from the feed's permanent id: the one it has, or the one it may adopt
+            output_ids.update(scoped_id(entry.source_id, feed_id) for feed_id in feed_ids)
     return Lookups(
         feed_id=own_id,
         canonical_urls=frozenset(e.canonical_url for e in parsed.entries if e.canonical_url),
-        output_ids=frozenset(
-            output_id(e.source_id, feed_id) for e in parsed.entries for feed_id in feed_ids
-        ),
+        output_ids=frozenset(output_ids),
     )
 
 

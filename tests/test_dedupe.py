@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from aggregator import urls
 from aggregator.dedupe import fingerprint, output_id, scoped_id
 from aggregator.types import Entry
 from aggregator.urls import feed_source_id
@@ -131,3 +135,17 @@ def test_ids_are_published_in_their_normal_form_or_minted(
     else:
         assert result == published
         assert output_id(result, "urn:uuid:other") == result  # a fixed point
+
+
+@given(
+    st.text(alphabet=st.sampled_from("aZ09-._~:/?#[]@!$&'()*+,;=% é\u00a0%2F%7e%41"), max_size=40)
+)
+def test_the_normal_form_fast_path_changes_nothing(rest: str) -> None:
+    """`urls._normal_part` returns text already in normal form as it is; the result is what
+    the escape-by-escape path gives."""
+    value = "https://Host.example/" + rest
+    fast = urls.normal_uri(value)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(urls, "_already_normal", lambda safe: re.compile("(?!)"))
+        slow = urls.normal_uri(value)
+    assert fast == slow

@@ -129,6 +129,8 @@ def update_command(
     """Poll every enabled feed once, store new entries, rewrite the outputs."""
     config = _load(ctx)
     _require_feeds(config, allow_empty, warn=not quiet)
+    if quiet:  # warnings too (an unset base_url, say): only errors
+        logging.getLogger("aggregator").setLevel(logging.ERROR)
     unknown = sorted(set(names) - {f.name for f in config.feeds})
     if unknown:
         raise click.BadParameter(
@@ -308,6 +310,8 @@ def stories_command(
     """Stories told by several outlets: their members, and why each was merged."""
     config = _load(ctx)
     when = parse_when(since, datetime.now(UTC)) if since else None
+    if not config.database.exists():  # a listing or a rebuild creates no database
+        raise _AggregatorError(f"no database at {config.database}: run `aggregator update` first")
     if rebuild:
         try:
             with open_store(config.database) as store:
@@ -618,7 +622,9 @@ def _setup_logging() -> None:
 _host_option = click.option(
     "--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: all)."
 )
-_port_option = click.option("--port", default=8080, show_default=True, type=int)
+_port_option = click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535)
+)
 
 
 @cli.command("run")

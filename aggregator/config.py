@@ -376,8 +376,10 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
     fields = reader.mapping(node, key, _FEED_KEYS)
     if "url" not in fields:
         raise reader.error(node, key, "missing required key 'url'")
+    # Text, not `yes` or 12345 read by YAML as a bool or a number (`url: yes` was a feed "True").
+    written = reader.string(fields["url"][1], f"{key}.url")
     url = reader.convert(
-        fields["url"][1], f"{key}.url", lambda v: _resolve_feed_url(str(v).strip(), base_dir)
+        fields["url"][1], f"{key}.url", lambda _: _resolve_feed_url(written, base_dir)
     )
     feed = FeedConfig(url=url, name=feed_name_from_url(url))
     for name, (_key_node, value) in fields.items():

@@ -482,3 +482,47 @@ def test_a_broken_template_stops_before_anything_runs(
     )
     assert run("update", cwd=tmp_path).returncode == 0
     assert (tmp_path / "out" / "index.html").read_text() == "<h1>Merged</h1><p>One</p>"
+
+
+def test_bad_ports_and_missing_databases_are_messages_not_tracebacks(tmp_path: Path) -> None:
+    """A port out of range is a usage error (exit 2; it was an OverflowError traceback), and
+    `stories` before the first update says so instead of creating an empty database."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: db/a.db\nfeeds:\n  - url: https://a.example/rss\n")
+    for args in (["serve", "--port", "99999"], ["run", "--serve", "--port", "70000"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert "99999" in done.stderr or "70000" in done.stderr
+    for args in (["stories"], ["stories", "--rebuild"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 1 and "run `aggregator update` first" in done.stderr
+    assert not (tmp_path / "db" / "a.db").exists()
+
+
+def test_update_quiet_prints_no_warning(tmp_path: Path) -> None:
+    """`--quiet` prints only errors: not the warning that base_url is unset."""
+    (tmp_path / "a.xml").write_text(
+        '<rss version="2.0"><channel><title>A</title><link>https://a.example/</link>'
+        "<item><title>One</title><link>https://a.example/1</link></item></channel></rss>"
+    )
+    (tmp_path / "feeds.yaml").write_text(
+        "database: db/a.db\noutput:\n  dir: out\nfeeds:\n  - url: a.xml\n"
+    )
+    loud = run("update", cwd=tmp_path)
+    assert loud.returncode == 0 and "base_url is not set" in loud.stderr, loud.stderr
+    feed = tmp_path / "a.xml"
+    feed.write_text(feed.read_text().replace("One", "Two"))
+    os.utime(feed, (feed.stat().st_atime, feed.stat().st_mtime + 5))  # a new Last-Modified
+    quiet = run("update", "--quiet", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+    assert "Two" in (tmp_path / "out" / "atom.xml").read_text()

@@ -201,6 +201,9 @@ def test_minimal_config_defaults(tmp_path: Path) -> None:
         # issue 14 #6: these loaded, then failed when fetched under the names "/x" and ""
         ('feeds:\n  - url: "http:/x"\n', 2, "feeds[0].url: 'http:/x' has no host"),
         ('feeds:\n  - url: "https://"\n', 2, "feeds[0].url: 'https://' has no host"),
+        # YAML reads these as a bool and a number: `url: yes` was a feed named "True"
+        ("feeds:\n  - url: yes\n", 2, "feeds[0].url: expected text, got True"),
+        ("feeds:\n  - url: 12345\n", 2, "feeds[0].url: expected text, got 12345"),
         ("feeds:\n  - x.xml\n  - https://\n", 3, "feeds[1].url: 'https://' has no host"),
         (
             'feeds:\n  - url: "http://exa mple.org/"\n',

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from aggregator.store._base import StoreBase, _must_utc, parse_utc
+from aggregator.store._base import StoreBase, _must_utc, parse_utc, utc_text
 from aggregator.types import (
     Coverage,
     Enclosure,
     OutputEntry,
+    Selection,
     SourceFeed,
 )
 from aggregator.urls import canonical_url
@@ -91,7 +93,37 @@ class OutputMixin(StoreBase):
                 "ORDER BY e.published DESC, e.id DESC LIMIT ?",
                 [limit],
             )
-        selected = list(rows)
+        return self._output_entries(list(rows), group_stories)
+
+    def selected_entries(
+        self, selection: Selection, now: datetime, *, group_stories: bool = True
+    ) -> list[OutputEntry]:
+        """An extra output's items: those `selection` picks, newest first, like latest_entries.
+
+        Grouped, a story is shown by its representative when that entry matches, else by its
+        earliest matching member (a preferred feed's first): the item carries the story's id
+        and every outlet's copies, whichever member matched. `min_outlets` counts the feeds
+        carrying any member of the story, the ones the selection did not pick included.
+        """
+        sql, params = _selected_sql(selection, now, group_stories)
+        rows = self.db.query(
+            "SELECT e.*, "
+            + (
+                "coalesce(st.uid, e.uid) AS out_uid, "
+                "max(e.updated, coalesce(st.updated, e.updated)) AS out_updated "
+                if group_stories
+                else "e.uid AS out_uid, e.updated AS out_updated "
+            )
+            + "FROM entries e LEFT JOIN stories st ON st.id = e.story_id "
+            f"WHERE e.id IN ({sql}) ORDER BY e.published DESC, e.id DESC",
+            params,
+        )
+        return self._output_entries(list(rows), group_stories)
+
+    def _output_entries(
+        self, selected: list[dict[str, Any]], group_stories: bool
+    ) -> list[OutputEntry]:
+        """Rows of entries (with `out_uid`, `out_updated`) as the renderers' records."""
         if not selected:
             return []
         feeds = self._source_feeds()
@@ -170,3 +202,79 @@ class OutputMixin(StoreBase):
             )
             for r in rows
         }
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _matching(alias: str, selection: Selection, now: datetime) -> tuple[str, list[Any]]:
+    """The entry-level conditions of `selection` on the entries row ``alias``, as SQL.
+
+    A feed condition holds when any feed carrying the entry meets it (several feeds may carry
+    one URL: each is a `sources` row), as for `aggregator entries --feed`.
+    """
+    where = ["1"]
+    params: list[Any] = []
+    if selection.tags:
+        where.append(
+            "EXISTS (SELECT 1 FROM sources s JOIN feeds f ON f.id = s.feed_id, json_each(f.tags) t "
+            f"WHERE s.entry_id = {alias}.id AND t.value IN ({_marks(selection.tags)}))"
+        )
+        params += selection.tags
+    if selection.feeds:
+        where.append(
+            "EXISTS (SELECT 1 FROM sources s JOIN feeds f ON f.id = s.feed_id "
+            f"WHERE s.entry_id = {alias}.id AND f.name IN ({_marks(selection.feeds)}))"
+        )
+        params += selection.feeds
+    if selection.search is not None:
+        where.append(f"{alias}.id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?)")
+        params.append(selection.search)
+    if selection.since is not None:
+        where.append(f"{alias}.published >= ?")
+        params.append(utc_text(now - selection.since))
+    return " AND ".join(where), params
+
+
+def _selected_sql(
+    selection: Selection, now: datetime, group_stories: bool
+) -> tuple[str, list[Any]]:
+    """``SELECT e.id ...``: the ids of the entries an extra output shows, newest first.
+
+    Walks the entries by publication date (its index) and stops at `max_entries`, testing each
+    one: every condition is evaluated per entry, against its story's few members.
+    """
+    match_e, params_e = _matching("e", selection, now)
+    where = [match_e]
+    params = list(params_e)
+    if group_stories:
+        # The member that shows the story: the representative if it matches, else the first
+        # matching member in the representative's own order (preferred feed, earliest, id).
+        match_o, params_o = _matching("o", selection, now)
+        where.append(
+            "(e.story_id IS NULL OR e.id = st.representative_id OR NOT EXISTS ("
+            "SELECT 1 FROM entries o JOIN feeds fo ON fo.id = o.feed_id "
+            "WHERE o.story_id = e.story_id AND o.id != e.id "
+            "AND (o.id = st.representative_id "
+            "OR (-fo.prefer, o.published, o.id) < (-fe.prefer, e.published, e.id)) "
+            f"AND {match_o}))"
+        )
+        params += params_o
+    if selection.min_outlets > 1:
+        members = (
+            "SELECT o.id FROM entries o WHERE o.story_id = e.story_id UNION ALL SELECT e.id"
+            if group_stories
+            else "SELECT e.id"
+        )
+        where.append(
+            "(SELECT count(DISTINCT s.feed_id) FROM sources s "
+            f"WHERE s.entry_id IN ({members})) >= ?"
+        )
+        params.append(selection.min_outlets)
+    sql = (
+        "SELECT e.id FROM entries e JOIN feeds fe ON fe.id = e.feed_id "
+        "LEFT JOIN stories st ON st.id = e.story_id "
+        f"WHERE {' AND '.join(where)} ORDER BY e.published DESC, e.id DESC LIMIT ?"
+    )
+    return sql, [*params, selection.max_entries]

@@ -787,6 +787,28 @@ def extra_feed(store: Store, config: Config, extra: ExtraOutput, now: datetime) 
     )
 
 
+def output_counts(config: Config, *, clock: Clock = utc_now) -> list[tuple[ExtraOutput, int]]:
+    """`aggregator outputs`: each extra output with how many items it shows now.
+
+    The feed rows are synced with the config first (as `build` does): the tags an output
+    selects by are the ones feeds.yaml gives now. No database yet: every count is 0.
+    """
+    if not config.database.exists():
+        return [(extra, 0) for extra in config.outputs]
+    now = clock()
+    with open_store(config.database) as store:
+        store.sync_feeds(config.feeds, now)
+        return [
+            (
+                extra,
+                store.count_selected(
+                    extra.selection, now, group_stories=config.output.group_stories
+                ),
+            )
+            for extra in config.outputs
+        ]
+
+
 def merged_feed(store: Store, config: Config) -> OutputFeed:
     entries = store.latest_entries(
         config.output.max_entries, group_stories=config.output.group_stories

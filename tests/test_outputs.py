@@ -258,6 +258,44 @@ def test_extra_outputs_are_valid_feeds(
     assert ", 0 errors, 0 warnings" in done.stdout, done.stdout
 
 
+# ---------------------------------------------------------------- aggregator outputs
+
+
+def test_outputs_command_lists_each_output_with_its_entry_count(site: Path) -> None:
+    listed = run("outputs", "--format", "json", cwd=site)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert {r["name"]: r["entries"] for r in rows} == {
+        "world": 4,
+        "tech": 3,
+        "elections": 1,
+        "big": 1,
+        "week": 4,
+        "latest": 2,
+        "world-shared": 2,
+    }
+    big = next(r for r in rows if r["name"] == "big")
+    assert big["url"] == BASE_URL + "big/" and big["id"] == f"{MAIN_ID}/big"
+    assert big["selection"]["min_outlets"] == 3
+    assert Path(big["dir"]) == site / "out" / "big"
+    table = run("outputs", cwd=site)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["name", "title", "entries", "selection", "where"]
+    world_shared = next(line for line in lines if line.startswith("world-shared "))
+    assert "World, shared" in world_shared and " 2 " in world_shared
+    assert "tags: world; 2+ outlets; since 7d; max 200" in world_shared
+
+
+def test_outputs_command_without_outputs_says_so(tmp_path: Path) -> None:
+    write_config(tmp_path, "  - url: https://a.example/rss\n")
+    listed = run("outputs", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ""
+    assert "no extra outputs" in listed.stderr
+    assert not (tmp_path / "db").exists()  # listing creates no database
+
+
 # ---------------------------------------------------------------- written only when changed
 
 

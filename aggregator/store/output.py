@@ -120,6 +120,13 @@ class OutputMixin(StoreBase):
         )
         return self._output_entries(list(rows), group_stories)
 
+    def count_selected(
+        self, selection: Selection, now: datetime, *, group_stories: bool = True
+    ) -> int:
+        """How many items `selected_entries` gives now (at most `selection.max_entries`)."""
+        sql, params = _selected_sql(selection, now, group_stories)
+        return int(self.db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+
     def _output_entries(
         self, selected: list[dict[str, Any]], group_stories: bool
     ) -> list[OutputEntry]:

@@ -24,6 +24,9 @@ from lxml import etree
 from aggregator.config import default_output_id, load_config
 from aggregator.errors import ConfigError
 from aggregator.pipeline import update
+from aggregator.store import open_store
+from aggregator.store.output import _selected_sql
+from aggregator.types import Selection
 
 BASE_URL = "https://news.example.org/feeds/"
 MAIN_ID = "tag:test.invalid,2026:merged"  # write_config's output.id
@@ -463,6 +466,22 @@ def test_min_outlets_ungrouped_counts_the_feeds_carrying_the_item(
     config = load_config(configure(tmp_path, feeds, outputs, "  group_stories: false\n"))
     update(config)
     assert [e.link for e in atom(config.output.dir / "shared" / "atom.xml").entries] == [shared]
+
+
+# ---------------------------------------------------------------- the query's plan
+
+
+def test_the_selection_reads_each_entrys_own_rows_not_whole_lists(tmp_path: Path) -> None:
+    """Plans, not timings: in 200,000 entries, SQLite read every source of a selected feed
+    for each entry (12 s), and walked the search's matches once per entry (227 s)."""
+    selection = Selection(200, tags=("world",), feeds=("a",), search="volcano", min_outlets=2)
+    with open_store(tmp_path / "a.db") as store:
+        for group_stories in (True, False):
+            sql, params = _selected_sql(selection, datetime.now(UTC), group_stories)
+            plan = [row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql, params)]
+            assert not [step for step in plan if "idx_sources_feed_id" in step], plan
+            assert not [step for step in plan if "AND rowid=?" in step], plan
+            assert "SEARCH s USING INDEX idx_sources_entry_id (entry_id=?)" in plan, plan
 
 
 # ---------------------------------------------------------------- config errors

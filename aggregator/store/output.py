@@ -211,63 +211,83 @@ class OutputMixin(StoreBase):
         }
 
 
-def _marks(values: tuple[str, ...]) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _matching(alias: str, selection: Selection, now: datetime) -> tuple[str, list[Any]]:
-    """The entry-level conditions of `selection` on the entries row ``alias``, as SQL.
+def _matching(alias: str, selection: Selection) -> str:
+    """The entry-level conditions of `selection` on the entries row ``alias``, as SQL over the
+    sets `_found` defines (the parameters are theirs, and the `since` cutoff, ``:since``).
 
     A feed condition holds when any feed carrying the entry meets it (several feeds may carry
-    one URL: each is a `sources` row), as for `aggregator entries --feed`.
+    one URL: each is a `sources` row), as for `aggregator entries --feed`. The entry's few
+    sources are read by the entry (``+s.feed_id`` keeps SQLite off the feeds' index): joined
+    to the feed by name, SQLite read every source of the feed once per entry (12 s for one
+    feed of 500 in 200,000 entries).
     """
     where = ["1"]
-    params: list[Any] = []
-    if selection.tags:
-        where.append(
-            "EXISTS (SELECT 1 FROM sources s JOIN feeds f ON f.id = s.feed_id, json_each(f.tags) t "
-            f"WHERE s.entry_id = {alias}.id AND t.value IN ({_marks(selection.tags)}))"
-        )
-        params += selection.tags
-    if selection.feeds:
-        where.append(
-            "EXISTS (SELECT 1 FROM sources s JOIN feeds f ON f.id = s.feed_id "
-            f"WHERE s.entry_id = {alias}.id AND f.name IN ({_marks(selection.feeds)}))"
-        )
-        params += selection.feeds
+    for condition, feeds in ((selection.tags, "tagged_feeds"), (selection.feeds, "named_feeds")):
+        if condition:
+            where.append(
+                f"EXISTS (SELECT 1 FROM sources s WHERE s.entry_id = {alias}.id "
+                f"AND +s.feed_id IN (SELECT id FROM {feeds}))"
+            )
     if selection.search is not None:
-        where.append(f"{alias}.id IN (SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?)")
-        params.append(selection.search)
+        # A story's other members are looked up by the story; never by the search's list,
+        # which SQLite tried (the list walked once per entry: 227 s in 200,000 entries).
+        plus = "+" if alias == "o" else ""
+        where.append(f"{plus}{alias}.id IN (SELECT id FROM found)")
     if selection.since is not None:
-        where.append(f"{alias}.published >= ?")
-        params.append(utc_text(now - selection.since))
-    return " AND ".join(where), params
+        where.append(f"{alias}.published >= :since")
+    return " AND ".join(where)
+
+
+def _found(selection: Selection) -> tuple[str, dict[str, Any]]:
+    """The sets the conditions test against, each computed once per query (a WITH clause):
+    the feeds with one of the tags, the feeds named, the entries the search finds. Written as
+    a subquery inside the test of a story's members, the search ran again for every entry
+    tested (190 s in 200,000 entries)."""
+    sets: list[str] = []
+    params: dict[str, Any] = {}
+    if selection.tags:
+        names = {f"tag{i}": tag for i, tag in enumerate(selection.tags)}
+        sets.append(
+            "tagged_feeds(id) AS (SELECT DISTINCT f.id FROM feeds f, json_each(f.tags) t "
+            f"WHERE t.value IN ({', '.join(':' + n for n in names)}))"
+        )
+        params |= names
+    if selection.feeds:
+        names = {f"feed{i}": feed for i, feed in enumerate(selection.feeds)}
+        sets.append(
+            f"named_feeds(id) AS (SELECT id FROM feeds WHERE name IN "
+            f"({', '.join(':' + n for n in names)}))"
+        )
+        params |= names
+    if selection.search is not None:
+        sets.append("found(id) AS (SELECT rowid FROM entries_fts WHERE entries_fts MATCH :search)")
+        params["search"] = selection.search
+    return ("WITH " + ", ".join(sets) + " " if sets else ""), params
 
 
 def _selected_sql(
     selection: Selection, now: datetime, group_stories: bool
-) -> tuple[str, list[Any]]:
+) -> tuple[str, dict[str, Any]]:
     """``SELECT e.id ...``: the ids of the entries an extra output shows, newest first.
 
-    Walks the entries by publication date (its index) and stops at `max_entries`, testing each
-    one: every condition is evaluated per entry, against its story's few members.
+    SQLite walks the entries by publication date (or the search's matches) and stops at
+    `max_entries`: every condition is tested per entry, against its story's few members.
     """
-    match_e, params_e = _matching("e", selection, now)
-    where = [match_e]
-    params = list(params_e)
+    with_sets, params = _found(selection)
+    if selection.since is not None:
+        params["since"] = utc_text(now - selection.since)
+    where = [_matching("e", selection)]
     if group_stories:
         # The member that shows the story: the representative if it matches, else the first
         # matching member in the representative's own order (preferred feed, earliest, id).
-        match_o, params_o = _matching("o", selection, now)
         where.append(
             "(e.story_id IS NULL OR e.id = st.representative_id OR NOT EXISTS ("
             "SELECT 1 FROM entries o JOIN feeds fo ON fo.id = o.feed_id "
             "WHERE o.story_id = e.story_id AND o.id != e.id "
             "AND (o.id = st.representative_id "
             "OR (-fo.prefer, o.published, o.id) < (-fe.prefer, e.published, e.id)) "
-            f"AND {match_o}))"
+            f"AND {_matching('o', selection)}))"
         )
-        params += params_o
     if selection.min_outlets > 1:
         members = (
             "SELECT o.id FROM entries o WHERE o.story_id = e.story_id UNION ALL SELECT e.id"
@@ -276,12 +296,13 @@ def _selected_sql(
         )
         where.append(
             "(SELECT count(DISTINCT s.feed_id) FROM sources s "
-            f"WHERE s.entry_id IN ({members})) >= ?"
+            f"WHERE s.entry_id IN ({members})) >= :min_outlets"
         )
-        params.append(selection.min_outlets)
+        params["min_outlets"] = selection.min_outlets
+    params["max_entries"] = selection.max_entries
     sql = (
-        "SELECT e.id FROM entries e JOIN feeds fe ON fe.id = e.feed_id "
+        f"{with_sets}SELECT e.id FROM entries e JOIN feeds fe ON fe.id = e.feed_id "
         "LEFT JOIN stories st ON st.id = e.story_id "
-        f"WHERE {' AND '.join(where)} ORDER BY e.published DESC, e.id DESC LIMIT ?"
+        f"WHERE {' AND '.join(where)} ORDER BY e.published DESC, e.id DESC LIMIT :max_entries"
     )
-    return sql, [*params, selection.max_entries]
+    return sql, params

@@ -767,7 +767,8 @@ def output_links(config: Config, current: str | None = None) -> tuple[OutputLink
 
 def extra_feed(store: Store, config: Config, extra: ExtraOutput, now: datetime) -> OutputFeed:
     """An extra output: its selection's entries, its own id and title, and links (self, page)
-    to its own folder, ``output.base_url + name/``."""
+    to its own folder, ``output.base_url + name/``. Without a base_url its page link is the
+    site's (`output.link`), as RSS needs a channel link and the folder has no known URL."""
     entries = store.selected_entries(
         extra.selection, now, group_stories=config.output.group_stories
     )
@@ -779,7 +780,7 @@ def extra_feed(store: Store, config: Config, extra: ExtraOutput, now: datetime) 
         title=extra.title,
         updated=newest,
         entries=tuple(entries),
-        link=folder_url,
+        link=folder_url or config.output.link,
         base_url=folder_url,
         generator_version=__version__,
         hub=config.output.websub_hub,

@@ -220,6 +220,25 @@ def test_an_extra_outputs_ids_and_links_are_its_own(site: Path) -> None:
     assert '<link rel="alternate" type="application/atom+xml" href="atom.xml"' in page
 
 
+def test_without_base_url_an_output_links_to_the_site(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """No public URL for the folder: no self links, and the site is the channel's link (RSS
+    requires one)."""
+    outputs = "outputs:\n  - name: world\n    title: World\n    tags: [world]\n"
+    site_link = "  link: https://news.example.org/\n"
+    config = load_config(configure(tmp_path, feeds_of(feed_server), outputs, site_link))
+    update(config)
+    folder = config.output.dir / "world"
+    feed = atom(folder / "atom.xml").feed
+    assert [(link.rel, link.href) for link in feed.links] == [
+        ("alternate", "https://news.example.org/")
+    ]
+    assert etree.parse(str(folder / "rss.xml")).findtext("channel/link") == (
+        "https://news.example.org/"
+    )
+
+
 def test_the_main_page_lists_every_output_and_each_links_back(site: Path) -> None:
     links = r'<nav class="outputs"[^>]*><p>More feeds: (.*?)</p></nav>'
     main = re.search(links, (site / "out" / "index.html").read_text(encoding="utf-8"))

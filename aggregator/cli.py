@@ -291,6 +291,13 @@ def _selection_text(selection: Selection) -> str:
     return "; ".join(parts)
 
 
+def _selection_fields(selection: Selection) -> dict[str, Any]:
+    """An output's selection for JSON: `since` in seconds (null: no such condition)."""
+    fields = asdict(selection)
+    since = fields.pop("since")
+    return {**fields, "since_seconds": since.total_seconds() if since is not None else None}
+
+
 @cli.command("outputs")
 @_table_or_json
 @click.pass_context
@@ -308,10 +315,7 @@ def outputs_command(ctx: click.Context, fmt: str) -> None:
             "title": extra.title,
             "id": extra.id,
             "entries": entries,
-            "selection": {
-                **asdict(extra.selection),
-                "since": extra.selection.since.total_seconds() if extra.selection.since else None,
-            },
+            "selection": _selection_fields(extra.selection),
             "dir": str(config.output.dir / extra.name),
             "url": f"{base}{extra.name}/" if base else None,
         }

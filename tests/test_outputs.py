@@ -298,7 +298,16 @@ def test_outputs_command_lists_each_output_with_its_entry_count(site: Path) -> N
     }
     big = next(r for r in rows if r["name"] == "big")
     assert big["url"] == BASE_URL + "big/" and big["id"] == f"{MAIN_ID}/big"
-    assert big["selection"]["min_outlets"] == 3
+    assert big["selection"] == {
+        "max_entries": 200,
+        "tags": [],
+        "feeds": [],
+        "search": None,
+        "min_outlets": 3,
+        "since_seconds": None,
+    }
+    week = next(r for r in rows if r["name"] == "week")
+    assert week["selection"]["since_seconds"] == 7 * 86400
     assert Path(big["dir"]) == site / "out" / "big"
     table = run("outputs", cwd=site)
     assert table.returncode == 0, table.stderr

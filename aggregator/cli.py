@@ -35,9 +35,9 @@ from aggregator.config import (
 )
 from aggregator.errors import AggregatorError, AlreadyRunning, ConfigError, QueryError
 from aggregator.formats import FORMATS, counted, elide, embolden, poll_line, render_rows
-from aggregator.pipeline import build, prune_and_build, rebuild_stories, update
+from aggregator.pipeline import build, output_counts, prune_and_build, rebuild_stories, update
 from aggregator.store import FeedRow, feed_listing, open_store
-from aggregator.types import Config, PollResult, PollStatus, Retention
+from aggregator.types import Config, PollResult, PollStatus, Retention, Selection
 
 if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
@@ -274,6 +274,71 @@ def feeds_command(ctx: click.Context, fmt: str) -> None:
 
 
 _FEED_TABLE_KEEP = ("feed", "http", "last fetch (UTC)", "next due (UTC)", "entries")
+
+
+def _selection_text(selection: Selection) -> str:
+    """An output's selection in a few words, as feeds.yaml says it."""
+    parts = []
+    if selection.tags:
+        parts.append(f"tags: {', '.join(selection.tags)}")
+    if selection.feeds:
+        parts.append(f"feeds: {', '.join(selection.feeds)}")
+    if selection.search is not None:
+        parts.append(f"search: {selection.search}")
+    if selection.min_outlets > 1:
+        parts.append(f"{selection.min_outlets}+ outlets")
+    if selection.since is not None:
+        parts.append(f"since {_duration(selection.since.total_seconds())}")
+    parts.append(f"max {selection.max_entries}")
+    return "; ".join(parts)
+
+
+def _selection_fields(selection: Selection) -> dict[str, Any]:
+    """An output's selection for JSON: `since` in seconds (null: no such condition)."""
+    fields = asdict(selection)
+    since = fields.pop("since")
+    return {**fields, "since_seconds": since.total_seconds() if since is not None else None}
+
+
+@cli.command("outputs")
+@_table_or_json
+@click.pass_context
+def outputs_command(ctx: click.Context, fmt: str) -> None:
+    """The extra merged feeds (`outputs:`): where each is, what it selects, how many items."""
+    config = _load(ctx)
+    try:
+        counts = output_counts(config)
+    except AggregatorError as e:
+        raise _AggregatorError(str(e)) from None
+    base = config.output.base_url
+    rows = [
+        {
+            "name": extra.name,
+            "title": extra.title,
+            "id": extra.id,
+            "entries": entries,
+            "selection": _selection_fields(extra.selection),
+            "dir": str(config.output.dir / extra.name),
+            "url": f"{base}{extra.name}/" if base else None,
+        }
+        for extra, entries in counts
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = [
+        {
+            "name": row["name"],
+            "title": row["title"],
+            "entries": row["entries"],
+            "selection": _selection_text(extra.selection),
+            "where": row["url"] or row["dir"],
+        }
+        for row, (extra, _) in zip(rows, counts, strict=True)
+    ]
+    _emit(
+        table, "table", keep=("name", "entries"), empty="no extra outputs (outputs: in feeds.yaml)"
+    )
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -7,13 +7,15 @@ duration``. Validation is all-or-nothing: a bad config stops before anything is 
 
 from __future__ import annotations
 
+import difflib
 import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -23,10 +25,12 @@ from aggregator.types import (
     AUTO,
     Config,
     Defaults,
+    ExtraOutput,
     FeedConfig,
     Interval,
     OutputConfig,
     Retention,
+    Selection,
 )
 from aggregator.urls import canonical_url
 
@@ -245,7 +249,7 @@ def _absolute_http_url(value: Any) -> str:
 
 # ---------------------------------------------------------------- sections
 
-_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds", "retention"})
+_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds", "retention", "outputs"})
 _RETENTION_KEYS = frozenset({"days", "max_entries_per_feed"})
 _OUTPUT_KEYS = frozenset(
     {
@@ -449,6 +453,170 @@ def _read_feeds(reader: _Reader, node: Node, base_dir: Path) -> tuple[FeedConfig
     return tuple(feeds)
 
 
+# ---------------------------------------------------------------- outputs: extra merged feeds
+
+_EXTRA_OUTPUT_KEYS = frozenset(
+    {"name", "title", "id", "tags", "feeds", "search", "min_outlets", "since", "max_entries"}
+)
+# A folder name that is the same on every file system and in every URL: no dots, so it can
+# never be the main output's atom.xml or index.html, nor "..", nor a hidden or temporary name
+# the server refuses to publish.
+_OUTPUT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_TAG_SPECIFIC_SAFE = "-._~!$&'()*+,;=:@/?"  # what a tag: URI's specific part may hold as is
+
+
+def default_output_id(main_id: str, name: str) -> str:
+    """The permanent id of an extra output that gives none: the main output's, plus its name.
+
+    A tag: id gains ``/name`` (``tag:example.org,2026:news/world``); any other becomes a tag:
+    id around it. Stable as long as the main id and the name are: readers key on it.
+    """
+    if main_id.lower().startswith("tag:"):
+        return f"{main_id}/{name}"
+    return f"tag:aggregator.invalid,2026:{quote(main_id, safe=_TAG_SPECIFIC_SAFE)}/{name}"
+
+
+def search_problem(query: str) -> str | None:
+    """Why ``query`` is not a valid FTS5 query over the entries' search index, or None.
+
+    Asked of SQLite itself, on an empty in-memory table with the columns of ``entries_fts``
+    (store/schema.py), so a bad search stops the config load, not a later build.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute(
+            "CREATE VIRTUAL TABLE entries_fts USING fts5(title, summary, content, tokenize=porter)"
+        )
+        conn.execute("SELECT rowid FROM entries_fts WHERE entries_fts MATCH ?", [query]).fetchall()
+    except sqlite3.Error as e:
+        return str(e)
+    finally:
+        conn.close()
+    return None
+
+
+def _read_names(reader: _Reader, node: Node, key: str) -> list[tuple[str, Node]]:
+    """A list of names (or one name), each with its node for a line-precise error."""
+    items = [node] if isinstance(node, ScalarNode) else None
+    if items is None:
+        if not isinstance(node, SequenceNode) or not node.value:
+            raise reader.error(node, key, "expected a list of names")
+        items = node.value
+    return [(reader.string(item, f"{key}[{i}]"), item) for i, item in enumerate(items)]
+
+
+def _unknown(what: str, name: str, known: set[str]) -> str:
+    """``unknown tag 'wrld' (did you mean 'world'?)``, or the whole short list."""
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    if close:
+        hint = "did you mean " + " or ".join(map(repr, close)) + "?"
+    elif not known:
+        hint = "no feed has tags" if what == "tag" else "no feeds are configured"
+    elif len(known) <= 10:
+        hint = f"{what}s: {', '.join(sorted(known))}"
+    else:
+        hint = f"none of the {len(known)} {what}s of the feeds is close"
+    return f"unknown {what} {name!r} ({hint})"
+
+
+def _read_extra_output(
+    reader: _Reader, node: Node, key: str, output: OutputConfig, feeds: tuple[FeedConfig, ...]
+) -> ExtraOutput:
+    fields = reader.mapping(node, key, _EXTRA_OUTPUT_KEYS)
+    for required in ("name", "title"):
+        if required not in fields:
+            raise reader.error(node, key, f"missing required key {required!r}")
+    name_node = fields["name"][1]
+    name = reader.string(name_node, f"{key}.name")
+    if not _OUTPUT_NAME.fullmatch(name):
+        raise reader.error(
+            name_node,
+            f"{key}.name",
+            f"{name!r} is not a usable folder name (it becomes {output.dir.name}/NAME/): "
+            "use lowercase letters, digits, '-' and '_', starting with a letter or digit",
+        )
+    title = reader.string(fields["title"][1], f"{key}.title")
+    feed_id = default_output_id(output.id, name)
+    if "id" in fields:
+        feed_id = reader.string(fields["id"][1], f"{key}.id")
+        if ":" not in feed_id:
+            raise reader.error(
+                fields["id"][1],
+                f"{key}.id",
+                "expected an absolute IRI like tag:example.org,2026:world",
+            )
+    selection = Selection(max_entries=output.max_entries)
+    for field, (_key_node, value) in fields.items():
+        field_key = f"{key}.{field}"
+        if field == "tags":
+            known = {tag for feed in feeds for tag in feed.tags}
+            tags = _read_names(reader, value, field_key)
+            for i, (tag, tag_node) in enumerate(tags):
+                if tag not in known:
+                    raise reader.error(tag_node, f"{field_key}[{i}]", _unknown("tag", tag, known))
+            selection = replace(selection, tags=tuple(dict.fromkeys(t for t, _ in tags)))
+        elif field == "feeds":
+            known = {feed.name for feed in feeds}
+            names = _read_names(reader, value, field_key)
+            for i, (feed_name, name_node) in enumerate(names):
+                if feed_name not in known:
+                    raise reader.error(
+                        name_node, f"{field_key}[{i}]", _unknown("feed", feed_name, known)
+                    )
+            selection = replace(selection, feeds=tuple(dict.fromkeys(n for n, _ in names)))
+        elif field == "search":
+            query = reader.string(value, field_key)
+            problem = search_problem(query)
+            if problem is not None:
+                raise reader.error(
+                    value,
+                    field_key,
+                    f"{query!r} is not a valid search: {problem} (FTS5 syntax: words, "
+                    '"a phrase", OR, NOT, prefix*, title:word)',
+                )
+            selection = replace(selection, search=query)
+        elif field == "min_outlets":
+            selection = replace(
+                selection, min_outlets=reader.convert(value, field_key, _positive_int)
+            )
+        elif field == "since":
+            selection = replace(selection, since=reader.duration(value, field_key, parse_duration))
+        elif field == "max_entries":
+            selection = replace(
+                selection, max_entries=reader.convert(value, field_key, _positive_int)
+            )
+    return ExtraOutput(name=name, title=title, id=feed_id, selection=selection)
+
+
+def _read_outputs(
+    reader: _Reader, node: Node, output: OutputConfig, feeds: tuple[FeedConfig, ...]
+) -> tuple[ExtraOutput, ...]:
+    """`outputs:`, each checked against the feeds: a tag or a feed no feed has is an error."""
+    if isinstance(node, ScalarNode) and reader.scalar(node, "outputs") is None:
+        return ()
+    if not isinstance(node, SequenceNode):
+        raise reader.error(node, "outputs", "expected a list of outputs (each with a name)")
+    found: list[ExtraOutput] = []
+    names: dict[str, int] = {}  # each name and each id once, with the line it was first at
+    ids: dict[str, int] = {}
+    for index, item in enumerate(node.value):
+        key = f"outputs[{index}]"
+        extra = _read_extra_output(reader, item, key, output, feeds)
+        line = item.start_mark.line + 1
+        if extra.name in names:
+            raise reader.error(
+                item,
+                f"{key}.name",
+                f"duplicate output name {extra.name!r} (first at line {names[extra.name]})",
+            )
+        if extra.id == output.id or extra.id in ids:
+            first = "output.id" if extra.id == output.id else f"the output at line {ids[extra.id]}"
+            raise reader.error(item, f"{key}.id", f"{extra.id!r} is already the id of {first}")
+        names[extra.name] = ids[extra.id] = line
+        found.append(extra)
+    return tuple(found)
+
+
 def read_yaml(path: Path) -> Any:
     """Any YAML file, safely loaded (Datasette's metadata template): yaml stays in this module."""
     try:
@@ -515,6 +683,9 @@ def parse_config(text: str, path: Path) -> Config:
     retention = (
         _read_retention(reader, fields["retention"][1]) if "retention" in fields else Retention()
     )
+    outputs = (
+        _read_outputs(reader, fields["outputs"][1], output, feeds) if "outputs" in fields else ()
+    )
     return Config(
         path=path,
         database=database,
@@ -522,4 +693,5 @@ def parse_config(text: str, path: Path) -> Config:
         defaults=defaults,
         feeds=feeds,
         retention=retention,
+        outputs=outputs,
     )

@@ -61,11 +61,13 @@ from aggregator.types import (
     Config,
     CreatedEntry,
     Defaults,
+    ExtraOutput,
     FeedConfig,
     FeedState,
     FeedUpdate,
     FetchResult,
     OutputFeed,
+    OutputLink,
     ParsedFeed,
     PollResult,
     PollStatus,
@@ -599,7 +601,7 @@ def update(
         # A 200 may change the feed's title or link (shown in the outputs) even with no new
         # or updated entries, so every stored response counts as a change.
         changed = any(r.status is PollStatus.UPDATED for r in results)
-        written = build_outputs(store, config) if changed or not rendered else []
+        written = build_outputs(store, config, now=clock()) if changed or not rendered else []
         outputs_rendered(config, True)
     return UpdateReport(tuple(results), tuple(written))
 
@@ -628,6 +630,7 @@ def _outputs_stamp(config: Config) -> Path:
 def _outputs_fingerprint(config: Config) -> str:
     """What the outputs depend on besides the database: the output settings, feeds, version."""
     described = repr((__version__, config.output, config.feeds))
+    described += repr(config.outputs)
     return hashlib.sha256(described.encode("utf-8")).hexdigest()
 
 
@@ -641,11 +644,25 @@ def _outputs_current(config: Config) -> bool:
     names = (*FEED_FILES, HTML_FILE)
     if not all((config.output.dir / name).is_file() for name in names):
         return False
+    if not _extra_outputs_current(config):
+        return False
     try:
         stamp = _outputs_stamp(config).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
     return stamp == _outputs_fingerprint(config)
+
+
+def _extra_outputs_current(config: Config) -> bool:
+    """Every extra output's files exist, and none depends on the clock (`since:` makes
+    entries leave an output as time passes, with no change to the database)."""
+    for extra in config.outputs:
+        if extra.selection.since is not None:
+            return False
+        folder = config.output.dir / extra.name
+        if not all((folder / name).is_file() for name in (*FEED_FILES, HTML_FILE)):
+            return False
+    return True
 
 
 TOMBSTONE_MINIMUM = timedelta(days=90)
@@ -714,15 +731,44 @@ def warn_without_base_url(config: Config) -> bool:
     return True
 
 
-def build_outputs(store: Store, config: Config, *, session: Session | None = None) -> list[Path]:
-    """Render the merged feed; files whose bytes would not change are left untouched.
+def build_outputs(
+    store: Store,
+    config: Config,
+    *,
+    session: Session | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """Render the merged feed and each extra output; files whose bytes would not change are
+    left untouched. The extra outputs go first, so the main page never links to a folder not
+    written yet.
 
     When a WebSub hub is configured, it is pinged for the feeds that changed, and only then.
     """
     warn_without_base_url(config)
-    written = write_outputs(merged_feed(store, config), config.output.dir, config.output.template)
+    now = now or utc_now()
+    written: list[Path] = []
+    for extra in config.outputs:
+        folder = config.output.dir / extra.name
+        written += write_outputs(
+            extra_feed(store, config, extra, now), folder, config.output.template
+        )
+    written += write_outputs(merged_feed(store, config), config.output.dir, config.output.template)
+    _announce(config, written, session)
+    return written
+
+
+def _announce(config: Config, written: list[Path], session: Session | None) -> None:
+    """Ping the WebSub hub with the public URL of each feed file rewritten (its topic)."""
     hub, base = config.output.websub_hub, config.output.base_url
-    topics = [base + path.name for path in written if path.name in FEED_FILES] if base else []
+    topics = (
+        [
+            base + path.relative_to(config.output.dir).as_posix()
+            for path in written
+            if path.name in FEED_FILES
+        ]
+        if base
+        else []
+    )
     if hub and topics:
         own_session = session is None
         session = session or make_session(config.defaults.user_agent)
@@ -734,7 +780,64 @@ def build_outputs(store: Store, config: Config, *, session: Session | None = Non
         finally:
             if own_session:
                 session.close()
-    return written
+
+
+def output_links(config: Config, current: str | None = None) -> tuple[OutputLink, ...]:
+    """The other outputs, as the page of ``current`` (an extra output's name, or None for the
+    main one) links to them: relative links, so the pages work wherever they are served."""
+    if current is None:
+        return tuple(OutputLink(extra.title, f"{extra.name}/") for extra in config.outputs)
+    others = [extra for extra in config.outputs if extra.name != current]
+    return (
+        OutputLink(config.output.title, "../"),
+        *(OutputLink(extra.title, f"../{extra.name}/") for extra in others),
+    )
+
+
+def extra_feed(store: Store, config: Config, extra: ExtraOutput, now: datetime) -> OutputFeed:
+    """An extra output: its selection's entries, its own id and title, and links (self, page)
+    to its own folder, ``output.base_url + name/``. Without a base_url its page link is the
+    site's (`output.link`), else the folder as `aggregator serve` shows it."""
+    entries = store.selected_entries(
+        extra.selection, now, group_stories=config.output.group_stories
+    )
+    newest = max((e.updated for e in entries), default=EMPTY_FEED_UPDATED)
+    base = config.output.base_url
+    folder_url = f"{base}{extra.name}/" if base else None
+    return OutputFeed(
+        id=extra.id,
+        title=extra.title,
+        updated=newest,
+        entries=tuple(entries),
+        # Without either, where `aggregator serve` shows the folder (as the main page's).
+        link=folder_url or config.output.link or f"{LOCAL_PAGE}{extra.name}/",
+        base_url=folder_url,
+        generator_version=__version__,
+        hub=config.output.websub_hub,
+        outputs=output_links(config, extra.name),
+    )
+
+
+def output_counts(config: Config, *, clock: Clock = utc_now) -> list[tuple[ExtraOutput, int]]:
+    """`aggregator outputs`: each extra output with how many items it shows now.
+
+    The feed rows are synced with the config first (as `build` does): the tags an output
+    selects by are the ones feeds.yaml gives now. No database yet: every count is 0.
+    """
+    if not config.database.exists():
+        return [(extra, 0) for extra in config.outputs]
+    now = clock()
+    with open_store(config.database) as store:
+        store.sync_feeds(config.feeds, now)
+        return [
+            (
+                extra,
+                store.count_selected(
+                    extra.selection, now, group_stories=config.output.group_stories
+                ),
+            )
+            for extra in config.outputs
+        ]
 
 
 def merged_feed(store: Store, config: Config) -> OutputFeed:
@@ -751,4 +854,5 @@ def merged_feed(store: Store, config: Config) -> OutputFeed:
         base_url=config.output.base_url,
         generator_version=__version__,
         hub=config.output.websub_hub,
+        outputs=output_links(config),
     )

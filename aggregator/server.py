@@ -6,7 +6,9 @@ requests are answered with 304 without reading the file. Nothing outside the dir
 reachable: request paths are decoded, checked segment by segment and then resolved (symlinks
 included) against the directory's real path. Hidden and temporary files (the writer's
 ``.atom.xml.<pid>.<uuid>.tmp``) are never served. Files are opened per request, never kept
-open, so an atomic ``os.replace`` by the writer is picked up by the very next request.
+open, so an atomic ``os.replace`` by the writer is picked up by the very next request. A
+folder's ``index.html`` (an extra output's page, ``world/``) answers for the folder itself, and
+``/world`` is redirected there (its relative links need the slash); nothing is ever listed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedReader
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from aggregator import __version__
 from aggregator.render.html import PAGE_POLICY
@@ -348,6 +350,17 @@ def _open_regular(real: str) -> tuple[BufferedReader, os.stat_result]:
         raise
 
 
+def _has_page(real: str) -> bool:
+    """A folder with an index.html: asked for without its final slash, it is redirected."""
+    return os.path.isdir(real) and os.path.isfile(os.path.join(real, "index.html"))
+
+
+def _folder(segments: list[str]) -> str:
+    """The path of a folder's page, with its slash, for a Location header: built from the
+    checked segments, so it is always one local absolute path (never ``//host``)."""
+    return "/" + "/".join(quote(segment) for segment in segments) + "/"
+
+
 def _index_page(names: list[tuple[str, str]]) -> bytes:
     """A minimal page linking to the feeds, for "/" when there is no index.html."""
     alternates = "".join(
@@ -502,9 +515,16 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send_index(head)
                     return
             elif path.endswith("/"):
-                raise _Refused(HTTPStatus.NOT_FOUND)  # no directory listings
+                # A folder's own page (an extra output's, `outputs:`), never a listing.
+                real = _locate(self._server.directory, [*segments, "index.html"])
+                f, st = _open_regular(real)
             else:
                 real = _locate(self._server.directory, segments)
+                if _has_page(real):
+                    self._send_status(
+                        HTTPStatus.MOVED_PERMANENTLY, [("Location", _folder(segments))]
+                    )
+                    return
                 f, st = _open_regular(real)
         except _Refused as refused:
             self._send_status(refused.status)

@@ -422,13 +422,14 @@ class Service:
             self.changed = True
 
     def _rebuild(self, store: Store) -> None:
-        written = build_outputs(store, self.config, session=self.session)
+        written = build_outputs(store, self.config, session=self.session, now=self.clock())
         outputs_rendered(self.config, True)
         self.changed = False
         self.last_build = time.monotonic()
         store.checkpoint()
         if written:
-            log.info("outputs rebuilt: %s", ", ".join(p.name for p in written))
+            shown = (p.relative_to(self.config.output.dir).as_posix() for p in written)
+            log.info("outputs rebuilt: %s", ", ".join(shown))
 
     def _finish(self, store: Store) -> None:
         """Store what finishes within the grace period; abandon the rest unwritten."""

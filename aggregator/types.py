@@ -74,6 +74,32 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True)
+class Selection:
+    """Which entries an extra output shows: every condition given must hold.
+
+    Empty tuples and None mean "no condition". Built by config (names and the search already
+    checked), read by the store's query (`Store.selected_entries`).
+    """
+
+    max_entries: int  # items shown, newest first
+    tags: tuple[str, ...] = ()  # a feed carrying the entry has one of these tags (feeds.yaml)
+    feeds: tuple[str, ...] = ()  # a feed carrying the entry is one of these (by name)
+    search: str | None = None  # an FTS5 query over entries_fts (title, summary, content)
+    min_outlets: int = 1  # the story (or the item, ungrouped) is told by this many feeds
+    since: timedelta | None = None  # published within this long before the build
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraOutput:
+    """One of `outputs:`: another merged feed, written to ``output.dir / name``."""
+
+    name: str  # a folder name: lowercase letters, digits, '-' and '_'
+    title: str
+    id: str  # permanent atom:id (default: derived from output.id and the name)
+    selection: Selection
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """A whole validated feeds.yaml."""
 
@@ -83,6 +109,7 @@ class Config:
     defaults: Defaults
     feeds: tuple[FeedConfig, ...]
     retention: Retention = Retention()
+    outputs: tuple[ExtraOutput, ...] = ()  # extra merged feeds, each in a folder of output.dir
 
 
 # ---------------------------------------------------------------- fetch
@@ -291,6 +318,15 @@ class OutputFeed:
     base_url: str | None = None  # public URL of the output dir (self links) if known
     generator_version: str = ""
     hub: str | None = None  # WebSub hub announced with rel="hub"
+    outputs: tuple[OutputLink, ...] = ()  # the other outputs, linked from index.html
+
+
+@dataclass(frozen=True, slots=True)
+class OutputLink:
+    """Another output, as a page links to it."""
+
+    title: str
+    href: str  # relative to the linking page: "world/" from the main one, "../" back to it
 
 
 # ---------------------------------------------------------------- storing a response (plan.py)

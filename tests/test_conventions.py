@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import cli
-from aggregator.config import _DEFAULTS_KEYS, _FEED_KEYS, _OUTPUT_KEYS, _TOP_KEYS
+from aggregator.config import (
+    _DEFAULTS_KEYS,
+    _EXTRA_OUTPUT_KEYS,
+    _FEED_KEYS,
+    _OUTPUT_KEYS,
+    _TOP_KEYS,
+)
 from aggregator.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +103,7 @@ def test_every_command_and_config_key_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for command in cli.commands:
         assert f"aggregator {command}" in readme, command
-    for key in _TOP_KEYS | _OUTPUT_KEYS | _DEFAULTS_KEYS | _FEED_KEYS:
+    for key in _TOP_KEYS | _OUTPUT_KEYS | _DEFAULTS_KEYS | _FEED_KEYS | _EXTRA_OUTPUT_KEYS:
         assert f"{key}:" in readme, key
 
 

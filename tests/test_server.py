@@ -467,6 +467,38 @@ def test_root_serves_index_html(site: Site) -> None:
     assert response.headers["ETag"] == identity(site, "/index.html").headers["ETag"]
 
 
+def test_a_folder_with_a_page_is_served_at_its_slash(site: Site, tmp_path: Path) -> None:
+    """An extra output's folder (`outputs:`): its index.html at /world/, /world sent there
+    (the page's relative links need the slash); nothing outside or hidden that way."""
+    page = b"<!doctype html><title>World</title>\n"
+    (site.out / "world").mkdir()
+    (site.out / "world" / "index.html").write_bytes(page)
+    (site.out / "world" / "atom.xml").write_bytes(ATOM)
+    response = identity(site, "/world/")
+    assert response.status_code == 200 and response.content == page
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.headers["ETag"] == identity(site, "/world/index.html").headers["ETag"]
+    again = identity(site, "/world/", **{"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
+    assert identity(site, "/world/atom.xml").content == ATOM
+    for path in ("/world", "/world?x=1", "//world"):
+        status, answer, _ = site.raw(path)
+        assert (status, answer.getheader("Location")) == (301, "/world/"), path
+    status, answer, body = site.raw("/world/", method="HEAD")
+    assert status == 200 and body == b""
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_bytes(SECRET)
+    (site.out / "away").symlink_to(elsewhere)
+    (site.out / ".private").mkdir()
+    (site.out / ".private" / "index.html").write_bytes(SECRET)
+    for path in ("/away/", "/away", "/world/../away/", "/.private/", "/.private", "/%2eprivate/"):
+        status, answer, body = site.raw(path)
+        assert status == 404, path
+        assert answer.getheader("Location") is None and SECRET not in body
+
+
 # -- server set-up and robustness ----------------------------------------------------------
 
 

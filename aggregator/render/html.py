@@ -36,6 +36,10 @@ except the two ``*_html`` fields, which are already-sanitized HTML marked safe):
 ``days``
     the same entries grouped by UTC date, in order: a list of
     ``{date_iso ("2026-11-25"), date_text ("Wednesday, 25 November 2026"), entries}``.
+``outputs``
+    the other merged feeds of the config (``outputs:`` in feeds.yaml), each ``{title, href}``;
+    ``href`` is relative to this page: ``world/`` on the main page, ``../`` and ``../tech/``
+    on an extra output's. Empty when there are none.
 
 A custom template can also ``{% extends "builtin/index.html.j2" %}`` and override its blocks
 (``title``, ``style``, ``head``, ``header``, ``main``, ``footer``).
@@ -55,7 +59,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..errors import ConfigError
-from ..types import OutputEntry, OutputFeed
+from ..types import OutputEntry, OutputFeed, OutputLink
 from ._common import _utc, clean, coverage_count, is_http_url, rfc3339, unique_entries
 
 BUILTIN_TEMPLATE = "index.html.j2"
@@ -221,7 +225,13 @@ def template_context(feed: OutputFeed) -> dict[str, Any]:
         ],
         "entries": entries,
         "days": days,
+        "outputs": _output_links(feed),
     }
+
+
+def _output_links(feed: OutputFeed) -> list[OutputLink]:
+    """The other outputs' pages; relative hrefs only (they are the config's folder names)."""
+    return [OutputLink(title=clean(o.title), href=clean(o.href)) for o in feed.outputs]
 
 
 # ---------------------------------------------------------------- environments

@@ -39,6 +39,7 @@ from aggregator.types import (
     ParsedFeed,
     Rekey,
     Schedule,
+    ShownCopy,
     StoredSource,
     UpdateEntry,
 )
@@ -122,6 +123,7 @@ def plan_update(
     rekeyed_rows: set[int] = set()
     inserted_by_url: dict[str, int] = {}  # canonical URL -> index of its InsertEntry
     taken = set(known.taken_output_ids)
+    shown = dict(known.shown)
     intents: list[Intent] = []
     new = updated = rekeyed = 0
     seen: set[str] = set()
@@ -156,7 +158,11 @@ def plan_update(
         if url:
             own_urls.add(url)
         if url and url in known.entry_by_url:
-            intents.append(AddSource(entry, digest, known.entry_by_url[url], None))
+            onto = known.entry_by_url[url]
+            takes_over = onto in shown and _shown_before(entry, known.preferred, shown[onto])
+            if takes_over:
+                shown[onto] = ShownCopy(entry.published or entry.updated, known.preferred)
+            intents.append(AddSource(entry, digest, onto, None, takes_over))
             continue
         if url and url in inserted_by_url:
             intents.append(AddSource(entry, digest, None, inserted_by_url[url]))
@@ -175,6 +181,17 @@ def plan_update(
             InsertEntry(entry, digest, uid, published, entry.updated or entry.published or now)
         )
     return FeedUpdate(state, row, tuple(intents), new=new, updated=updated, rekeyed=rekeyed)
+
+
+def _shown_before(entry: Entry, preferred: bool, shown: ShownCopy) -> bool:
+    """Whether this copy, rather than the one shown, is the one an entry shows: a preferred
+    feed's copy first, then the earliest. An undated (or clamped) copy never takes over."""
+    if preferred != shown.preferred:
+        return preferred
+    mine = None if entry.date_clamped else entry.published or entry.updated
+    if mine is None:
+        return False
+    return shown.published is None or mine < shown.published
 
 
 def _first_free(copies: list[StoredSource] | None, taken: set[int]) -> StoredSource | None:

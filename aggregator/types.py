@@ -363,6 +363,19 @@ class Known:
     feed_id_taken: bool = False  # another feed already goes by the document's own id
     entry_by_url: Mapping[str, int] = field(default_factory=dict)  # URL -> first entries row
     taken_output_ids: frozenset[str] = frozenset()  # of `Lookups.output_ids`, those stored
+    # The copy each of those entries rows shows (several feeds may carry one URL), and whether
+    # this feed is marked `prefer: true`: which copy an entry shows is decided again when
+    # another feed's copy joins it.
+    shown: Mapping[int, ShownCopy] = field(default_factory=dict)
+    preferred: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShownCopy:
+    """The copy an entries row shows: when it was published, and whether its feed is preferred."""
+
+    published: datetime | None
+    preferred: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +416,9 @@ class AddSource:
     fingerprint: str
     entry_row_id: int | None  # the stored entry, or None: ...
     insert_index: int | None  # ... the `InsertEntry` at this index of `FeedUpdate.intents`
+    # This copy is the one the entry shows from now on: earlier than the shown one, or from a
+    # preferred feed (README: a story shows its earliest copy, or a preferred feed's).
+    takes_over: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,3 +240,75 @@ def test_an_outlet_at_the_items_url_links_its_other_copy() -> None:
         Copy(3, 3, "the same as feed 2's", "https://b.example/y?gclid=z"),
         Copy(4, 3, "its own", "https://c.example/z"),
     ) == [("Feed 2", "https://b.example/y", 2), ("Feed 3", "https://c.example/z", 2)]
+
+
+# ---------------------------------------------------------------- which copy an entry shows
+
+SHARED_URL = "https://news.example/sea-wall"
+COPIES = {  # feed -> (published, title) of its copy of one story, all at SHARED_URL
+    "wire": ("Mon, 01 Dec 2026 10:55:00 GMT", "Sea wall breached, wire says"),
+    "gazette": ("Mon, 01 Dec 2026 11:00:00 GMT", "Sea wall breached at the harbour"),
+    "courier": ("Mon, 01 Dec 2026 12:10:00 GMT", "Harbour sea wall breached overnight"),
+}
+
+
+def _copies_config(tmp_path: Path, order: list[str], prefer: str | None = None) -> Path:
+    feeds = ""
+    for name in order:
+        published, title = COPIES[name]
+        (tmp_path / f"{name}.xml").write_text(
+            f'<rss version="2.0"><channel><title>{name}</title><link>https://{name}.example/'
+            f"</link><item><title>{title}</title><link>{SHARED_URL}</link><guid>{name}-1</guid>"
+            f"<pubDate>{published}</pubDate></item></channel></rss>"
+        )
+        feeds += f"  - url: {name}.xml\n    name: {name}\n"
+        if name == prefer:
+            feeds += "    prefer: true\n"
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        f"database: db/a.db\noutput:\n  dir: out\n  base_url: https://agg.example/\nfeeds:\n{feeds}"
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["gazette", "courier", "wire"],
+        ["wire", "gazette", "courier"],
+        ["courier", "wire", "gazette"],
+    ],
+)
+def test_a_url_carried_by_several_feeds_shows_its_earliest_copy_whatever_the_order(
+    tmp_path: Path, order: list[str]
+) -> None:
+    """The merged feed shows the earliest copy (it showed whichever feed was stored first), its
+    `updated` is the newest copy's, and "Also reported by" lists the others in time order."""
+    config = _copies_config(tmp_path, order)
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "update"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
+    (entry,) = atom.entries
+    assert entry.title == COPIES["wire"][1]
+    assert entry.updated == "2026-12-01T12:10:00Z"
+    also = also_paragraph(entry.content[0].value)
+    # At the item's own URL: named, not linked (the reader is there already), in time order.
+    assert also is not None and also[0] == "Also reported by: gazette, courier"
+
+
+def test_a_preferred_feeds_copy_of_a_url_is_the_one_shown(tmp_path: Path) -> None:
+    config = _copies_config(tmp_path, ["wire", "gazette", "courier"], prefer="courier")
+    done = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "update"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (entry,) = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes()).entries
+    assert entry.title == COPIES["courier"][1]

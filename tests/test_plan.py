@@ -23,6 +23,7 @@ from aggregator.types import (
     ParsedFeed,
     Rekey,
     Schedule,
+    ShownCopy,
     StoredSource,
     UpdateEntry,
 )
@@ -196,3 +197,23 @@ def test_the_parse_workers_fingerprints_give_the_same_plan() -> None:
     with_prepared = plan_update(STATE, OK, prepared(feed(*items)), known, NOW, SCHEDULE)
     without = plan_update(STATE, OK, feed(*items), known, NOW, SCHEDULE)
     assert with_prepared.intents == without.intents
+
+
+def test_an_earlier_or_preferred_copy_of_a_stored_url_takes_over_what_the_entry_shows() -> None:
+    url = "https://news.example/story"
+    shown_at = WHEN
+    known = Known(entry_by_url={url: 9}, shown={9: ShownCopy(shown_at, False)})
+    earlier = entry("a", canonical_url=url, published=WHEN - timedelta(minutes=5))
+    later = entry("b", canonical_url=url, published=WHEN + timedelta(hours=1))
+    undated = entry("c", canonical_url=url, published=None, updated=None)
+    takes = [
+        plan_update(STATE, OK, feed(item), known, NOW, SCHEDULE).intents[0].takes_over  # type: ignore[union-attr]
+        for item in (earlier, later, undated)
+    ]
+    assert takes == [True, False, False]
+    preferred = Known(entry_by_url={url: 9}, shown={9: ShownCopy(shown_at, False)}, preferred=True)
+    (add,) = plan_update(STATE, OK, feed(later), preferred, NOW, SCHEDULE).intents
+    assert isinstance(add, AddSource) and add.takes_over  # a preferred feed's copy, however late
+    shown_preferred = Known(entry_by_url={url: 9}, shown={9: ShownCopy(shown_at, True)})
+    (add,) = plan_update(STATE, OK, feed(earlier), shown_preferred, NOW, SCHEDULE).intents
+    assert isinstance(add, AddSource) and not add.takes_over  # nor is a preferred copy displaced

@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from aggregator.store._base import StoreBase, _row_id, _writing, utc_text
+from aggregator.store._base import _row_id, _writing, parse_utc, utc_text
 from aggregator.store.feeds import _schedule_values
+from aggregator.store.stories import StoriesMixin
 from aggregator.types import (
     AddSource,
     CreatedEntry,
@@ -24,6 +25,7 @@ from aggregator.types import (
     Known,
     Lookups,
     Rekey,
+    ShownCopy,
     StoredSource,
     UpdateEntry,
 )
@@ -31,7 +33,7 @@ from aggregator.types import (
 _IN_CHUNK = 500  # values bound in one IN (...) list
 
 
-class EntriesMixin(StoreBase):
+class EntriesMixin(StoriesMixin):
     """Reads and writes of entries and their per-feed copies (sources)."""
 
     def known_for(self, state: FeedState, lookups: Lookups) -> Known:
@@ -54,9 +56,9 @@ class EntriesMixin(StoreBase):
                 "SELECT source_entry_id FROM tombstones WHERE feed_id = ?", [state.feed_id]
             )
         )
-        first_success, feed_id_taken = conn.execute(
+        first_success, feed_id_taken, preferred = conn.execute(
             "SELECT last_success IS NULL, EXISTS (SELECT 1 FROM feeds other "
-            "WHERE other.source_id = ? AND other.id != feeds.id) FROM feeds WHERE id = ?",
+            "WHERE other.source_id = ? AND other.id != feeds.id), prefer FROM feeds WHERE id = ?",
             [lookups.feed_id, state.feed_id],
         ).fetchone()
         entry_by_url = dict(
@@ -66,6 +68,14 @@ class EntriesMixin(StoreBase):
                 lookups.canonical_urls,
             )
         )
+        shown = {
+            row_id: ShownCopy(parse_utc(published), bool(prefer))
+            for row_id, published, prefer in self._in(
+                "SELECT e.id, e.published, f.prefer FROM entries e "
+                "JOIN feeds f ON f.id = e.feed_id WHERE e.id IN ({})",
+                set(entry_by_url.values()),
+            )
+        }
         taken = frozenset(
             row[0]
             for row in self._in("SELECT uid FROM entries WHERE uid IN ({})", lookups.output_ids)
@@ -77,9 +87,11 @@ class EntriesMixin(StoreBase):
             feed_id_taken=bool(feed_id_taken),
             entry_by_url=entry_by_url,
             taken_output_ids=taken,
+            shown=shown,
+            preferred=bool(preferred),
         )
 
-    def _in(self, sql: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+    def _in(self, sql: str, values: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
         """The rows of ``sql`` (one ``IN ({})``) over all `values`, bound in chunks."""
         values = sorted(values)
         for first in range(0, len(values), _IN_CHUNK):
@@ -139,6 +151,7 @@ class EntriesMixin(StoreBase):
                     if onto is None:
                         onto = inserted[intent.insert_index]  # type: ignore[index]
                     self._insert_source(state, intent.entry, intent.fingerprint, onto, now_text)
+                    self._copy_joined(state, intent, onto)
                 elif isinstance(intent, UpdateEntry):
                     self._update(intent, now_text)
                 elif isinstance(intent, Rekey):
@@ -187,6 +200,40 @@ class EntriesMixin(StoreBase):
                 **_source_values(entry, digest),
             },
         )
+
+    def _copy_joined(self, state: FeedState, intent: AddSource, entry_row_id: int) -> None:
+        """Another feed's copy of a stored entry: it moves the story's `updated` if newer, and
+        becomes what the entry shows when it was decided so (`AddSource.takes_over`)."""
+        entry = intent.entry
+        own_time = (
+            None
+            if entry.date_clamped
+            else max((t for t in (entry.published, entry.updated) if t is not None), default=None)
+        )
+        if own_time is not None:
+            self.db.conn.execute(
+                "UPDATE stories SET updated = max(updated, ?) "
+                "WHERE id = (SELECT story_id FROM entries WHERE id = ?)",
+                [utc_text(own_time), entry_row_id],
+            )
+        if not intent.takes_over:
+            return
+        if self._deferred_search and any(row[0] == entry_row_id for row in self._deferred_search):
+            self._flush_search_index()  # its text trigger deletes the indexed text: index first
+        values = {**_entry_values(entry, intent.fingerprint), "feed_id": state.feed_id}
+        published = entry.published or entry.updated
+        if published is not None and not entry.date_clamped:  # else the stored times stay
+            values["published"] = utc_text(published)
+            values["updated"] = utc_text(entry.updated or published)
+        self.db.conn.execute(
+            f"UPDATE entries SET {_set_clause(values)} WHERE id = :row_id",
+            {**values, "row_id": entry_row_id},
+        )
+        (story_id,) = self.db.conn.execute(
+            "SELECT story_id FROM entries WHERE id = ?", [entry_row_id]
+        ).fetchone()
+        if story_id is not None:
+            self._choose_representative(story_id)
 
     def _update(self, intent: UpdateEntry, now_text: str) -> None:
         stored = intent.stored

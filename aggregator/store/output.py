@@ -172,12 +172,12 @@ class OutputMixin(StoreBase):
             ):
                 shown_for[member_id] = story_of[story_id]
         copies: dict[int, list[Copy]] = {r["id"]: [] for r in selected}
-        # Earliest entry first; of one entry, the copy of the feed that stored it first.
+        # Earliest copy first, by each copy's own date (an undated one by its entry's).
         for entry_id, feed_id, title, link in self.db.execute(
             "SELECT s.entry_id, s.feed_id, s.title, s.link "
             "FROM sources s JOIN entries e ON e.id = s.entry_id "
             f"WHERE s.entry_id IN ({', '.join('?' * len(shown_for))}) "
-            "ORDER BY e.published, e.id, s.feed_id != e.feed_id, s.id",
+            "ORDER BY coalesce(s.published, e.published), e.id, s.feed_id != e.feed_id, s.id",
             list(shown_for),
         ):
             copies[shown_for[entry_id]].append(Copy(entry_id, feed_id, title, link))

@@ -338,7 +338,8 @@ def poll_line(result: PollResult, *, schedule: bool = False) -> str:
     """One line for one feed's poll, as `aggregator update` prints it and `run` logs it (with
     ``schedule``: when the feed is next due and why)."""
     if result.status is PollStatus.ERROR:
-        what = f"error {result.http_status or '-'}: {result.error}"
+        status = f" {result.http_status}" if result.http_status else ""
+        what = f"error{status}: {result.error}"
     elif result.status is PollStatus.NOT_MODIFIED:
         what = "304 not modified"
     else:

@@ -22,7 +22,9 @@ from aggregator.errors import QueryError, StorageError
 Row = dict[str, Any]
 BUSY_TIMEOUT_SECONDS = 10.0
 HIGHLIGHT = ("\x02", "\x03")  # snippet markers; the CLI turns them into bold or [brackets]
-_TAG = re.compile(r"<[^>]*>")
+# The snippet is cut from stored HTML, where a raw "<" or ">" only ever belongs to a tag: a tag
+# cut at either end of the snippet goes too (`kept the ferry in port. <a href="https…`).
+_TAG = re.compile(r"<[^>]*>|<[^>]*$|^[^<>]*>")
 
 
 @contextmanager
@@ -139,7 +141,12 @@ def search(conn: sqlite3.Connection, query: str, *, limit: int = 20) -> list[Row
             f'cannot search for {query!r}: {e}. Use words, "a phrase", OR, NOT, prefix*; '
             "quote words that contain punctuation"
         ) from None
-    return [{**dict(row), "snippet": _TAG.sub("", row["snippet"] or "")} for row in rows]
+    return [{**dict(row), "snippet": plain_snippet(row["snippet"])} for row in rows]
+
+
+def plain_snippet(snippet: str | None) -> str:
+    """A search snippet without the markup of the HTML it was cut from, cut tags included."""
+    return _TAG.sub("", snippet or "")
 
 
 SQL_TIMEOUT_SECONDS = 30.0

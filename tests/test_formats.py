@@ -188,3 +188,13 @@ def test_iso_times_wrap_after_their_t_and_headers_at_underscores(
     assert widths[5] == poll_width  # what the kept columns leave the text
     assert body[0][5] == (["updated"] if poll_width >= 7 else ["updat…"])
     assert ["newest_", "published"] in head or ["newest_published"] in head
+
+
+def test_a_poll_line_without_an_http_status_says_error_alone() -> None:
+    from aggregator.formats import poll_line
+    from aggregator.types import PollResult, PollStatus
+
+    failed = PollResult("feed", PollStatus.ERROR, None, error="cannot resolve a.example")
+    assert poll_line(failed) == "feed: error: cannot resolve a.example (0.0s)"
+    served = PollResult("feed", PollStatus.ERROR, 503, error="HTTP 503")
+    assert poll_line(served) == "feed: error 503: HTTP 503 (0.0s)"

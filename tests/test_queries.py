@@ -551,3 +551,18 @@ def test_update_shows_a_progress_bar_only_on_a_terminal(news: Path) -> None:
     os.close(leader)
     text = output.decode(errors="replace")
     assert "polling" in text and "2/2" in text
+
+
+@pytest.mark.parametrize(
+    ("snippet", "plain"),
+    [
+        ('kept the ferry in port. <a href="https://x.example/a', "kept the ferry in port. "),
+        ('example/a">the ferry</a> sailed', "the ferry sailed"),
+        ("<p>the <b>ferry</b></p>", "the ferry"),
+        (None, ""),
+    ],
+)
+def test_search_snippets_lose_tags_cut_at_either_end(snippet: str | None, plain: str) -> None:
+    from aggregator.queries import plain_snippet
+
+    assert plain_snippet(snippet) == plain

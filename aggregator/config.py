@@ -263,6 +263,7 @@ _OUTPUT_KEYS = frozenset(
         "websub_hub",
         "group_stories",
         "template",
+        "keep_tracking",
     }
 )
 _DEFAULTS_KEYS = frozenset(
@@ -330,6 +331,8 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
             output = replace(output, group_stories=reader.convert(value, key, _boolean))
         elif name == "max_entries":
             output = replace(output, max_entries=reader.convert(value, key, _positive_int))
+        elif name == "keep_tracking":
+            output = replace(output, keep_tracking=reader.convert(value, key, _boolean))
     if output.websub_hub and not output.base_url:
         raise reader.error(
             fields["websub_hub"][1],

@@ -67,6 +67,7 @@ from aggregator.types import (
     FeedUpdate,
     FetchResult,
     FilterPlan,
+    OutputEntry,
     OutputFeed,
     ParsedFeed,
     PollResult,
@@ -74,6 +75,7 @@ from aggregator.types import (
     Schedule,
     StoryDecision,
 )
+from aggregator.urls import without_tracking
 
 log = logging.getLogger("aggregator.pipeline")
 Key = TypeVar("Key")
@@ -750,9 +752,22 @@ def merged_feed(store: Store, config: Config) -> OutputFeed:
         id=config.output.id,
         title=config.output.title,
         updated=newest,
-        entries=tuple(entries),
+        entries=tuple(published_links(e, config.output.keep_tracking) for e in entries),
         link=config.output.link,
         base_url=config.output.base_url,
         generator_version=__version__,
         hub=config.output.websub_hub,
+    )
+
+
+def published_links(entry: OutputEntry, keep_tracking: bool = False) -> OutputEntry:
+    """The entry with its links as published: its own and its coverage's without tracking
+    parameters (`urls.without_tracking`), unless ``output.keep_tracking``. The store keeps
+    them as the feed gave them."""
+    if keep_tracking:
+        return entry
+    return replace(
+        entry,
+        link=without_tracking(entry.link),
+        coverage=tuple(replace(c, link=without_tracking(c.link)) for c in entry.coverage),
     )

@@ -87,6 +87,7 @@ class OutputConfig:
     websub_hub: str | None = None  # announce changed feeds to this WebSub hub (needs base_url)
     group_stories: bool = True  # one entry per story, listing the other outlets
     template: Path | None = None  # a Jinja2 template for index.html instead of the built-in one
+    keep_tracking: bool = False  # publish links with their utm_*, fbclid... parameters
 
 
 @dataclass(frozen=True, slots=True)

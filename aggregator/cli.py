@@ -478,6 +478,11 @@ def _emit(
 @click.option("--since", help="Published at or after WHEN: an ISO date or a duration (6h, 2d).")
 @click.option("--until", help="Published before WHEN.")
 @click.option("--story", type=int, help="Only entries of this story (see `aggregator stories`).")
+@click.option(
+    "--filtered",
+    is_flag=True,
+    help="Only entries the keep and block rules leave out of the outputs, with the rule.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1))
 @_format_option
 @click.pass_context
@@ -488,6 +493,7 @@ def entries_command(
     since: str | None,
     until: str | None,
     story: int | None,
+    filtered: bool,
     limit: int,
     fmt: str,
 ) -> None:
@@ -500,11 +506,19 @@ def entries_command(
     end = parse_when(until, now) if until else None
     with _reading(config) as conn:
         rows = queries.entries(
-            conn, feed=feed, tag=tag, since=start, until=end, story=story, limit=limit
+            conn,
+            feed=feed,
+            tag=tag,
+            since=start,
+            until=end,
+            story=story,
+            filtered=filtered,
+            limit=limit,
         )
     if fmt == "table":
-        rows = [{k: r[k] for k in ("published", "feed", "title", "link", "story")} for r in rows]
-    _emit(rows, fmt, keep=("feed",), empty="no entries")
+        shown = ("published", "feed", "title", "filtered_by" if filtered else "link", "story")
+        rows = [{k: r[k] for k in shown} for r in rows]
+    _emit(rows, fmt, keep=("feed",), empty="no filtered entries" if filtered else "no entries")
 
 
 @cli.command("search")

@@ -21,8 +21,12 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError
+from aggregator.rules import pattern_problem
 from aggregator.types import (
     AUTO,
+    OLDER_THAN,
+    RULE_FIELDS,
+    Condition,
     Config,
     Defaults,
     ExtraOutput,
@@ -30,6 +34,7 @@ from aggregator.types import (
     Interval,
     OutputConfig,
     Retention,
+    Rules,
     Selection,
 )
 from aggregator.urls import canonical_url
@@ -249,7 +254,7 @@ def _absolute_http_url(value: Any) -> str:
 
 # ---------------------------------------------------------------- sections
 
-_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds", "retention", "outputs"})
+_TOP_KEYS = frozenset({"database", "output", "defaults", "feeds", "retention", "outputs", "rules"})
 _RETENTION_KEYS = frozenset({"days", "max_entries_per_feed"})
 _OUTPUT_KEYS = frozenset(
     {
@@ -262,6 +267,7 @@ _OUTPUT_KEYS = frozenset(
         "websub_hub",
         "group_stories",
         "template",
+        "keep_tracking",
     }
 )
 _DEFAULTS_KEYS = frozenset(
@@ -282,7 +288,9 @@ _DEFAULTS_KEYS = frozenset(
 _DURATION_FIELDS = frozenset(
     {"interval", "min_interval", "timeout", "connect_timeout", "parse_timeout"}
 )
-_FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer"})
+_FEED_KEYS = frozenset({"url", "name", "title", "tags", "interval", "enabled", "prefer", "rules"})
+_RULES_KEYS = frozenset({"block", "keep"})
+_CONDITION_KEYS = frozenset({*RULE_FIELDS, OLDER_THAN})
 
 
 def _resolve_feed_url(raw: str, base_dir: Path) -> str:
@@ -327,6 +335,8 @@ def _read_output(reader: _Reader, node: Node, base_dir: Path) -> OutputConfig:
             output = replace(output, group_stories=reader.convert(value, key, _boolean))
         elif name == "max_entries":
             output = replace(output, max_entries=reader.convert(value, key, _positive_int))
+        elif name == "keep_tracking":
+            output = replace(output, keep_tracking=reader.convert(value, key, _boolean))
     if output.websub_hub and not output.base_url:
         raise reader.error(
             fields["websub_hub"][1],
@@ -400,7 +410,57 @@ def _read_feed(reader: _Reader, node: Node, key: str, base_dir: Path) -> FeedCon
             feed = replace(feed, prefer=reader.convert(value, field_key, _boolean))
         elif name == "tags":
             feed = replace(feed, tags=_read_tags(reader, value, field_key))
+        elif name == "rules":
+            feed = replace(feed, rules=_read_rules(reader, value, field_key))
     return feed
+
+
+def _read_rules(reader: _Reader, node: Node, key: str) -> Rules:
+    """`rules:` (top-level or a feed's): `block:` and `keep:` lists of conditions."""
+    fields = reader.mapping(node, key, _RULES_KEYS)
+    lists = {
+        name: _read_conditions(reader, value, f"{key}.{name}")
+        for name, (_key_node, value) in fields.items()
+    }
+    return Rules(block=lists.get("block", ()), keep=lists.get("keep", ()))
+
+
+def _read_conditions(reader: _Reader, node: Node, key: str) -> tuple[Condition, ...]:
+    if isinstance(node, ScalarNode) and reader.scalar(node, key) is None:
+        return ()  # `block:` with every condition commented out
+    if not isinstance(node, SequenceNode):
+        raise reader.error(
+            node, key, "expected a list of conditions, e.g. - title: Sponsored, - older_than: 30d"
+        )
+    return tuple(_read_condition(reader, item, f"{key}[{i}]") for i, item in enumerate(node.value))
+
+
+def _read_condition(reader: _Reader, node: Node, key: str) -> Condition:
+    """One condition: a regular expression on one field (``title: Sponsored``) or an age
+    (``older_than: 30d``). A pattern that does not compile, or is catastrophically slow on a
+    test string, is refused here: it would otherwise stall every build."""
+    fields = reader.mapping(node, key, _CONDITION_KEYS)
+    if len(fields) != 1:
+        raise reader.error(
+            node,
+            key,
+            "a condition has exactly one key: "
+            f"{', '.join(RULE_FIELDS)} (a regular expression) or {OLDER_THAN} (an age); "
+            "list two conditions to use two",
+        )
+    ((name, (_key_node, value)),) = fields.items()
+    field_key = f"{key}.{name}"
+    if name == OLDER_THAN:
+        return Condition(OLDER_THAN, older_than=reader.duration(value, field_key, parse_duration))
+    pattern = reader.scalar(value, field_key)
+    if not isinstance(pattern, str) or not pattern:
+        raise reader.error(
+            value, field_key, f'expected a regular expression (quote it: "..."), got {pattern!r}'
+        )
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        raise reader.error(value, field_key, problem)
+    return Condition(name, pattern=pattern)
 
 
 def _read_tags(reader: _Reader, node: Node, key: str) -> tuple[str, ...]:
@@ -686,12 +746,14 @@ def parse_config(text: str, path: Path) -> Config:
     outputs = (
         _read_outputs(reader, fields["outputs"][1], output, feeds) if "outputs" in fields else ()
     )
+    rules = _read_rules(reader, fields["rules"][1], "rules") if "rules" in fields else Rules()
     return Config(
         path=path,
         database=database,
         output=output,
         defaults=defaults,
         feeds=feeds,
+        rules=rules,
         retention=retention,
         outputs=outputs,
     )

@@ -45,6 +45,7 @@ from aggregator.plan import lookups, moved_to, plan_update
 from aggregator.politeness import HostTurns, host_of
 from aggregator.render import HTML_FILE, LOCAL_PAGE, write_outputs
 from aggregator.render import OUTPUT_FILES as FEED_FILES
+from aggregator.rules import GIVE_UP_AFTER, RuleSet
 from aggregator.schedule import Outcome, PollFacts, SchedulePolicy, failure_outcome, next_poll
 from aggregator.store import PruneCounts, Store, TransactionLost, open_store
 from aggregator.stories import (
@@ -66,6 +67,8 @@ from aggregator.types import (
     FeedState,
     FeedUpdate,
     FetchResult,
+    FilterPlan,
+    OutputEntry,
     OutputFeed,
     OutputLink,
     ParsedFeed,
@@ -74,6 +77,7 @@ from aggregator.types import (
     Schedule,
     StoryDecision,
 )
+from aggregator.urls import without_tracking
 
 log = logging.getLogger("aggregator.pipeline")
 Key = TypeVar("Key")
@@ -598,9 +602,10 @@ def update(
         results = poll(
             store, config, [states[f.name] for f in feeds], clock=clock, on_result=on_result
         )
+        filtering = apply_rules(store, config, clock())
         # A 200 may change the feed's title or link (shown in the outputs) even with no new
         # or updated entries, so every stored response counts as a change.
-        changed = any(r.status is PollStatus.UPDATED for r in results)
+        changed = any(r.status is PollStatus.UPDATED for r in results) or bool(filtering.changes)
         written = build_outputs(store, config, now=clock()) if changed or not rendered else []
         outputs_rendered(config, True)
     return UpdateReport(tuple(results), tuple(written))
@@ -690,7 +695,8 @@ def prune_and_build(config: Config, *, clock: Clock = utc_now) -> tuple[PruneCou
         # Entries pruned but not yet rendered away (killed in between): `update` must not skip.
         outputs_rendered(config, False)
         counts = prune(store, config, clock())
-        written = build_outputs(store, config) if counts.entries else []
+        filtering = apply_rules(store, config, clock())
+        written = build_outputs(store, config) if counts.entries or filtering.changes else []
     return counts, written
 
 
@@ -698,6 +704,7 @@ def build(config: Config) -> list[Path]:
     """Rewrite the outputs from the database alone (no network)."""
     with open_store(config.database) as store:
         store.sync_feeds(config.feeds, utc_now())
+        apply_rules(store, config, utc_now())
         written = build_outputs(store, config)
         outputs_rendered(config, True)
         return written
@@ -729,6 +736,34 @@ def warn_without_base_url(config: Config) -> bool:
         site,
     )
     return True
+
+
+def apply_rules(store: Store, config: Config, now: datetime) -> FilterPlan:
+    """Judge the stored entries by the keep and block rules (`rules.RuleSet`), before a build.
+
+    Every entry when the rules changed since they were last applied; else only those stored
+    or changed since, and those an `older_than` may now judge differently. Read, decided and
+    written in one transaction; the verdicts that changed are one batched UPDATE.
+    """
+    rules = RuleSet.of(config)
+    with store.transaction("the keep and block rules"):
+        stored = store.rule_state()
+        everything = rules.check_everything(stored, now)
+        windows = rules.recheck_windows(stored[1], now) if stored and not everything else []
+        if rules.empty:  # every entry is shown: only those filtered now change
+            subjects = store.rule_subjects(rules.fields, filtered=True)
+        else:
+            subjects = store.rule_subjects(rules.fields, everything=everything, windows=windows)
+        plan = rules.decide(subjects, now, everything=everything)
+        store.apply_filtering(plan)
+    for rule, count in plan.timed_out.items():
+        log.warning(
+            "rules: searching for %s timed out %s: taken as no match%s; simplify it",
+            rule,
+            counted(count, "time"),
+            " and skipped for the rest of the entries" if count >= GIVE_UP_AFTER else "",
+        )
+    return plan
 
 
 def build_outputs(
@@ -849,10 +884,23 @@ def merged_feed(store: Store, config: Config) -> OutputFeed:
         id=config.output.id,
         title=config.output.title,
         updated=newest,
-        entries=tuple(entries),
+        entries=tuple(published_links(e, config.output.keep_tracking) for e in entries),
         link=config.output.link,
         base_url=config.output.base_url,
         generator_version=__version__,
         hub=config.output.websub_hub,
         outputs=output_links(config),
+    )
+
+
+def published_links(entry: OutputEntry, keep_tracking: bool = False) -> OutputEntry:
+    """The entry with its links as published: its own and its coverage's without tracking
+    parameters (`urls.without_tracking`), unless ``output.keep_tracking``. The store keeps
+    them as the feed gave them."""
+    if keep_tracking:
+        return entry
+    return replace(
+        entry,
+        link=without_tracking(entry.link),
+        coverage=tuple(replace(c, link=without_tracking(c.link)) for c in entry.coverage),
     )

@@ -62,7 +62,8 @@ def feed_names(conn: sqlite3.Connection) -> list[str]:
 _COPIES = """(
     SELECT e.id, e.uid, coalesce(s.published, e.published) AS published, f.name AS feed,
            f.tags AS feed_tags, s.title, s.link, e.summary, e.tags, e.story_id,
-           (SELECT count(*) FROM sources o WHERE o.entry_id = e.id) AS sources, s.id AS copy
+           (SELECT count(*) FROM sources o WHERE o.entry_id = e.id) AS sources, s.id AS copy,
+           e.filtered_by
     FROM sources s JOIN entries e ON e.id = s.entry_id JOIN feeds f ON f.id = s.feed_id
 )"""
 
@@ -75,12 +76,15 @@ def entries(
     since: datetime | None = None,
     until: datetime | None = None,
     story: int | None = None,
+    filtered: bool = False,
     limit: int = 50,
 ) -> list[Row]:
     """Newest entries first, filtered; an entry matches a feed if any of its sources is it.
 
     With ``story``, every outlet's copy of the story's entries is a row of its own (its feed,
-    title, link and date), as `aggregator stories` lists them.
+    title, link and date), as `aggregator stories` lists them. With ``filtered``, only the
+    entries the keep and block rules leave out of the outputs. Each row's ``filtered_by``
+    names that rule (None: shown), as judged at the last update or build.
     """
     where: list[str] = []
     params: list[Any] = []
@@ -112,10 +116,12 @@ def entries(
     if story is not None:
         where.append("e.story_id = ?")
         params.append(story)
+    if filtered:
+        where.append("e.filtered_by IS NOT NULL")
     rows, order = ("entries_view", "") if story is None else (_COPIES, ", e.copy DESC")
     sql = (
         "SELECT e.published, e.feed, e.title, e.link, e.story_id AS story, e.sources, "
-        f"e.feed_tags, e.tags, e.uid, e.summary FROM {rows} e"
+        f"e.feed_tags, e.tags, e.uid, e.summary, e.filtered_by FROM {rows} e"
         + (" WHERE " + " AND ".join(where) if where else "")
         + f" ORDER BY e.published DESC, e.id DESC{order} LIMIT ?"
     )

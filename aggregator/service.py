@@ -46,6 +46,7 @@ from aggregator.pipeline import (
     Clock,
     Parser,
     Retrieved,
+    apply_rules,
     build_outputs,
     outputs_rendered,
     policy_for,
@@ -55,6 +56,7 @@ from aggregator.pipeline import (
     utc_now,
 )
 from aggregator.politeness import HostTurns, host_of
+from aggregator.rules import RuleSet
 from aggregator.store import Store, open_store
 from aggregator.types import Config, FeedState, PollStatus, Retention
 
@@ -65,6 +67,9 @@ SHUTDOWN_GRACE = (
 )
 MAX_DISPATCH_EVERY = 30.0
 REBUILD_AT_LEAST_EVERY = 60.0  # with feeds always in flight, still publish changes this often
+# With an `older_than` rule, entries age out of the outputs this often (seconds) even while no
+# feed brings anything new (every rebuild applies the rules too).
+AGE_RULES_EVERY = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,7 @@ class Service:
         )
         self.changed = False
         self.last_build = time.monotonic()
+        self.last_judged = time.monotonic()
         # How often the dispatcher looks for due feeds (at most MAX_DISPATCH_EVERY seconds).
         self.dispatch_every = timedelta(
             seconds=max(
@@ -302,6 +308,7 @@ class Service:
     def _handle(self, store: Store, event: _Event) -> None:
         if isinstance(event, _Dispatch):
             self._dispatch(store)
+            self._age_rules(store)
         elif isinstance(event, _Fetched):
             self._store_results(store, [event.retrieved, *self._more_fetched()])
             if not self.in_flight:  # the round is over: say when the next one is
@@ -421,7 +428,21 @@ class Service:
             )
             self.changed = True
 
+    def _age_rules(self, store: Store) -> None:
+        """Apply an `older_than` rule at least every AGE_RULES_EVERY seconds, so old entries
+        leave the outputs of a quiet service too (without one, nothing changes with time)."""
+        if time.monotonic() - self.last_judged < AGE_RULES_EVERY:
+            return
+        self.last_judged = time.monotonic()
+        if (
+            RuleSet.of(self.config).durations
+            and apply_rules(store, self.config, self.clock()).changes
+        ):
+            self.changed = True
+
     def _rebuild(self, store: Store) -> None:
+        apply_rules(store, self.config, self.clock())  # new entries, and rules changed by a reload
+        self.last_judged = time.monotonic()
         written = build_outputs(store, self.config, session=self.session, now=self.clock())
         outputs_rendered(self.config, True)
         self.changed = False

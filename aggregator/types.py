@@ -18,6 +18,29 @@ Interval = timedelta | Literal["auto"]
 
 # ---------------------------------------------------------------- configuration
 
+# What a rule's regular expression may look at: the entry's fields as stored.
+RULE_FIELDS = ("title", "summary", "content", "author", "link", "tag")
+OLDER_THAN = "older_than"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One condition of a keep or block rule: a regular expression searched for in one field
+    (`RULE_FIELDS`), or an age (`older_than`: published longer ago than this)."""
+
+    field: str  # one of RULE_FIELDS, or OLDER_THAN
+    pattern: str | None = None  # the regular expression, as written (`regex` syntax)
+    older_than: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """`rules:` of feeds.yaml, top-level or a feed's: an entry is shown when no `block`
+    condition matches and, if there are `keep` conditions, one of them does."""
+
+    block: tuple[Condition, ...] = ()
+    keep: tuple[Condition, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class FeedConfig:
@@ -30,6 +53,7 @@ class FeedConfig:
     interval: Interval | None = None  # None: use defaults.interval
     enabled: bool = True
     prefer: bool = False  # its copy represents a story it shares with other outlets
+    rules: Rules = Rules()  # its own, besides the top-level ones
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +87,7 @@ class OutputConfig:
     websub_hub: str | None = None  # announce changed feeds to this WebSub hub (needs base_url)
     group_stories: bool = True  # one entry per story, listing the other outlets
     template: Path | None = None  # a Jinja2 template for index.html instead of the built-in one
+    keep_tracking: bool = False  # publish links with their utm_*, fbclid... parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +133,7 @@ class Config:
     output: OutputConfig
     defaults: Defaults
     feeds: tuple[FeedConfig, ...]
+    rules: Rules = Rules()  # applied to every feed
     retention: Retention = Retention()
     outputs: tuple[ExtraOutput, ...] = ()  # extra merged feeds, each in a folder of output.dir
 
@@ -464,3 +490,43 @@ class CreatedEntry:
     entry_id: int
     title: str
     published: datetime  # as stored
+
+
+# ---------------------------------------------------------------- keep and block rules (rules.py)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSubject:
+    """A stored entry as the rules see it. The store reads only the fields some rule looks at
+    (`rules.RuleSet.fields`); the others keep their empty defaults."""
+
+    entry_id: int
+    feed: str  # the name of the feed whose copy the entry shows (entries.feed_id)
+    filtered_by: str | None  # the stored verdict: the rule that filters it, or None (shown)
+    published: datetime | None = None
+    title: str = ""
+    summary: str | None = None
+    content: str | None = None
+    link: str | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FilterChange:
+    """An entry whose verdict changed: the rule that now filters it, or None (shown again)."""
+
+    entry_id: int
+    filtered_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FilterPlan:
+    """What one application of the rules changes; `Store.apply_filtering` writes it."""
+
+    fingerprint: str  # of the rules applied (stored: a different one means re-apply to all)
+    evaluated: datetime  # the `now` the ages were measured at
+    changes: tuple[FilterChange, ...]
+    checked: int  # entries the rules were evaluated for
+    everything: bool  # every stored entry was checked (the rules changed), not only new ones
+    timed_out: Mapping[str, int] = field(default_factory=dict)  # rule -> matches given up

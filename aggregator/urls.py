@@ -25,6 +25,7 @@ from urllib.parse import (
     SplitResult,
     parse_qsl,
     quote,
+    unquote_plus,
     urlencode,
     urljoin,
     urlsplit,
@@ -167,6 +168,33 @@ def _canonical_netloc(scheme: str, netloc: str) -> str | None:
 # normalized once (a failure, a ValueError, is not remembered and raises again).
 _NETLOC_CACHE_LONGEST = 255
 _remembered_netloc = functools.lru_cache(maxsize=1024)(_canonical_netloc)
+
+
+def without_tracking(url: str | None) -> str | None:
+    """``url`` as published: the parameters `is_tracking_param` names dropped (``utm_*``,
+    ``fbclid``, ``gclid``...), everything else exactly as given (order, encoding, fragment).
+
+    Not the dedup key (`canonical_url` also sorts and normalizes): a publisher's link stays
+    theirs, less what only tracks the reader. Anything but an http(s) URL with a query is
+    returned as it is.
+    """
+    if not url or "?" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.query:
+        return url
+    pairs = parts.query.split("&")
+    kept = [p for p in pairs if not is_tracking_param(unquote_plus(p.partition("=")[0]))]
+    if len(kept) == len(pairs):
+        return url
+    # Cut out of the text rather than rebuilt by urlunsplit, which may respell the rest.
+    head, _, tail = url.partition("?")
+    _, hash_mark, fragment = tail.partition("#")
+    query = "&".join(p for p in kept if p)
+    return head + (f"?{query}" if query else "") + hash_mark + fragment
 
 
 def absolute_url(base: str | None, url: str | None) -> str | None:

@@ -60,3 +60,22 @@ def test_writer_bench_stores_every_entry_of_a_tiny_corpus() -> None:
     # entries of one story), then the timing line.
     assert len(re.findall(r"^stored 30 entries in \d+ stories$", out, re.M)) == 2, out
     assert re.search(rf"^writer: median {NUMBER} s a round .* us/entry", out, re.M), out
+
+
+def test_rules_bench_runs_on_tiny_databases() -> None:
+    result = run("bench/rules_bench.py", "--sizes", "200", "400", "--runs", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["seconds", "(median)", "200", "400"], lines
+    phases = [
+        "full (title)",
+        "full (all fields)",
+        "incremental (none new)",
+        "incremental (200 new)",
+    ]
+    for line, phase in zip(lines[1:], phases, strict=True):
+        assert re.fullmatch(rf"{re.escape(phase)} +\d+\.\d{{3}} +\d+\.\d{{3}}", line), line
+    # and what the rules on every field filtered
+    assert re.search(
+        r"^400 entries: \d+ filtered by the rules on every field$", result.stderr, re.M
+    )

@@ -33,12 +33,14 @@ OWNERS = {
     "yaml": {"config.py"},
     "nh3": {"sanitize.py"},
     "click": {"cli.py"},
+    "regex": {"rules.py"},
 }
 # Pure stages never touch I/O layers or each other's callers.
 PURE = {
     "dedupe.py",
     "plan.py",
     "politeness.py",
+    "rules.py",
     "urls.py",
     "types.py",
     "errors.py",

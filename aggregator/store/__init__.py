@@ -6,7 +6,8 @@ together, so a crash can never leave an ETag for entries that were not stored (t
 would be answered 304 and those entries lost).
 
 The package splits the store by domain (reader:src/reader/_storage/ shows the idea): `schema`
-(migrations), `feeds`, `entries`, `stories`, `retention`, `output`; `Store` joins them.
+(migrations), `feeds`, `entries`, `stories`, `retention`, `output`, `filtering`; `Store` joins
+them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aggregator.store._base import (
 )
 from aggregator.store.entries import EntriesMixin
 from aggregator.store.feeds import FeedRow, FeedsMixin, feed_listing
+from aggregator.store.filtering import FilteringMixin
 from aggregator.store.output import OutputMixin
 from aggregator.store.retention import PruneCounts, RetentionMixin
 from aggregator.store.schema import migrations
@@ -49,7 +51,7 @@ __all__ = [
 ]
 
 
-class Store(FeedsMixin, EntriesMixin, RetentionMixin, OutputMixin):
+class Store(FeedsMixin, EntriesMixin, RetentionMixin, OutputMixin, FilteringMixin):
     """The aggregator's database. Create with :func:`open_store`."""
 
 

@@ -174,6 +174,7 @@ class EntriesMixin(StoriesMixin):
             "updated": utc_text(intent.updated),
         }
         entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
+        self._judge_later(entry_row_id)
         # Indexed here, not by a trigger (migration m009); in a batch, just before it commits
         # (StoreBase.batch).
         searchable = (entry_row_id, entry.title, entry.summary, entry.content)
@@ -259,6 +260,12 @@ class EntriesMixin(StoriesMixin):
             f"UPDATE entries SET {_set_clause(values)} WHERE id = :row_id",
             {**values, "row_id": entry_row_id},
         )
+        self._judge_later(entry_row_id)  # what the keep and block rules match may have changed
+
+    def _judge_later(self, entry_row_id: int) -> None:
+        """Mark an entry for the keep and block rules, applied before the next build: a row of
+        a small table, not a column of entries (clearing that rewrote every new entry's row)."""
+        self.db.conn.execute(_RULES_PENDING, [entry_row_id])
 
 
 # Fixed statements (prepared once, cached by sqlite3): sqlite-utils' Table.insert rebuilt its
@@ -273,6 +280,7 @@ _INSERT_ENTRY = _insert_statement(
     "uid feed_id first_seen title link canonical_url summary content authors tags enclosures "
     "date_clamped fingerprint published updated",
 )
+_RULES_PENDING = "INSERT OR IGNORE INTO rules_pending (entry_id) VALUES (?)"
 _INSERT_SOURCE = _insert_statement(
     "sources",
     "entry_id feed_id source_entry_id first_seen last_changed title link published updated "

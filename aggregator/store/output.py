@@ -66,6 +66,20 @@ def outlets_of(
     return tuple(found)
 
 
+# The entry `e` (unfiltered, of a story) stands for its story when the stored representative is
+# filtered: the story's first unfiltered member in the order the representative is chosen in
+# (`StoriesMixin._choose_representative`). Asked only of a member that is not the
+# representative, and answered by an index lookup unless the representative is filtered.
+_SHOWN_MEMBER = """(
+    (SELECT r.filtered_by IS NOT NULL FROM entries r WHERE r.id = st.representative_id)
+    AND e.id = (
+        SELECT m.id FROM entries m JOIN feeds f ON f.id = m.feed_id
+        WHERE m.story_id = e.story_id AND m.filtered_by IS NULL
+        ORDER BY f.prefer DESC, m.published, m.id LIMIT 1
+    )
+)"""
+
+
 class OutputMixin(StoreBase):
     """Reads for the merged feed."""
 
@@ -75,14 +89,19 @@ class OutputMixin(StoreBase):
         Grouped, a story is one item: its representative entry, its permanent story id, and its
         `updated` moved to when the last outlet joined. Ungrouped, every entry is an item and
         only other feeds carrying the very same URL count as coverage.
+
+        An entry the keep and block rules filtered (`filtered_by`) is never an item, nor
+        another outlet's coverage. A story whose representative is filtered is shown by its
+        first unfiltered member (`_SHOWN_MEMBER`), and left out when all of them are.
         """
         if group_stories:
             rows = self.db.query(
-                """
+                f"""
                 SELECT e.*, coalesce(st.uid, e.uid) AS out_uid,
                        max(e.updated, coalesce(st.updated, e.updated)) AS out_updated
                 FROM entries e LEFT JOIN stories st ON st.id = e.story_id
-                WHERE e.story_id IS NULL OR st.representative_id = e.id
+                WHERE e.filtered_by IS NULL AND (
+                    e.story_id IS NULL OR st.representative_id = e.id OR {_SHOWN_MEMBER})
                 ORDER BY e.published DESC, e.id DESC LIMIT ?
                 """,
                 [limit],
@@ -90,7 +109,7 @@ class OutputMixin(StoreBase):
         else:
             rows = self.db.query(
                 "SELECT e.*, e.uid AS out_uid, e.updated AS out_updated FROM entries e "
-                "ORDER BY e.published DESC, e.id DESC LIMIT ?",
+                "WHERE e.filtered_by IS NULL ORDER BY e.published DESC, e.id DESC LIMIT ?",
                 [limit],
             )
         return self._output_entries(list(rows), group_stories)
@@ -166,8 +185,8 @@ class OutputMixin(StoreBase):
         story_of = {r["story_id"]: r["id"] for r in selected if r["story_id"] is not None}
         if group_stories and story_of:
             for member_id, story_id in self.db.execute(
-                "SELECT id, story_id FROM entries "
-                f"WHERE story_id IN ({', '.join('?' * len(story_of))})",
+                "SELECT id, story_id FROM entries WHERE filtered_by IS NULL AND "
+                f"story_id IN ({', '.join('?' * len(story_of))})",
                 list(story_of),
             ):
                 shown_for[member_id] = story_of[story_id]
@@ -221,7 +240,8 @@ def _matching(alias: str, selection: Selection) -> str:
     to the feed by name, SQLite read every source of the feed once per entry (12 s for one
     feed of 500 in 200,000 entries).
     """
-    where = ["1"]
+    # What the keep and block rules filtered is never shown, nor makes a story match.
+    where = [f"{alias}.filtered_by IS NULL"]
     for condition, feeds in ((selection.tags, "tagged_feeds"), (selection.feeds, "named_feeds")):
         if condition:
             where.append(
@@ -290,7 +310,8 @@ def _selected_sql(
         )
     if selection.min_outlets > 1:
         members = (
-            "SELECT o.id FROM entries o WHERE o.story_id = e.story_id UNION ALL SELECT e.id"
+            "SELECT o.id FROM entries o WHERE o.story_id = e.story_id AND o.filtered_by IS NULL "
+            "UNION ALL SELECT e.id"
             if group_stories
             else "SELECT e.id"
         )

@@ -335,3 +335,46 @@ def m013_story_centroids(db: sqlite_utils.Database) -> None:
         "UPDATE story_words SET weight = ? WHERE story_id = ? AND word = ?",
         [(weight, story, word) for (story, word), weight in weights.items()],
     )
+
+
+@migrations()
+def m014_keep_and_block_rules(db: sqlite_utils.Database) -> None:
+    """Keep and block rules (issue 16): each entry's verdict, and what it was judged under.
+
+    `entries.filtered_by` is the rule that leaves the entry out of the outputs (NULL: shown),
+    found newest first by a partial index holding the filtered ones only. `rules_pending` lists
+    the entries inserted or changed since the rules last judged them, so a poll judges only
+    those: a table of its own, as marking a column of `entries` and clearing it rewrote each
+    new entry's row (1.3 s for 50,000 entries). `rule_state` holds the fingerprint of the rules
+    last applied and when: other rules mean every entry is judged again. No row yet: the first
+    application judges every entry.
+    """
+    db.execute("ALTER TABLE entries ADD COLUMN filtered_by TEXT")
+    db.execute(
+        "CREATE INDEX idx_entries_filtered ON entries(published) WHERE filtered_by IS NOT NULL"
+    )
+    db.execute(
+        "CREATE TABLE rules_pending ("
+        "entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE)"
+    )
+    db.execute(
+        """
+        CREATE TABLE rule_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            fingerprint TEXT NOT NULL,
+            evaluated TEXT NOT NULL
+        )
+        """
+    )
+    db.create_view(
+        "entries_view",
+        """
+        SELECT e.id, e.uid, e.published, e.updated, f.name AS feed,
+               coalesce(f.configured_title, f.title, f.name) AS feed_title,
+               f.tags AS feed_tags, e.title, e.link, e.summary, e.content, e.tags, e.authors,
+               e.story_id, (SELECT count(*) FROM sources s WHERE s.entry_id = e.id) AS sources,
+               e.filtered_by
+        FROM entries e JOIN feeds f ON f.id = e.feed_id
+        """,
+        replace=True,
+    )

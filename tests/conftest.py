@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -317,6 +318,20 @@ def write_config(tmp_path: Path, feeds_yaml: str, extra: str = "") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real `aggregator` command, as a user runs it from ``cwd`` (python -m aggregator)."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def wait_until(predicate: object, timeout: float = 5.0) -> bool:

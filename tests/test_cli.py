@@ -15,23 +15,11 @@ import feedparser
 import pytest
 import requests
 from conftest import FeedServer, item, rss, wait_until, write_config
+from conftest import run_cli as run
 
 from aggregator.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_update_feeds_build_round_trip(feed_server: FeedServer, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import feedparser
 import pytest
 import requests
 from conftest import SHARED, FeedServer, item, rss, wait_until, write_config
+from conftest import run_cli as run
 from lxml import etree
 
 from aggregator.config import default_output_id, load_config
@@ -111,16 +112,6 @@ def configure(tmp_path: Path, feeds: str, outputs: str = OUTPUTS, output: str = 
     extra = output or f"  base_url: {BASE_URL}\n"
     path.write_text(path.read_text().replace("defaults:\n", extra + "defaults:\n", 1))
     return path
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.fixture(scope="module")

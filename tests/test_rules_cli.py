@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -17,6 +14,7 @@ from pathlib import Path
 import feedparser
 import pytest
 from conftest import FeedServer, item, rss, wait_until, write_config
+from conftest import run_cli as run
 
 from aggregator.config import load_config
 from aggregator.pipeline import apply_rules, update
@@ -25,17 +23,6 @@ from aggregator.store import open_store
 ROOT = Path(__file__).resolve().parents[1]
 RECENT = format_datetime(datetime.now(UTC) - timedelta(hours=3), usegmt=True)
 OLD = format_datetime(datetime.now(UTC) - timedelta(days=40), usegmt=True)
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def rss_item(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import feedparser
 import pytest
 from conftest import FeedServer, item, rss, write_config
+from conftest import run_cli as run
 
 from aggregator.urls import without_tracking
 
@@ -36,17 +34,6 @@ from aggregator.urls import without_tracking
 )
 def test_without_tracking(url: str | None, published: str | None) -> None:
     assert without_tracking(url) == published
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 TRACKED = "https://w.example/volcano?id=7&utm_source=rss&utm_medium=feed&fbclid=abc"

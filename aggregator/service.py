@@ -242,6 +242,10 @@ class Service:
     def stop(self) -> None:
         self.stopping.set()
 
+    def reload(self) -> None:
+        """Reread the config on the main thread as soon as it is free (what SIGHUP asks)."""
+        self.events.put(_Reload())
+
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # embedded in a test or another program: the caller stops us with stop()
@@ -251,7 +255,7 @@ class Service:
             self.stopping.set()
 
         def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self.events.put(_Reload())
+            self.reload()
 
         signal.signal(signal.SIGTERM, on_stop)
         signal.signal(signal.SIGINT, on_stop)
@@ -310,7 +314,7 @@ class Service:
             self._dispatch(store)
             self._age_rules(store)
         elif isinstance(event, _Fetched):
-            self._store_results(store, [event.retrieved, *self._more_fetched()])
+            self.store_results(store, [event.retrieved, *self._more_fetched()])
             if not self.in_flight:  # the round is over: say when the next one is
                 self._log_next_round(store)
         elif isinstance(event, _Reload):
@@ -350,8 +354,10 @@ class Service:
             more.append(event.retrieved)
         return more
 
-    def _store_results(self, store: Store, fetched: list[Retrieved]) -> None:
-        """Store fetched feeds in one commit (`pipeline.save_batch`, as `update` does)."""
+    def store_results(self, store: Store, fetched: list[Retrieved]) -> None:
+        """Store fetched feeds in one commit (`pipeline.save_batch`, as `update` does), and
+        give their hosts' turns to the next feeds. Main thread only; public so that a test can
+        hand it a batch without the threads that make one."""
         batch = []
         for retrieved in fetched:
             state = retrieved.state
@@ -461,7 +467,7 @@ class Service:
             except queue.Empty:
                 break
             if isinstance(event, _Fetched):
-                self._store_results(store, [event.retrieved])
+                self.store_results(store, [event.retrieved])
         if self.in_flight:
             log.info(
                 "abandoned %s: %s",

@@ -3,7 +3,7 @@
     python bench/parse_tuning_bench.py [--feeds 200] [--entries 50] [--rounds 5]
 
 `aggregator/parse/feedparser_patches.py` carries a copy of feedparser's ``pop`` and a cheaper
-``contentparams`` (``_FastPaths``) and memoizes base-URL joins, switched on only with the
+``contentparams`` (``FastPaths``) and memoizes base-URL joins, switched on only with the
 feedparser release they were checked against. This parses the same documents with
 `aggregator.parse.parse_feed` in two fresh processes, one with the fast paths and one with
 feedparser's own code (the version check made to fail before the module is imported), rounds
@@ -53,7 +53,7 @@ def child(mode: str, source: str, feeds: int, entries: int) -> None:
     from aggregator.errors import ParseError
     from aggregator.parse import feedparser_patches, parse_feed
 
-    fast = feedparser_patches._FastPaths in feedparser.api.StrictFeedParser.__mro__
+    fast = feedparser_patches.FastPaths in feedparser.api.StrictFeedParser.__mro__
     if fast != (mode == "fast"):
         raise SystemExit(f"the {mode} process has fast paths {'on' if fast else 'off'}")
     documents = _documents(source, feeds, entries)

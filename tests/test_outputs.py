@@ -26,7 +26,6 @@ from aggregator.config import default_output_id, load_config
 from aggregator.errors import ConfigError
 from aggregator.pipeline import update
 from aggregator.store import open_store
-from aggregator.store.output import _selected_sql
 from aggregator.types import Selection
 
 BASE_URL = "https://news.example.org/feeds/"
@@ -496,11 +495,18 @@ def test_the_selection_reads_each_entrys_own_rows_not_whole_lists(tmp_path: Path
     selection = Selection(200, tags=("world",), feeds=("a",), search="volcano", min_outlets=2)
     with open_store(tmp_path / "a.db") as store:
         for group_stories in (True, False):
-            sql, params = _selected_sql(selection, datetime.now(UTC), group_stories)
-            plan = [row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql, params)]
-            assert not [step for step in plan if "idx_sources_feed_id" in step], plan
-            assert not [step for step in plan if "AND rowid=?" in step], plan
-            assert "SEARCH s USING INDEX idx_sources_entry_id (entry_id=?)" in plan, plan
+            statements: list[str] = []  # as run, parameters written in
+            store.db.conn.set_trace_callback(statements.append)
+            store.selected_entries(selection, datetime.now(UTC), group_stories=group_stories)
+            store.count_selected(selection, datetime.now(UTC), group_stories=group_stories)
+            store.db.conn.set_trace_callback(None)
+            selecting = [sql for sql in statements if "entries_fts MATCH" in sql]
+            assert len(selecting) == 2, statements
+            for sql in selecting:
+                plan = [row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql)]
+                assert not [step for step in plan if "idx_sources_feed_id" in step], plan
+                assert not [step for step in plan if "AND rowid=?" in step], plan
+                assert "SEARCH s USING INDEX idx_sources_entry_id (entry_id=?)" in plan, plan
 
 
 # ---------------------------------------------------------------- config errors

@@ -3,7 +3,7 @@
 - ``canonical_url`` is idempotent, keeps every non-tracking query parameter (as a multiset of
   decoded name/value pairs), drops every tracking one, and never raises on arbitrary text.
 - Any text in a title or in content survives render_atom / render_rss / render_json_feed and
-  parsing back. The renderers' contract (render/_common.py ``clean``): the text is written
+  parsing back. The renderers' contract (render/common.py ``clean``): the text is written
   exactly, less the characters XML 1.0 cannot carry; whitespace is kept as is (a CR as &#13;).
   An XML parser (lxml) gives back exactly ``clean(text)``; feedparser, with its sanitizer off,
   gives back ``feedparser_text(clean(text))``: its own post-processing, modelled below.
@@ -42,7 +42,7 @@ from lxml import etree
 from aggregator.errors import ParseError
 from aggregator.parse import FUTURE_TOLERANCE, parse_feed
 from aggregator.render import render_atom, render_json_feed, render_rss
-from aggregator.render._common import body_html, clean, display_title, looks_like_markup
+from aggregator.render.common import body_html, clean, display_title, looks_like_markup
 from aggregator.render.jsonfeed import html_to_text
 from aggregator.sanitize import is_web_url
 from aggregator.types import (

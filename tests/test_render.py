@@ -25,7 +25,7 @@ from aggregator.render import (
     write_atomic,
     write_outputs,
 )
-from aggregator.render._common import LOCAL_PAGE, body_html
+from aggregator.render.common import LOCAL_PAGE, body_html
 from aggregator.types import Coverage, Enclosure, OutputEntry, OutputFeed, SourceFeed
 
 A = {"a": "http://www.w3.org/2005/Atom"}

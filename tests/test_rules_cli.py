@@ -451,7 +451,7 @@ def test_the_service_applies_a_rule_changed_at_a_reload(
 ) -> None:
     """`run`: a reload (SIGHUP) with a new rule rebuilds the outputs without it, before any
     feed is due again."""
-    from aggregator.service import Service, _Reload
+    from aggregator.service import Service
 
     url = feed_server.serve("/news.xml", rich_rss(ITEMS["none"] + ITEMS["title"]))
     feeds = f"  - url: {url}\n    name: news\n    interval: 1h\n"
@@ -470,7 +470,7 @@ def test_the_service_applies_a_rule_changed_at_a_reload(
     try:
         assert wait_until(lambda: titles() == {TITLES["none"], TITLES["title"]}, 10)
         write_config(tmp_path, feeds, "rules:\n  block:\n    - title: Sponsored\n")
-        service.events.put(_Reload())
+        service.reload()
         assert wait_until(lambda: titles() == {TITLES["none"]}, 10), titles()
     finally:
         service.stop()

@@ -338,9 +338,15 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
     """A service killed between storing a change and rendering it must not leave `update`
     believing the outputs current (it skips rendering when every feed answers 304)."""
     url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")), etag='"v1"')
+    hang = feed_server.serve("/hang.xml", hang=True)
     config_path = one_feed(tmp_path, url)
     config = load_config(config_path)
     stamp = config.database.with_name(config.database.name + "-outputs")
+    atom_path = tmp_path / "out" / "atom.xml"
+
+    def titles() -> list[str]:
+        return [e.title for e in feedparser.parse(atom_path.read_bytes()).entries]
+
     update(config)
     assert stamp.exists()  # `update` rendered the outputs and says so
     feed_server.serve(
@@ -348,28 +354,41 @@ def test_the_service_withdraws_the_render_stamp_until_it_has_rendered_its_change
         rss(item("a2", "Two", "https://a.example/2") + item("a1", "One", "https://a.example/1")),
         etag='"v2"',
     )
-    service = Service(config_path)
-    with open_store(config.database) as store:
-        state = store.sync_feeds(config.feeds, utc_now())["a"]
-        retrieved = retrieve(
-            service.session, state, FetchLimits.from_defaults(config.defaults), utc_now
-        )
-        service.turns.add(state)  # as _dispatch does
-        assert service.turns.take() is state
-        service._store_results(store, [retrieved])  # stored, not yet rendered: "killed" here
-        assert not stamp.exists()
+    # A feed still in flight holds the rebuild back (REBUILD_AT_LEAST_EVERY): killed then.
+    write_config(
+        tmp_path,
+        f"  - url: {url}\n    name: a\n  - url: {hang}\n    name: hang\n",
+        FAST + "  per_host: 2\n",
+    )
+    config_path.write_text(config_path.read_text().replace("timeout: 2s", "timeout: 60s"))
+    log = tmp_path / "run.log"
+    process = start(config_path, log)
+    try:
+        assert wait_until(lambda: len(feed_server.hits("/hang.xml")) >= 1, 15), log.read_text()
+        assert wait_until(lambda: "a: 200 1 new" in log.read_text(), 15), log.read_text()
+        process.kill()  # stored, not yet rendered
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "outputs rebuilt" not in log.read_text() and titles() == ["One"]
+    assert not stamp.exists()
     # The next `update` gets a 304, yet renders the entry the service stored.
-    report = update(config)
+    config_path = one_feed(tmp_path, url)
+    report = update(load_config(config_path))
     assert [r.status.value for r in report.results] == ["not-modified"]
     assert report.written
-    atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
-    assert [e.title for e in atom.entries] == ["Two", "One"]
+    assert titles() == ["Two", "One"]
     assert stamp.exists()
-    with open_store(config.database) as store:  # a service's own rebuild stamps as well
-        stamp.unlink()
-        service._rebuild(store)
-        assert stamp.exists()
-    service.session.close()
+    stamp.unlink()  # a service's own rebuild stamps as well
+    feed_server.serve(
+        "/a.xml",
+        rss(item("a3", "Three", "https://a.example/3") + item("a2", "Two", "https://a.example/2")),
+        etag='"v3"',
+    )
+    with running(config_path):
+        assert wait_until(lambda: stamp.exists(), 10)
+    assert titles() == ["Three", "Two", "One"]
 
 
 @pytest.mark.parametrize("allow_empty", [False, True])
@@ -380,8 +399,6 @@ def test_a_reload_to_no_feeds_is_refused_unless_allowed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Issue 14 #6: an empty list is refused at a reload as it is at the start."""
-    from aggregator.service import _Reload
-
     url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
     config_path = one_feed(tmp_path, url)
     service = Service(config_path, allow_empty=allow_empty)
@@ -390,7 +407,7 @@ def test_a_reload_to_no_feeds_is_refused_unless_allowed(
     try:
         assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 10)
         config_path.write_text(config_path.read_text().split("feeds:")[0] + "feeds: []\n")
-        service.events.put(_Reload())
+        service.reload()
         expected = "polling nothing until a reload" if allow_empty else "reload refused"
         assert wait_until(lambda: expected in caplog.text, 10), caplog.text
         assert f"no feeds configured in {config_path}" in caplog.text
@@ -415,14 +432,12 @@ def test_a_reload_with_an_unknown_yaml_tag_keeps_the_running_config(
     feed_server: FeedServer, tmp_path: Path, tag: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 13 #6: such a tag plus SIGHUP killed the service with a ConstructorError."""
-    from aggregator.service import _Reload
-
     url = feed_server.serve("/a.xml", rss(item("a1", "One", "https://a.example/1")))
     config_path = one_feed(tmp_path, url)
     with running(config_path) as service:
         assert wait_until(lambda: len(feed_server.hits("/a.xml")) >= 1, 10)
         config_path.write_text(config_path.read_text().replace("name: a", f"name: {tag}"))
-        service.events.put(_Reload())
+        service.reload()
         assert wait_until(lambda: "reload refused" in caplog.text, 10), caplog.text
         polled = len(feed_server.hits("/a.xml"))
         assert wait_until(lambda: len(feed_server.hits("/a.xml")) > polled, 10)  # still polling
@@ -455,7 +470,7 @@ def test_the_service_stores_fetched_feeds_in_one_commit(
             assert [service.turns.take() for _ in range(4)] == [*states.values(), None]
             statements: list[str] = []
             store.db.conn.set_trace_callback(statements.append)
-            service._store_results(store, fetched)
+            service.store_results(store, fetched)
             store.db.conn.set_trace_callback(None)
             assert sum(s.strip().upper().startswith("COMMIT") for s in statements) == 1
             assert store.count("entries") == 3

@@ -1,14 +1,16 @@
 """The story window held in memory (stories/index.py) finds exactly what the tables hold.
 
-The reference is the same index read afresh from the tables: every placement of a randomized
-history is checked against it, through loads, merges, evictions, reloads after a rollback,
-another connection's writes and a prune.
+The reference is the same index read afresh from the tables (by a store just opened): every
+placement of a randomized history is checked against it, through loads, merges, evictions,
+reloads after a rollback, another connection's writes and a prune.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +35,11 @@ from aggregator.types import (
 )
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
+# The window reading its days' words (the trace writes the parameters in).
+DAY_LOAD = re.compile(
+    r"SELECT published, entry_id, word FROM entry_words "
+    r"WHERE published >= '([^']+)' AND published < '([^']+)'"
+)
 SCHEDULE = Schedule(None, timedelta(hours=1), "test")
 # Two words in most headlines (more than CANDIDATE_WORD_LIMIT in a window), then a long tail.
 FREQUENT = ["market", "police"]
@@ -54,6 +61,10 @@ def comparable(found: Sequence[StoryCandidate]) -> list[tuple[object, ...]]:
     ]
 
 
+def _epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
 def headline(rng: random.Random) -> str:
     words = [w for w in FREQUENT if rng.random() < 0.6]
     words += rng.sample(TAIL[: rng.choice([15, 60])], rng.randint(1, 5))
@@ -72,23 +83,33 @@ def store_one(store: Store, title: str, published: datetime, n: int) -> int:
     return created.entry_id
 
 
-def place_checked(store: Store, entry_id: int, policy: StoryPolicy, check: bool = True) -> int:
-    """Place an entry after checking its candidates against an index read afresh from the
-    tables (the cache kept through loads, adds, merges and evictions must equal it)."""
-    title, published = store.entry_for_story(entry_id)
-    words = story_words(title)
+def candidates_checked(
+    store: Store, entry_id: int, words: Sequence[str], published: datetime, policy: StoryPolicy
+) -> list[StoryCandidate]:
+    """The entry's candidates, checked against those of an index read afresh from the tables
+    by a store just opened (the cache kept through loads, adds, merges and evictions must
+    equal it). That store sees what is committed: the entry's unit has placed nothing yet."""
     found = store.story_candidates(
         entry_id, words, published, policy.window, policy.min_words_in_common
     )
-    if check:
-        cached = comparable(found)
-        kept = store._window
-        store._discard_caches()
-        fresh = store.story_candidates(
+    with open_store(store.path) as fresh:
+        expected = fresh.story_candidates(
             entry_id, words, published, policy.window, policy.min_words_in_common
         )
-        assert comparable(fresh) == cached
-        store._window = kept
+    assert comparable(found) == comparable(expected)
+    return found
+
+
+def place_checked(store: Store, entry_id: int, policy: StoryPolicy, check: bool = True) -> int:
+    """Place an entry, its candidates checked against the tables (`candidates_checked`)."""
+    title, published = store.entry_for_story(entry_id)
+    words = story_words(title)
+    if check:
+        found = candidates_checked(store, entry_id, words, published, policy)
+    else:
+        found = store.story_candidates(
+            entry_id, words, published, policy.window, policy.min_words_in_common
+        )
     vector = headline_vector(words)
     decision = decide(vector, found, policy)
     return store.place_in_story(entry_id, words, vector, published, decision, published)
@@ -104,15 +125,22 @@ def test_candidates_match_the_tables_through_a_random_history(
     policy = StoryPolicy()
     rng = random.Random(7)
     with open_store(tmp_path / "a.db") as store:
+        statements: list[str] = []
+        store.db.conn.set_trace_callback(statements.append)
         for n in range(900):
             published = START + timedelta(seconds=rng.randrange(40 * DAY))
             with store.transaction("one"):
                 place_checked(store, store_one(store, headline(rng), published, n), policy)
-        index = store._window
-        assert index is not None and len(index) > 0
-        assert len(index) <= max(entries_held, 900)
-        if entries_held < 900:
-            assert index.evictions > 0
+        store.db.conn.set_trace_callback(None)
+        # The days the window read from entry_words: held, each is read once; evicted (150
+        # entries held), some are read again.
+        days = Counter(
+            day
+            for start, end in DAY_LOAD.findall("\n".join(statements))
+            for day in range(_epoch(start) // DAY, _epoch(end) // DAY)
+        )
+        assert len(days) >= 40
+        assert (max(days.values()) > 1) is (entries_held < 900), days
         (joined,) = store.db.execute(
             "SELECT count(*) FROM entries WHERE story_rule != 'new'"
         ).fetchone()
@@ -134,9 +162,7 @@ def neighbours_of(store: Store, title: str, n: int) -> list[int]:
     with store.transaction(f"entry {n}"):
         entry = store_one(store, title, MOMENT, n)
         words = story_words(store.entry_for_story(entry)[0])
-        found = store.story_candidates(
-            entry, words, MOMENT, POLICY.window, POLICY.min_words_in_common
-        )
+        found = candidates_checked(store, entry, words, MOMENT, POLICY)
         stories = [c.story_id for c in found]
         if not stories:
             return []
@@ -217,7 +243,7 @@ def test_a_rolled_back_placement_is_not_a_candidate(tmp_path: Path) -> None:
                 store, store_one(store, "volcano erupts near grindavik", MOMENT, 2), POLICY
             )
             raise StorageError("disk full")
-        assert store._window is None  # dropped with what it held
+        # The window was dropped with what it held: it finds what the tables hold.
         assert neighbours_of(store, "grindavik volcano erupts again", 3) == [1]
 
 
@@ -226,8 +252,7 @@ def test_another_connection_s_placements_are_seen(tmp_path: Path) -> None:
     makes this one reload its window (PRAGMA data_version)."""
     path = tmp_path / "a.db"
     with open_store(path) as mine, open_store(path) as theirs:
-        place(mine, "volcano erupts grindavik iceland", 1)
-        assert mine._window is not None
+        place(mine, "volcano erupts grindavik iceland", 1)  # its window is loaded
         place(theirs, "volcano erupts near grindavik", 2)
         assert neighbours_of(mine, "grindavik volcano erupts again", 3) == [1, 2]
 
@@ -279,7 +304,9 @@ def test_the_index_alone() -> None:
     index.merged(30, 10, [3, 4])  # entry 4 is not held
     assert index.story_of(3) == 10 and index.centroid(30) is None
     assert index.centroid(10) == pytest.approx({"volcano": 1.2, "lava": 0.8, "ash": 0.8})
-    index._forget_days({2})  # the second day: entry 2
+    index.max_entries = 2
+    index.make_room(DAY, DAY + 100)  # 3 held, 2 allowed: days away from the first go
+    assert index.evictions == 1  # the second day only: entry 2
     assert len(index) == 2 and index.story_of(1) == index.story_of(3) == 10
 
 

@@ -1,11 +1,12 @@
 """Our subclasses of feedparser's two parsers: correct xml:base scoping, and fast paths.
 
 Importing this module (`aggregator.parse.xml` does) swaps `feedparser.api`'s StrictFeedParser and
-LooseFeedParser for subclasses, once: `_ScopedBase` always (feedparser 6.0.14 leaks an
+LooseFeedParser for subclasses, once: `ScopedBase` always (feedparser 6.0.14 leaks an
 element's xml:base into everything after it), and, with the feedparser release they were
-checked against, `_FastPaths` (the same results with less work per element and text node) and
+checked against, `FastPaths` (the same results with less work per element and text node) and
 memoized base-URL joins. `tests/test_parse_fast_paths.py` compares them with feedparser's own
-code; every `feedparser.parse` in the process uses them.
+code (building parsers without the fast paths from these public names); every
+`feedparser.parse` in the process uses them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from feedparser import mixin as _fp_mixin  # type: ignore[import-untyped]
 from feedparser import urls as _fp_urls  # type: ignore[import-untyped]
 
 
-class _ScopedBase:
+class ScopedBase:
     """Mixed into feedparser's two parsers: an xml:base ends with the element that declares it.
 
     feedparser 6.0.14 restores the enclosing base at an end tag only when that base is truthy.
@@ -89,9 +90,9 @@ class _ScopedBase:
 
 
 # feedparser spends most of a parse in a few generic methods run for every element and text
-# node; these make them cheaper and change nothing they return. ``_FastPaths.pop`` is a copy of
+# node; these make them cheaper and change nothing they return. ``FastPaths.pop`` is a copy of
 # feedparser's own, so they are used only with the release they were checked against.
-_FAST_PATHS_FOR = "6.0.14"
+FAST_PATHS_FOR = "6.0.14"
 # Keys FeedParserDict.__getitem__ does not read as they are (aliases, computed values).
 _FEEDPARSER_SPECIAL_KEYS = frozenset(
     {"category", "enclosures", "license", "updated", "updated_parsed"}
@@ -99,11 +100,11 @@ _FEEDPARSER_SPECIAL_KEYS = frozenset(
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")  # feedparser's "?a=1&b;=2" repair, compiled once
 # The characters feedparser's windows-1252 table (``_cp1252``) replaces.
 _CP1252_EXTENSION = re.compile("[" + "".join(sorted(map(chr, _fp_mixin._cp1252))) + "]")
-_JOIN_CACHE_SIZE = 256
-_JOIN_CACHE_LONGEST = 2048  # characters: a huge xml:base is resolved, not kept
+JOIN_CACHE_SIZE = 256
+JOIN_CACHE_LONGEST = 2048  # characters: a huge xml:base is resolved, not kept
 
 
-class _FastGet(feedparser.FeedParserDict):  # type: ignore[misc]
+class FastGet(feedparser.FeedParserDict):  # type: ignore[misc]
     """A FeedParserDict whose ``get`` is a plain dict lookup for keys without an alias.
 
     FeedParserDict.get goes through ``__getitem__``'s alias and fallback logic for every key,
@@ -117,7 +118,7 @@ class _FastGet(feedparser.FeedParserDict):  # type: ignore[misc]
         return dict.get(self, key, default)
 
 
-class _ContentParams(feedparser.FeedParserDict):  # type: ignore[misc]
+class ContentParams(feedparser.FeedParserDict):  # type: ignore[misc]
     """feedparser's ``contentparams`` (type, language, base ... of the text being read).
 
     feedparser asks it for ``type`` at every tag and text node, and for nothing but ``type``,
@@ -144,10 +145,10 @@ def _params_copy(params: Mapping[str, Any]) -> Any:
 _IMMUTABLE = frozenset({str, int, type(None)})
 
 
-class _FastPaths:
-    """Mixed into feedparser's two parsers (after ``_ScopedBase``): the same results, sooner.
+class FastPaths:
+    """Mixed into feedparser's two parsers (after ``ScopedBase``): the same results, sooner.
 
-    ``contentparams`` is always a ``_ContentParams``, ``resolve_uri`` skips the memoized join
+    ``contentparams`` is always a ``ContentParams``, ``resolve_uri`` skips the memoized join
     (``_install_parsers``), and ``pop`` (run at the end of every element) is feedparser
     6.0.14's, with changes marked "aggregator" that give the same output: the contentparams
     cleanup does not raise and catch KeyError for absent keys; the content type is mapped only
@@ -158,15 +159,15 @@ class _FastPaths:
     of a parse takes ~40% less time (37% on bench/_corpus.py feeds, 42% on the real-world ones).
     """
 
-    contentparams: _ContentParams
+    contentparams: ContentParams
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.contentparams = _ContentParams(self.contentparams)
+        self.contentparams = ContentParams(self.contentparams)
 
     def push_content(self, *args: Any) -> Any:
         result = super().push_content(*args)  # type: ignore[misc]
-        self.contentparams = _ContentParams(self.contentparams)
+        self.contentparams = ContentParams(self.contentparams)
         return result
 
     def resolve_uri(self, uri: str) -> Any:
@@ -336,7 +337,7 @@ class _FastPaths:
         return output
 
 
-def _memoized_pair(function: Any) -> Any:
+def memoized_pair(function: Any) -> Any:
     """A pure function of a string and a string (or None) that remembers its recent results,
     unless the strings are long (a hostile xml:base is computed, not kept).
 
@@ -344,11 +345,11 @@ def _memoized_pair(function: Any) -> Any:
     element's base against its parent's (``unknown_starttag``), which took twice as long as the
     rest of the tag, with the same few strings all along.
     """
-    remembered = functools.lru_cache(maxsize=_JOIN_CACHE_SIZE)(function)
+    remembered = functools.lru_cache(maxsize=JOIN_CACHE_SIZE)(function)
 
     @functools.wraps(function)
     def join(base: Any, uri: Any = None) -> Any:
-        if type(base) is str and len(base) + len(uri or "") <= _JOIN_CACHE_LONGEST:
+        if type(base) is str and len(base) + len(uri or "") <= JOIN_CACHE_LONGEST:
             return remembered(base, uri)  # uri is a str (or None), feedparser's attribute values
         return function(base, uri)
 
@@ -357,12 +358,12 @@ def _memoized_pair(function: Any) -> Any:
 
 
 def _install_parsers() -> None:
-    """Make feedparser.parse use parsers with ``_ScopedBase`` and, with the feedparser release
-    they were checked against, ``_FastPaths`` and memoized base resolution (once; parse() looks
+    """Make feedparser.parse use parsers with ``ScopedBase`` and, with the feedparser release
+    they were checked against, ``FastPaths`` and memoized base resolution (once; parse() looks
     the parsers up in feedparser.api at each call)."""
     api = feedparser.api
-    fast = feedparser.__version__ == _FAST_PATHS_FOR
-    mixins: tuple[type, ...] = (_ScopedBase, _FastPaths) if fast else (_ScopedBase,)
+    fast = feedparser.__version__ == FAST_PATHS_FOR
+    mixins: tuple[type, ...] = (ScopedBase, FastPaths) if fast else (ScopedBase,)
     for name in ("StrictFeedParser", "LooseFeedParser"):
         parser_class = getattr(api, name)
         if not getattr(parser_class, "_aggregator_scoped_base", False):
@@ -375,7 +376,7 @@ def _install_parsers() -> None:
         for name in ("_urljoin", "make_safe_absolute_uri"):
             function = getattr(_fp_mixin, name)
             if not getattr(function, "_aggregator_memoized", False):
-                setattr(_fp_mixin, name, _memoized_pair(function))
+                setattr(_fp_mixin, name, memoized_pair(function))
 
 
 def _exists(module: str) -> bool:
@@ -385,9 +386,5 @@ def _exists(module: str) -> bool:
     except (ImportError, ValueError):  # a missing parent package, an odd name
         return False
 
-
-# Used by aggregator.parse as well.
-FastGet = _FastGet
-memoized_pair = _memoized_pair
 
 _install_parsers()

@@ -9,14 +9,15 @@ write_outputs(feed, d, template)  atom.xml, rss.xml, feed.json (OUTPUT_FILES) an
                         (HTML_FILE) in d; returns the files rewritten
 LOCAL_PAGE              the site link named when neither output.link nor base_url is set
 write_atomic(path, b)   temp file + fsync + os.replace; no-op when the bytes are unchanged
+common                  what the serializers share: text cleaning, titles, dates, links, ids
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._common import LOCAL_PAGE
 from .atom import render_atom
+from .common import LOCAL_PAGE
 from .jsonfeed import render_json_feed
 from .rss import render_rss
 from .write import HTML_FILE, OUTPUT_FILES, write_atomic, write_outputs

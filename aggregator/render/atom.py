@@ -15,9 +15,9 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed, SourceFeed
-from ._common import (
+from .common import (
     ATOM_NS,
-    _utc,
+    as_utc,
     body_html,
     clean,
     display_title,
@@ -80,7 +80,7 @@ def updated_times(entries: list[OutputEntry]) -> dict[str, datetime]:
     """
     by_second: dict[datetime, list[OutputEntry]] = defaultdict(list)
     for entry in entries:
-        by_second[_utc(entry.updated).replace(microsecond=0)].append(entry)
+        by_second[as_utc(entry.updated).replace(microsecond=0)].append(entry)
     times: dict[str, datetime] = {}
     for second, group in by_second.items():
         if len(group) == 1:
@@ -156,7 +156,7 @@ def render_atom(feed: OutputFeed) -> bytes:
     entries = unique_entries(feed.entries)
     times = updated_times(entries)
     # The newest entry's (a fraction later than feed.updated when it shares its second).
-    _sub(root, "updated", rfc3339(max([_utc(feed.updated), *times.values()]), fraction=True))
+    _sub(root, "updated", rfc3339(max([as_utc(feed.updated), *times.values()]), fraction=True))
     # Every entry must resolve to an author (RFC 4287 4.1.1): one feed-level author covers all.
     _author(root, feed.title)
     gen_attrs = {"uri": PROJECT_URL}

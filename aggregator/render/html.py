@@ -60,7 +60,7 @@ from markupsafe import Markup
 
 from ..errors import ConfigError
 from ..types import OutputEntry, OutputFeed, OutputLink
-from ._common import _utc, clean, coverage_count, is_http_url, rfc3339, unique_entries
+from .common import as_utc, clean, coverage_count, is_http_url, rfc3339, unique_entries
 
 BUILTIN_TEMPLATE = "index.html.j2"
 BUILTIN_PREFIX = "builtin"  # user templates reach the built-in one as "builtin/index.html.j2"
@@ -164,7 +164,7 @@ def _texts(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _entry_view(entry: OutputEntry) -> EntryView:
-    published, updated = _utc(entry.published), _utc(entry.updated)
+    published, updated = as_utc(entry.published), as_utc(entry.updated)
     return EntryView(
         id=clean(entry.id),
         title=clean(entry.title),
@@ -201,7 +201,7 @@ def _entry_view(entry: OutputEntry) -> EntryView:
 
 def template_context(feed: OutputFeed) -> dict[str, Any]:
     """The variables a template sees (documented in this module's docstring)."""
-    updated = _utc(feed.updated)
+    updated = as_utc(feed.updated)
     title = clean(feed.title)
     entries = [_entry_view(e) for e in unique_entries(feed.entries)]
     days = [

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from ..types import Coverage, OutputEntry, OutputFeed, SourceFeed
-from ._common import (
+from .common import (
     body_html,
     clean,
     display_title,

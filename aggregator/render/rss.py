@@ -8,7 +8,7 @@ from lxml import etree
 
 from .. import PROJECT_URL
 from ..types import OutputEntry, OutputFeed
-from ._common import (
+from .common import (
     ATOM_NS,
     DC_NS,
     body_html,

@@ -77,7 +77,7 @@ def looks_like_markup(text: str) -> bool:
     return False
 
 
-def _utc(dt: datetime) -> datetime:
+def as_utc(dt: datetime) -> datetime:
     """Normalize to UTC; a naive datetime breaks the types contract, so it is taken as UTC."""
     if dt.tzinfo is None or dt.utcoffset() is None:
         return dt.replace(tzinfo=UTC)
@@ -90,7 +90,7 @@ def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
     ``fraction``: microseconds too, when there are any (Atom's updated, told apart per entry).
     """
     # isoformat() pads the year to 4 digits, unlike strftime("%Y") on glibc.
-    utc = _utc(dt).replace(tzinfo=None)
+    utc = as_utc(dt).replace(tzinfo=None)
     if fraction and utc.microsecond:
         return utc.isoformat(timespec="microseconds") + "Z"
     return utc.replace(microsecond=0).isoformat() + "Z"
@@ -98,7 +98,7 @@ def rfc3339(dt: datetime, *, fraction: bool = False) -> str:
 
 def rfc822(dt: datetime) -> str:
     """RFC 822 date with a 4-digit year and a matching day name, in GMT (as RSS 2.0 wants)."""
-    return format_datetime(_utc(dt), usegmt=True)
+    return format_datetime(as_utc(dt), usegmt=True)
 
 
 def join_base(base_url: str, name: str) -> str:

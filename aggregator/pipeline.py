@@ -17,17 +17,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import (
-    FIRST_COMPLETED,
     Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
-    wait,
 )
 from concurrent.futures import TimeoutError as FuturesTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import TypeVar
 
 from aggregator import __version__
@@ -161,8 +160,23 @@ class Parser:
         self.budget = budget
         self._lock = threading.Lock()
         self._closed = False
-        use = self.cores > 1 and (always_processes or feeds >= PROCESSES_FROM_FEEDS)
-        self.pool = self._new_pool() if use else None
+        self._use_processes = self.cores > 1 and (always_processes or feeds >= PROCESSES_FROM_FEEDS)
+        # Started by the first body to parse: a run of 304s never starts it (a process pool
+        # costs more than its processes, its queues' locks start multiprocessing's resource
+        # tracker, a Python process of its own).
+        self.pool: ProcessPoolExecutor | None = None
+
+    def workers(self) -> ProcessPoolExecutor | None:
+        """The worker processes, started if they are not yet (None: this parser parses in the
+        calling thread)."""
+        if not self._use_processes:
+            return None
+        with self._lock:
+            if self._closed:
+                raise ParseError("the parse process was stopped")
+            if self.pool is None:
+                self.pool = self._new_pool()
+            return self.pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -175,10 +189,10 @@ class Parser:
     def __call__(
         self, body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
     ) -> ParsedFeed:
-        if self.pool is None:
+        pool = self.workers()
+        if pool is None:
             return parse_response(body, url=url, headers=headers, now=now)
         for attempt in range(2):
-            pool = self.pool
             future = pool.submit(parse_response, body, url=url, headers=dict(headers), now=now)
             try:
                 return future.result(timeout=self.budget)
@@ -192,23 +206,27 @@ class Parser:
                 # or a worker died: either way the next attempt runs in a working pool.
                 if self._closed:
                     raise ParseError("the parse process was stopped") from None
-                self._replace(pool)
+                pool = self._replace(pool)
                 if attempt:
                     raise ParseError("the parse process died twice") from None
         raise AssertionError("unreachable")
 
-    def _replace(self, pool: ProcessPoolExecutor) -> None:
-        """Kill `pool`'s processes (a parse is running away in one) and start a new pool."""
+    def _replace(self, pool: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """Kill `pool`'s processes (a parse is running away in one) and start a new pool; the
+        pool to use from now on (another thread may have replaced it already)."""
         with self._lock:
             if self.pool is not pool or self._closed:
-                return
+                return self.pool or pool
             self.pool = self._new_pool()
+            replacement = self.pool
         _kill(pool)
+        return replacement
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the workers; with `wait=False` a parse still running is killed, not awaited
         (a stop must not hang on a pathological feed)."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
         if self.pool is not None:
             if not wait:
                 _kill(self.pool)
@@ -483,6 +501,9 @@ def poll(
         config.defaults.per_host, range(len(states)), lambda p: host_of(states[p].url)
     )
     pending: dict[Future[Retrieved], int] = {}  # in flight -> its position in `states`
+    # Each finished retrieval is put here by its own worker: the writer sleeps on one queue
+    # instead of registering a waiter on every pending future for each one that finishes.
+    finished: SimpleQueue[Future[Retrieved]] = SimpleQueue()
     session = make_session(config.defaults.user_agent)
     parser = Parser(len(states), budget=config.defaults.parse_timeout)
     try:
@@ -493,12 +514,12 @@ def poll(
                     state = states[position]
                     future = pool.submit(retrieve, session, state, limits, clock, parser)
                     pending[future] = position
+                    future.add_done_callback(finished.put)
 
             try:
                 refill()
                 while pending:
-                    wait(pending, return_when=FIRST_COMPLETED)
-                    ready = _ready(pending, policies, turns.done, refill)
+                    ready = _ready(finished, pending, policies, turns.done, refill)
                     for position, result in save_batch(store, ready):
                         results[position] = result
                         if on_result is not None:
@@ -514,28 +535,30 @@ def poll(
 
 
 def _ready(
+    finished: SimpleQueue[Future[Retrieved]],
     pending: dict[Future[Retrieved], int],
     policies: Mapping[str, SchedulePolicy],
-    finished: Callable[[int], None],
+    done: Callable[[int], None],
     refill: Callable[[], None],
 ) -> Iterator[tuple[int, Retrieved, SchedulePolicy]]:
-    """The retrievals that are done, up to a batch (BATCH_FEEDS, BATCH_SECONDS): with nothing
-    more ready, the batch ends rather than wait. Each is dropped from `pending` as it is taken,
-    and more are started once it is saved."""
+    """The retrievals that are done, up to a batch (BATCH_FEEDS, BATCH_SECONDS): it waits for
+    the first; with nothing more ready, the batch ends rather than wait. Each is dropped from
+    `pending` as it is taken, and another is started before it is saved."""
     began = time.monotonic()
     taken = 0
     while taken < BATCH_FEEDS and time.monotonic() - began < BATCH_SECONDS:
-        ready = next((future for future in pending if future.done()), None)
-        if ready is None:
+        try:
+            future = finished.get() if taken == 0 else finished.get_nowait()
+        except Empty:
             return
-        position = pending.pop(ready)
-        finished(position)  # its host may take another request now
-        retrieved = ready.result()
-        del ready  # a Future holds its Retrieved (a parsed feed) until dropped
+        position = pending.pop(future)
+        done(position)  # its host may take another request now
+        refill()
+        retrieved = future.result()
+        del future  # a Future holds its Retrieved (a parsed feed) until dropped
         yield position, retrieved, policies[retrieved.state.name]
         del retrieved
         taken += 1
-        refill()
 
 
 def save_batch(

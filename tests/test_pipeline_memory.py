@@ -14,6 +14,7 @@ from conftest import FeedServer, item, rss, wait_until, write_config
 
 from aggregator import pipeline
 from aggregator.config import load_config
+from aggregator.errors import ParseError
 from aggregator.fetch import FetchLimits, make_session
 from aggregator.parse import parse_feed
 from aggregator.parse_worker import WORKER_NICENESS, loaded_modules, parse_response
@@ -195,11 +196,12 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
     """A spawned worker imports what it is handed: the parser, not the store or the network;
     and it runs below the parent's priority (the writer keeps a core)."""
     parser = Parser(PROCESSES_FROM_FEEDS, processes=2)
-    assert parser.pool is not None
+    pool = parser.workers()
+    assert pool is not None
     try:
         titles = [f"Story {n}" for n in range(PROCESSES_FROM_FEEDS)]
         futures = [
-            parser.pool.submit(
+            pool.submit(
                 parse_response,  # what Parser hands its workers
                 rss(item(f"x{n}", title)).encode(),
                 url="https://x.example/",
@@ -213,10 +215,10 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
         assert [p.headline_words[p.entries[0].title] for p in parsed] == [
             ("story",) for _ in titles
         ]  # the writer's share came back with each feed
-        reports = [parser.pool.submit(loaded_modules, PREFIXES) for _ in range(8)]
+        reports = [pool.submit(loaded_modules, PREFIXES) for _ in range(8)]
         seen = set().union(*(r.result() for r in reports))
         # Below the writer's priority: os.nice(0) reports a process's nice value.
-        niceness = {parser.pool.submit(os.nice, 0).result() for _ in range(8)}
+        niceness = {pool.submit(os.nice, 0).result() for _ in range(8)}
     finally:
         parser.close()
     assert niceness == {min(19, os.nice(0) + WORKER_NICENESS)}
@@ -353,3 +355,20 @@ def test_the_console_script_imports_nothing_a_parse_worker_would_then_load() -> 
         check=True,
     ).stdout.split()
     assert sorted(loaded) == ["aggregator", "aggregator.console"], loaded
+
+
+def test_parse_workers_start_with_the_first_body(now: datetime) -> None:
+    """A run of 304s parses nothing, so it starts no worker processes (nor multiprocessing's
+    resource tracker, a Python process of its own): the pool starts with the first body."""
+    parser = Parser(PROCESSES_FROM_FEEDS, processes=2)
+    try:
+        assert parser.pool is None
+        parsed = parser(
+            rss(item("x1", "First body")).encode(), url="https://x.example/", headers={}, now=now
+        )
+        assert parsed.entries[0].title == "First body"
+        assert parser.pool is not None
+    finally:
+        parser.close()
+    with pytest.raises(ParseError, match="stopped"):
+        parser.workers()  # a closed parser starts nothing again

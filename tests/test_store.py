@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.errors import StorageError
 from aggregator.pipeline import apply_response
-from aggregator.store import feed_listing, migrations, open_store
+from aggregator.store import WRITER_CACHE_KIB, feed_listing, migrations, open_store
 from aggregator.types import Entry, FeedConfig, FetchResult, ParsedFeed, Schedule
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -163,3 +163,12 @@ def test_the_feed_listing_merges_the_config_with_the_stored_state(tmp_path: Path
     listed = feed_listing([b, a], stored)
     assert [(r.name, r.last_status) for r in listed] == [("a", 500), ("b", None), ("gone", None)]
     assert listed[0] == next(r for r in stored if r.name == "a")
+
+
+def test_the_writer_keeps_a_page_cache_its_indexes_fit_in(tmp_path: Path) -> None:
+    """SQLite's default page cache is 2 MiB; the store asks for WRITER_CACHE_KIB so story and
+    fingerprint index inserts do not read their pages back from the file (docs/performance.md)."""
+    with open_store(tmp_path / "a.db") as store:
+        (size,) = store.db.conn.execute("PRAGMA cache_size").fetchone()
+    assert size == -WRITER_CACHE_KIB
+    assert WRITER_CACHE_KIB >= 16 * 1024

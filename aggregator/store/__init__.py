@@ -22,6 +22,7 @@ import sqlite_utils
 from aggregator.errors import StorageError
 from aggregator.store._base import (
     BUSY_TIMEOUT_SECONDS,
+    WRITER_CACHE_KIB,
     StoreBase,
     TransactionLost,
     parse_utc,
@@ -36,6 +37,7 @@ from aggregator.store.schema import migrations
 from aggregator.store.stories import StoryMember, StoryRow
 
 __all__ = [
+    "WRITER_CACHE_KIB",
     "FeedRow",
     "PruneCounts",
     "Store",

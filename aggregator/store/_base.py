@@ -57,6 +57,9 @@ def _seconds(value: float | None) -> timedelta | None:
     return timedelta(seconds=value) if value else None
 
 
+WRITER_CACHE_KIB = 32 * 1024
+
+
 class TransactionLost(StorageError):
     """A unit of a batch failed so badly that SQLite rolled back the whole batch."""
 
@@ -72,6 +75,11 @@ class StoreBase:
             # once per feed). A killed process loses nothing and the file never corrupts; a
             # power loss may roll back the last commits, entries and validators together.
             db.execute("PRAGMA synchronous = NORMAL")
+        # The writer's page cache (SQLite's default is 2 MiB). Story placement and new entries
+        # insert at random places in word and fingerprint indexes; once those outgrow the
+        # cache every insert reads its pages back from the file. Pages are allocated only as
+        # they are used, so a small database costs no more (docs/performance.md).
+        db.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
 
     def close(self) -> None:
         self.db.conn.close()

@@ -287,6 +287,42 @@ def test_record_not_modified_is_one_update_keeping_unsent_validators(tmp_path: P
         assert row["moved_to"] is None
 
 
+def test_a_batch_writes_its_304s_in_one_statement_before_its_commit(tmp_path: Path) -> None:
+    """Each statement of the writer lets the fetch threads run before it carries on: a batch of
+    304s is one UPDATE for all of them, made as the batch commits, and none if it fails."""
+    feeds = [FeedConfig(url=f"https://f{n}.example/rss", name=f"f{n}") for n in range(3)]
+    with open_store(tmp_path / "a.db") as store:
+        states = store.sync_feeds(feeds, NOW)
+        seen = _statements(store)
+        with store.batch("three 304s"):
+            for n, state in enumerate(states.values()):
+                answer = FetchResult(304, state.url, {"ETag": f'"v{n}"'}, None)
+                store.record_not_modified(state, answer, NOW, LATER)
+            assert not [s for s in seen if s.lstrip().upper().startswith("UPDATE")]
+            assert _feed(store, "f0")["etag"] is None  # not yet written
+        # One executemany at the commit: no savepoint per feed, nothing read back.
+        verbs = [s.split()[0].upper() for s in seen if "sqlite_utils_query" not in s]
+        verbs = [verb for verb in verbs if verb != "SELECT"]  # the test's own look inside
+        assert verbs == ["BEGIN", "UPDATE", "UPDATE", "UPDATE", "COMMIT"], seen
+        assert [_feed(store, f"f{n}")["etag"] for n in range(3)] == ['"v0"', '"v1"', '"v2"']
+        assert {_feed(store, f"f{n}")["last_result"] for n in range(3)} == {"not-modified"}
+
+        states = store.feed_states([f.name for f in feeds])
+        with pytest.raises(RuntimeError), store.batch("a batch that fails"):
+            store.record_not_modified(
+                states["f0"],
+                FetchResult(304, states["f0"].url, {"ETag": '"lost"'}, None),
+                NOW,
+                LATER,
+            )
+            raise RuntimeError("the batch fails before its commit")
+        assert _feed(store, "f0")["etag"] == '"v0"'  # nothing of it stored
+        store.record_not_modified(  # outside a batch: written at once
+            states["f1"], FetchResult(304, states["f1"].url, {"ETag": '"now"'}, None), NOW, LATER
+        )
+        assert _feed(store, "f1")["etag"] == '"now"'
+
+
 def test_record_not_modified_records_a_permanent_move_and_keeps_it(tmp_path: Path) -> None:
     with open_store(tmp_path / "a.db") as store:
         state = store.sync_feeds([FeedConfig(url="https://f.example/rss", name="f")], NOW)["f"]

@@ -175,13 +175,23 @@ class StoreBase:
             return
         with self.transaction(what):
             self._deferred_search = []
+            self._deferred_not_modified = []
             try:
                 yield
-                self._flush_search_index()
+                self._flush_deferred()
             finally:
                 self._deferred_search = None
+                self._deferred_not_modified = None
 
     _deferred_search: list[tuple[int, str | None, str | None, str | None]] | None = None
+    # The feed rows of a batch's 304s (`FeedsMixin.record_not_modified`), written in one
+    # statement before the commit: nothing in the batch reads them back, and each statement
+    # of the writer hands the interpreter to the fetch threads and waits to get it back.
+    _deferred_not_modified: list[dict[str, object]] | None = None
+
+    def _flush_deferred(self) -> None:
+        """Write what the batch put off, just before its commit."""
+        self._flush_search_index()
 
     def _flush_search_index(self) -> None:
         if self._deferred_search:

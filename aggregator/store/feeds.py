@@ -199,25 +199,34 @@ class FeedsMixin(StoreBase):
         """A 304: keep entries, refresh validators if the server sent new ones.
 
         One fixed UPDATE (sqlite-utils' ``Table.update`` first reads the row back): this runs
-        for nearly every feed on nearly every run.
+        for nearly every feed on nearly every run. Inside a batch, the batch writes all of its
+        304s in one statement before its commit.
         """
         now_text = utc_text(now)
+        values: dict[str, object] = {
+            "final_url": fetched.url,
+            "last_fetched": now_text,
+            "last_success": now_text,
+            "last_status": fetched.status,
+            "etag": fetched.headers.get("ETag") or None,
+            "last_modified": fetched.headers.get("Last-Modified") or None,
+            "moved_to": moved_to,
+            "moved_at": now_text if moved_to else None,
+            **_schedule_values(schedule),
+            "id": state.feed_id,
+        }
+        if self._deferred_not_modified is not None:
+            self._deferred_not_modified.append(values)
+            return
         with _writing(f"feed {state.name}"), self.atomic():
-            self.db.execute(
-                _NOT_MODIFIED,
-                {
-                    "final_url": fetched.url,
-                    "last_fetched": now_text,
-                    "last_success": now_text,
-                    "last_status": fetched.status,
-                    "etag": fetched.headers.get("ETag") or None,
-                    "last_modified": fetched.headers.get("Last-Modified") or None,
-                    "moved_to": moved_to,
-                    "moved_at": now_text if moved_to else None,
-                    **_schedule_values(schedule),
-                    "id": state.feed_id,
-                },
-            )
+            self.db.execute(_NOT_MODIFIED, values)
+
+    def _flush_deferred(self) -> None:
+        if self._deferred_not_modified:
+            with _writing(f"{len(self._deferred_not_modified)} feeds that answered 304"):
+                self.db.conn.executemany(_NOT_MODIFIED, self._deferred_not_modified)
+            self._deferred_not_modified.clear()
+        super()._flush_deferred()
 
     def record_error(
         self,

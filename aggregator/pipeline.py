@@ -379,7 +379,9 @@ def apply_response(
 ) -> tuple[FeedUpdate, list[CreatedEntry]]:
     """Decide what a parsed 200 response changes (`plan.plan_update`, against one read of what
     is stored) and apply it: the decision, and the entries rows it created."""
-    known = store.known_for(state, lookups(state, parsed))
+    stored = store.stored_copies(state)
+    sources, pruned = stored
+    known = store.known_for(state, stored, lookups(state, parsed, sources.keys() | pruned))
     update = plan_update(state, fetched, parsed, known, now, schedule)
     return update, store.apply_update(update)
 

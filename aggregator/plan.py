@@ -21,6 +21,7 @@ The rules, per entry of the document (ids are already unique in it: `parse`):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
 
@@ -57,13 +58,16 @@ def own_feed_id(parsed: ParsedFeed) -> str | None:
     return published_id(parsed.feed_id) if parsed.feed_id else None
 
 
-def lookups(state: FeedState, parsed: ParsedFeed) -> Lookups:
+def lookups(state: FeedState, parsed: ParsedFeed, stored: Collection[str] = frozenset()) -> Lookups:
     """The canonical URLs and output ids `plan_update` may ask `Known` about, and the
-    document's own id (whether another feed goes by it)."""
+    document's own id (whether another feed goes by it). Items whose ids are in `stored` (the
+    feed's stored and pruned ones) are decided by what the feed holds alone: nothing is asked
+    about them, so a feed that brings a few new items asks about those few."""
     own_id = own_feed_id(parsed)
     feed_ids = {state.source_id, own_id or state.source_id}
     output_ids: set[str] = set()
-    for entry in parsed.entries:
+    asked = [e for e in parsed.entries if e.source_id not in stored]
+    for entry in asked:
         kept = published_id(entry.source_id)
         if kept is not None:
             output_ids.add(kept)
@@ -71,7 +75,7 @@ def lookups(state: FeedState, parsed: ParsedFeed) -> Lookups:
             output_ids.update(scoped_id(entry.source_id, feed_id) for feed_id in feed_ids)
     return Lookups(
         feed_id=own_id,
-        canonical_urls=frozenset(e.canonical_url for e in parsed.entries if e.canonical_url),
+        canonical_urls=frozenset(e.canonical_url for e in asked if e.canonical_url),
         output_ids=frozenset(output_ids),
     )
 

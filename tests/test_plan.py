@@ -180,6 +180,17 @@ def test_the_feeds_own_id_is_adopted_once(
     assert insert.output_id in lookups(STATE, feed(item, feed_id=feed_id)).output_ids
 
 
+def test_lookups_ask_only_about_items_the_feed_has_not_stored() -> None:
+    """An item the feed holds (or whose entry retention deleted) is decided by what the feed
+    holds: a response bringing one new item among fifty asks the store about that one."""
+    items = [entry(f"i{n}") for n in range(50)]
+    asked = lookups(STATE, feed(*items), {f"i{n}" for n in range(1, 50)})
+    assert asked.canonical_urls == {"https://f.example/i0"}
+    assert asked.output_ids == {output_id("i0", STATE.source_id)}
+    everything = lookups(STATE, feed(*items))
+    assert len(everything.canonical_urls) == 50 and len(everything.output_ids) == 50
+
+
 def test_only_permanent_redirects_move_a_feed() -> None:
     moved = FetchResult(200, "https://new.example/rss", {}, None, redirected_permanently=True)
     temporary = FetchResult(200, "https://new.example/rss", {}, None)

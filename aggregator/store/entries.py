@@ -36,8 +36,9 @@ _IN_CHUNK = 500  # values bound in one IN (...) list
 class EntriesMixin(StoriesMixin):
     """Reads and writes of entries and their per-feed copies (sources)."""
 
-    def known_for(self, state: FeedState, lookups: Lookups) -> Known:
-        """What `plan.plan_update` decides one response of this feed against."""
+    def stored_copies(self, state: FeedState) -> tuple[dict[str, StoredSource], frozenset[str]]:
+        """This feed's stored items by id, and the ids of those retention deleted: what a
+        response is first compared with (`plan.lookups` asks about the rest)."""
         conn = self.db.conn
         sources = {
             source_id: StoredSource(
@@ -56,6 +57,18 @@ class EntriesMixin(StoriesMixin):
                 "SELECT source_entry_id FROM tombstones WHERE feed_id = ?", [state.feed_id]
             )
         )
+        return sources, pruned
+
+    def known_for(
+        self,
+        state: FeedState,
+        stored: tuple[dict[str, StoredSource], frozenset[str]],
+        lookups: Lookups,
+    ) -> Known:
+        """What `plan.plan_update` decides one response of this feed against: its stored copies
+        (`stored_copies`) and the answers to `lookups`."""
+        conn = self.db.conn
+        sources, pruned = stored
         first_success, feed_id_taken, preferred = conn.execute(
             "SELECT last_success IS NULL, EXISTS (SELECT 1 FROM feeds other "
             "WHERE other.source_id = ? AND other.id != feeds.id), prefer FROM feeds WHERE id = ?",

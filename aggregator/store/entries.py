@@ -151,10 +151,12 @@ class EntriesMixin(StoriesMixin):
                 {**feed_values, "row_id": state.feed_id},
             )
             inserted: dict[int, int] = {}  # index of an InsertEntry -> its entries row
+            changed: list[int] = []  # entries rows whose text is new: the rules judge them again
             for index, intent in enumerate(update.intents):
                 if isinstance(intent, InsertEntry):
                     entry_row_id = self._insert_entry(state, intent, now_text)
                     inserted[index] = entry_row_id
+                    changed.append(entry_row_id)
                     created.append(CreatedEntry(entry_row_id, intent.entry.title, intent.published))
                     self._insert_source(
                         state, intent.entry, intent.fingerprint, entry_row_id, now_text
@@ -166,14 +168,18 @@ class EntriesMixin(StoriesMixin):
                     self._insert_source(state, intent.entry, intent.fingerprint, onto, now_text)
                     self._copy_joined(state, intent, onto)
                 elif isinstance(intent, UpdateEntry):
-                    self._update(intent, now_text)
+                    changed.extend(self._update(intent, now_text))
                 elif isinstance(intent, Rekey):
                     self.db.conn.execute(
                         "UPDATE sources SET source_entry_id = ? WHERE id = ?",
                         [intent.entry.source_id, intent.stored.row_id],
                     )
                     if intent.update is not None:
-                        self._update(intent.update, now_text)
+                        changed.extend(self._update(intent.update, now_text))
+            # Marked for the keep and block rules, applied before the next build, in one
+            # statement: a row of a small table each, not a column of entries (clearing that
+            # rewrote every new entry's row).
+            self.db.conn.executemany(_RULES_PENDING, [(row_id,) for row_id in changed])
         return created
 
     def _insert_entry(self, state: FeedState, intent: InsertEntry, now_text: str) -> int:
@@ -187,7 +193,6 @@ class EntriesMixin(StoriesMixin):
             "updated": utc_text(intent.updated),
         }
         entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
-        self._judge_later(entry_row_id)
         # Indexed here, not by a trigger (migration m009); in a batch, just before it commits
         # (StoreBase.batch).
         searchable = (entry_row_id, entry.title, entry.summary, entry.content)
@@ -249,7 +254,9 @@ class EntriesMixin(StoriesMixin):
         if story_id is not None:
             self._choose_representative(story_id)
 
-    def _update(self, intent: UpdateEntry, now_text: str) -> None:
+    def _update(self, intent: UpdateEntry, now_text: str) -> tuple[int, ...]:
+        """Store a changed item: its source row, and its entry if that is the copy shown. The
+        entries row whose text changed, if one did."""
         stored = intent.stored
         source_values = {
             "last_changed": now_text,
@@ -260,7 +267,7 @@ class EntriesMixin(StoriesMixin):
             {**source_values, "row_id": stored.row_id},
         )
         if not stored.shown:
-            return  # another feed's copy is the one shown; ours stays queryable in sources
+            return ()  # another feed's copy is the one shown; ours stays queryable in sources
         entry_row_id = stored.entry_row_id
         if self._deferred_search and any(row[0] == entry_row_id for row in self._deferred_search):
             # Its text trigger (entries_au) deletes the indexed text: it must be indexed first.
@@ -273,12 +280,7 @@ class EntriesMixin(StoriesMixin):
             f"UPDATE entries SET {_set_clause(values)} WHERE id = :row_id",
             {**values, "row_id": entry_row_id},
         )
-        self._judge_later(entry_row_id)  # what the keep and block rules match may have changed
-
-    def _judge_later(self, entry_row_id: int) -> None:
-        """Mark an entry for the keep and block rules, applied before the next build: a row of
-        a small table, not a column of entries (clearing that rewrote every new entry's row)."""
-        self.db.conn.execute(_RULES_PENDING, [entry_row_id])
+        return (entry_row_id,)
 
 
 # Fixed statements (prepared once, cached by sqlite3): sqlite-utils' Table.insert rebuilt its

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +22,7 @@ from lxml import etree
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared beside the checkout
+VALIDATOR = SHARED / "tools" / "validate-feed"  # the W3C Feed Validator's checker, offline
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -321,7 +324,7 @@ def write_config(tmp_path: Path, feeds_yaml: str, extra: str = "") -> Path:
 
 
 def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """The real `aggregator` command, as a user runs it from ``cwd`` (python -m aggregator)."""
     return subprocess.run(
@@ -330,8 +333,52 @@ def run_cli(
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+@contextmanager
+def serving(*args: str, cwd: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`aggregator ARGS serve --port 0` running from ``cwd``: the process and the base URL its
+    log names. Killed on the way out if the test has not stopped it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", *args, "serve", "--port", "0"],
+        cwd=cwd,
+        stderr=log.open("wb"),
+        stdout=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: "serving" in log.read_text(), 15), log.read_text()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
+        assert port, log.read_text()
+        yield process, f"http://127.0.0.1:{port.group(1)}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def need_shared(path: Path, what: str) -> None:
+    """Skip (fail on CI, which must have ../shared) when a shared tool or corpus is missing."""
+    if path.exists():
+        return
+    message = f"{what} not found at {path} (it lives in ../shared beside the checkout)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run_validator(
+    target: str | Path, *, base: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The W3C Feed Validator's checker on a file or URL; with ``base``, as if the file were
+    published there (it compares rel="self" with it). Skips where it or html5lib is missing."""
+    need_shared(VALIDATOR, "the feed validator")
+    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
+    command = [sys.executable, str(VALIDATOR), str(target)]
+    if base is not None:
+        command += ["--base", base]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def wait_until(predicate: object, timeout: float = 5.0) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import feedparser
 import pytest
 import requests
-from conftest import FeedServer, item, rss, wait_until, write_config
+from conftest import FeedServer, item, rss, serving, wait_until, write_config
 from conftest import run_cli as run
 
 from aggregator.config import load_config
@@ -337,32 +337,19 @@ def test_serve_serves_the_outputs_until_sigterm(tmp_path: Path) -> None:
     )
     config = str(example / "feeds.yaml")
     assert run("--config", config, "update", cwd=tmp_path).returncode == 0
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "--config", config, "serve", "--port", "0"],
-        stderr=log.open("wb"),
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_until(lambda: "serving" in log.read_text(), 15), log.read_text()
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
-        assert port, log.read_text()
-        response = requests.get(f"http://127.0.0.1:{port.group(1)}/atom.xml", timeout=5)
+    with serving("--config", config, cwd=tmp_path, log=tmp_path / "serve.log") as (process, base):
+        response = requests.get(f"{base}/atom.xml", timeout=5)
         assert response.status_code == 200
         assert response.headers["Content-Type"].startswith("application/atom+xml")
         assert response.content == (example / "output" / "atom.xml").read_bytes()
         again = requests.get(
-            f"http://127.0.0.1:{port.group(1)}/atom.xml",
+            f"{base}/atom.xml",
             headers={"If-None-Match": response.headers["ETag"]},
             timeout=5,
         )
         assert again.status_code == 304
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_opml_export_and_import_round_trip(tmp_path: Path) -> None:

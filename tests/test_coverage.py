@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import feedparser
 import lxml.html
 import pytest
-from conftest import SHARED, FeedServer, item, rss, write_config
+from conftest import FeedServer, item, rss, run_cli, run_validator, write_config
 from lxml import etree
 
 from aggregator.config import load_config
@@ -180,9 +178,6 @@ def test_ungrouped_the_same_url_elsewhere_is_named_not_linked(
     assert seen == {name: expected for name in ("atom", "rss", "json", "html")}
 
 
-VALIDATOR = SHARED / "tools" / "validate-feed"
-
-
 @pytest.mark.parametrize("name", ["atom.xml", "rss.xml"])
 def test_outputs_with_coverage_stay_valid(
     feed_server: FeedServer, tmp_path: Path, atom_schema: etree.RelaxNG, name: str
@@ -191,15 +186,7 @@ def test_outputs_with_coverage_stay_valid(
     path = config.output.dir / name
     if name == "atom.xml":
         assert atom_schema.validate(etree.parse(str(path))), atom_schema.error_log
-    if not VALIDATOR.is_file():
-        pytest.skip(f"feed validator not found at {VALIDATOR}")
-    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
-    result = subprocess.run(
-        [sys.executable, str(VALIDATOR), str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_validator(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -286,12 +273,7 @@ def test_a_url_carried_by_several_feeds_shows_its_earliest_copy_whatever_the_ord
     """The merged feed shows the earliest copy (it showed whichever feed was stored first), its
     `updated` is the newest copy's, and "Also reported by" lists the others in time order."""
     config = _copies_config(tmp_path, order)
-    done = subprocess.run(
-        [sys.executable, "-m", "aggregator", "--config", str(config), "update"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("--config", str(config), "update", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     atom = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes())
     (entry,) = atom.entries
@@ -304,12 +286,7 @@ def test_a_url_carried_by_several_feeds_shows_its_earliest_copy_whatever_the_ord
 
 def test_a_preferred_feeds_copy_of_a_url_is_the_one_shown(tmp_path: Path) -> None:
     config = _copies_config(tmp_path, ["wire", "gazette", "courier"], prefer="courier")
-    done = subprocess.run(
-        [sys.executable, "-m", "aggregator", "--config", str(config), "update"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("--config", str(config), "update", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (entry,) = feedparser.parse((tmp_path / "out" / "atom.xml").read_bytes()).entries
     assert entry.title == COPIES["courier"][1]

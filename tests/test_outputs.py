@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -18,7 +16,7 @@ from urllib.parse import parse_qs
 import feedparser
 import pytest
 import requests
-from conftest import SHARED, FeedServer, item, rss, wait_until, write_config
+from conftest import FeedServer, item, rss, run_validator, serving, write_config
 from conftest import run_cli as run
 from lxml import etree
 
@@ -31,7 +29,6 @@ from aggregator.types import Selection
 BASE_URL = "https://news.example.org/feeds/"
 MAIN_ID = "tag:test.invalid,2026:merged"  # write_config's output.id
 FILES = ("atom.xml", "rss.xml", "feed.json", "index.html")
-VALIDATOR = SHARED / "tools" / "validate-feed"
 
 VOLCANO = "Volcano erupts near Reykjavik airport, flights cancelled"
 STORM = "Storm floods coastal towns in northern Portugal"
@@ -257,15 +254,7 @@ def test_extra_outputs_are_valid_feeds(
     path = site / "out" / name / file
     if file == "atom.xml":
         assert atom_schema.validate(etree.parse(str(path))), atom_schema.error_log
-    if not VALIDATOR.is_file():
-        pytest.skip(f"feed validator not found at {VALIDATOR}")
-    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
-    done = subprocess.run(
-        [sys.executable, str(VALIDATOR), str(path), "--base", f"{BASE_URL}{name}/{file}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_validator(path, base=f"{BASE_URL}{name}/{file}")
     assert done.returncode == 0, done.stdout + done.stderr
     assert ", 0 errors, 0 warnings" in done.stdout, done.stdout
 
@@ -395,19 +384,7 @@ def test_an_output_with_since_drops_entries_as_time_passes(
 
 
 def test_serve_answers_an_extra_output_with_etag_and_304(site: Path, tmp_path: Path) -> None:
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "serve", "--port", "0"],
-        cwd=site,
-        stderr=log.open("wb"),
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_until(lambda: "serving" in log.read_text(), 15), log.read_text()
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
-        assert port, log.read_text()
-        base = f"http://127.0.0.1:{port.group(1)}"
+    with serving(cwd=site, log=tmp_path / "serve.log") as (process, base):
         with requests.Session() as session:
             session.trust_env = False
             response = session.get(f"{base}/world/atom.xml", timeout=5)
@@ -427,9 +404,6 @@ def test_serve_answers_an_extra_output_with_etag_and_304(site: Path, tmp_path: P
             assert moved.status_code == 301 and moved.headers["Location"] == "/world/"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_websub_is_pinged_for_the_outputs_that_changed(

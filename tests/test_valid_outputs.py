@@ -10,7 +10,6 @@ served from a loopback server. Without ../shared these tests skip, saying why (C
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import socket
@@ -25,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import SHARED, wait_until
+from conftest import SHARED, VALIDATOR, need_shared, run_cli, run_validator, wait_until
 
 from aggregator.config import load_config
 from aggregator.pipeline import update, warn_without_base_url
@@ -33,19 +32,8 @@ from aggregator.render import render_atom, render_rss
 from aggregator.types import OutputEntry, OutputFeed, SourceFeed
 
 ROOT = Path(__file__).resolve().parents[1]
-VALIDATOR = SHARED / "tools" / "validate-feed"
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 _SUMMARY = re.compile(r": feed type \S+, (\d+) errors, (\d+) warnings$")
-
-
-def _need(path: Path, what: str) -> None:
-    """Skip (fail on CI, which must have ../shared) when a shared tool or corpus is missing."""
-    if path.exists():
-        return
-    message = f"{what} not found at {path} (it lives in ../shared beside the checkout)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def validate(path: Path, published_at: str) -> tuple[int, int, str]:
@@ -54,14 +42,7 @@ def validate(path: Path, published_at: str) -> tuple[int, int, str]:
     Returns (errors, warnings, its report). ``--base`` makes it compare rel="self" with the
     place the file is published, as the online service does.
     """
-    _need(VALIDATOR, "the feed validator")
-    pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
-    result = subprocess.run(
-        [sys.executable, str(VALIDATOR), str(path), "--base", published_at],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_validator(path, base=published_at, timeout=300)
     lines = result.stdout.strip().splitlines()
     summary = _SUMMARY.search(lines[-1]) if lines else None
     assert summary, f"no verdict from the validator:\n{result.stdout}{result.stderr}"
@@ -161,22 +142,11 @@ def example(tmp_path: Path) -> Iterator[Path]:
     yield copy
 
 
-def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-
-
 def test_the_offline_example_is_valid_where_aggregator_serve_publishes_it(example: Path) -> None:
     """README: `aggregator --config examples/offline/feeds.yaml update`, then `serve`."""
     config = load_config(example / "feeds.yaml")
     assert config.output.base_url == "http://127.0.0.1:8080/"  # serve's default address
-    result = aggregator("--config", "feeds.yaml", "update", cwd=example)
+    result = run_cli("--config", "feeds.yaml", "update", cwd=example, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "base_url" not in result.stderr  # nothing to warn about: the example sets it
     verdicts = check_outputs(example / "output", config.output.base_url)
@@ -187,7 +157,7 @@ def test_without_base_url_update_says_so_once_and_the_feeds_name_no_self(example
     config_path = example / "feeds.yaml"
     text = config_path.read_text(encoding="utf-8")
     config_path.write_text(re.sub(r"(?m)^  base_url: .*\n", "", text), encoding="utf-8")
-    result = aggregator("--config", "feeds.yaml", "update", cwd=example)
+    result = run_cli("--config", "feeds.yaml", "update", cwd=example, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("output.base_url is not set") == 1, result.stderr
     out = example / "output"
@@ -196,7 +166,7 @@ def test_without_base_url_update_says_so_once_and_the_feeds_name_no_self(example
     for name, missing in (("atom.xml", "MissingSelf"), ("rss.xml", "MissingAtomSelfLink")):
         errors, warnings, report = validate(out / name, "http://127.0.0.1:8080/" + name)
         assert (errors, warnings) == (0, 1) and missing in report, report
-    rebuilt = aggregator("--config", "feeds.yaml", "build", cwd=example)
+    rebuilt = run_cli("--config", "feeds.yaml", "build", cwd=example, timeout=120)
     assert rebuilt.returncode == 0 and "output.base_url is not set" in rebuilt.stderr
 
 
@@ -226,7 +196,7 @@ def corpus_outputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Most files are served from a loopback server as a publisher would; every fourth is read
     as a file:// feed, whose local path must not be published.
     """
-    _need(CORPUS / "MANIFEST.tsv", "the feed corpus")
+    need_shared(CORPUS / "MANIFEST.tsv", "the feed corpus")
     from test_corpus import load_tally
 
     tally = load_tally()
@@ -333,7 +303,7 @@ def test_served_by_aggregator_serve_the_feeds_are_valid_where_they_are_fetched(
     """The validator fetches the feeds from `aggregator serve` itself, as the online service
     would, so their self links are checked against where they really are; the page they
     name is the one serve shows."""
-    _need(VALIDATOR, "the feed validator")
+    need_shared(VALIDATOR, "the feed validator")
     pytest.importorskip("html5lib", reason="the feed validator needs html5lib")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -342,24 +312,18 @@ def test_served_by_aggregator_serve_the_feeds_are_valid_where_they_are_fetched(
     config_path = example / "feeds.yaml"
     text = config_path.read_text(encoding="utf-8")
     config_path.write_text(text.replace("http://127.0.0.1:8080/", base), encoding="utf-8")
-    assert aggregator("--config", "feeds.yaml", "update", cwd=example).returncode == 0
+    assert run_cli("--config", "feeds.yaml", "update", cwd=example, timeout=120).returncode == 0
     command = ["--config", "feeds.yaml", "serve", "--port", str(port)]
     server = subprocess.Popen(
         [sys.executable, "-m", "aggregator", *command],
         cwd=example,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         assert wait_until(lambda: _answers(base), timeout=20), "aggregator serve did not start"
         for name in ("atom.xml", "rss.xml"):
-            result = subprocess.run(
-                [sys.executable, str(VALIDATOR), base + name],
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            result = run_validator(base + name)
             assert result.stdout.rstrip().endswith("0 errors, 0 warnings"), result.stdout
         with urllib.request.urlopen(base, timeout=10) as page:  # the feeds' site link
             assert page.headers.get_content_type() == "text/html"

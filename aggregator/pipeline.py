@@ -217,8 +217,7 @@ class Parser:
         with self._lock:
             if self.pool is not pool or self._closed:
                 return self.pool or pool
-            self.pool = self._new_pool()
-            replacement = self.pool
+            replacement = self.pool = self._new_pool()
         _kill(pool)
         return replacement
 
@@ -377,8 +376,9 @@ def apply_response(
     now: datetime,
     schedule: Schedule,
 ) -> tuple[FeedUpdate, list[CreatedEntry]]:
-    """Decide what a parsed 200 response changes (`plan.plan_update`, against one read of what
-    is stored) and apply it: the decision, and the entries rows it created."""
+    """Decide what a parsed 200 response changes (`plan.plan_update`, against what is stored:
+    the feed's own copies, then the answers to what `plan.lookups` asks about the others) and
+    apply it: the decision, and the entries rows it created."""
     stored = store.stored_copies(state)
     sources, pruned = stored
     known = store.known_for(state, stored, lookups(state, parsed, sources.keys() | pruned))

@@ -1,10 +1,11 @@
 """What storing one feed response means, decided in pure code; the store only applies it.
 
 `plan_update` takes the feed's state, the response, the parsed document and `Known` (what the
-store holds that bears on it, read in one go by `Store.known_for`) and returns a `FeedUpdate`:
-the feed row's new values and one intent per entry, each with the ids it will be stored
-under. `Store.apply_update` writes it and hands back the entries it created, so nothing is
-read again for story placement. No I/O here, no clock: every rule is a table test.
+store holds that bears on it: `Store.stored_copies`, then `Store.known_for` on `lookups`) and
+returns a `FeedUpdate`: the feed row's new values and one intent per entry, each with the ids
+it will be stored under. `Store.apply_update` writes it and hands back the entries it created,
+so nothing is read again for story placement. No I/O here, no clock: every rule is a table
+test.
 
 The rules, per entry of the document (ids are already unique in it: `parse`):
 

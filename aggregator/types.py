@@ -381,7 +381,7 @@ class Lookups:
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """What the store holds that one feed response is decided against (one bulk read)."""
+    """What the store holds that one feed response is decided against (a few bulk reads)."""
 
     sources: Mapping[str, StoredSource] = field(default_factory=dict)  # this feed's, by id
     pruned: frozenset[str] = frozenset()  # ids of this feed whose entries retention deleted

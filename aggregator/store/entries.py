@@ -1,7 +1,7 @@
 """Entries and sources: one feed response's decided changes applied in one transaction.
 
-What to store is decided in `aggregator.plan` (pure); here it is read for (`known_for`, one
-bulk read) and written (`apply_update`).
+What to store is decided in `aggregator.plan` (pure); here it is read for (`stored_copies`
+and `known_for`, a few bulk reads) and written (`apply_update`).
 """
 
 from __future__ import annotations

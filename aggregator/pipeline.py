@@ -104,6 +104,11 @@ class Retrieved:
     parsed: ParsedFeed | None = None
     error: FeedError | None = None
 
+    @property
+    def not_modified(self) -> bool:
+        """Nothing new came back (a 304): saving it changes only the feed's own row."""
+        return self.error is None and self.parsed is None and self.fetched is not None
+
 
 @dataclass(frozen=True, slots=True)
 class UpdateReport:
@@ -544,13 +549,21 @@ def _ready(
     refill: Callable[[], None],
 ) -> Iterator[tuple[int, Retrieved, SchedulePolicy]]:
     """The retrievals that are done, up to a batch (BATCH_FEEDS, BATCH_SECONDS): it waits for
-    the first; with nothing more ready, the batch ends rather than wait. Each is dropped from
+    the first. With nothing more ready, a batch that stores something ends rather than wait;
+    one of 304s alone waits for more (within BATCH_SECONDS), since its rows are only a cheap
+    statement at the commit and each commit costs more than they do. Each is dropped from
     `pending` as it is taken, and another is started before it is saved."""
     began = time.monotonic()
     taken = 0
-    while taken < BATCH_FEEDS and time.monotonic() - began < BATCH_SECONDS:
+    only_not_modified = True
+    while taken < BATCH_FEEDS and (left := BATCH_SECONDS - (time.monotonic() - began)) > 0:
         try:
-            future = finished.get() if taken == 0 else finished.get_nowait()
+            if taken == 0:
+                future = finished.get()
+            elif only_not_modified and pending:
+                future = finished.get(timeout=left)
+            else:
+                future = finished.get_nowait()
         except Empty:
             return
         position = pending.pop(future)
@@ -558,6 +571,7 @@ def _ready(
         refill()
         retrieved = future.result()
         del future  # a Future holds its Retrieved (a parsed feed) until dropped
+        only_not_modified = only_not_modified and retrieved.not_modified
         yield position, retrieved, policies[retrieved.state.name]
         del retrieved
         taken += 1

@@ -26,7 +26,7 @@ from aggregator.errors import FetchError
 from aggregator.fetch import FetchLimits, fetch, make_session
 from aggregator.fetch import deadline as deadline_module
 from aggregator.fetch import http as http_module
-from aggregator.pipeline import update
+from aggregator.pipeline import BATCH_SECONDS, poll, update
 from aggregator.plan import moved_to
 from aggregator.store import Store, open_store
 from aggregator.types import FeedConfig, FetchResult, PollStatus, Schedule
@@ -321,6 +321,32 @@ def test_a_batch_writes_its_304s_in_one_statement_before_its_commit(tmp_path: Pa
             states["f1"], FetchResult(304, states["f1"].url, {"ETag": '"now"'}, None), NOW, LATER
         )
         assert _feed(store, "f1")["etag"] == '"now"'
+
+
+def test_304s_arriving_one_by_one_are_committed_together_and_a_stored_response_at_once(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A commit costs more than a 304's row: 304s that arrive apart wait for each other (within
+    BATCH_SECONDS) and go in one commit, where each used to end its own batch. A response that
+    stores entries still ends its batch as soon as nothing else is ready."""
+    spaced = [0.6 + 0.1 * n for n in range(4)]  # seconds: the 304s arrive 0.1 s apart
+    assert spaced[-1] - spaced[0] < BATCH_SECONDS / 2
+    urls = [feed_server.serve(f"/f{n}.xml", FEED, etag='"v1"') for n in range(5)]
+    feeds = "".join(f"  - url: {url}\n    name: f{n}\n" for n, url in enumerate(urls))
+    # All on one host: per_host lets them be fetched at once, as feeds of many hosts are.
+    config = load_config(write_config(tmp_path, feeds, extra="  per_host: 5\n"))
+    update(config)  # every feed stored, with its ETag
+    changed = rss(item("1", "One", "https://example.org/1") + item("2", "Two", "https://e.org/2"))
+    feed_server.serve("/f0.xml", changed, etag='"v2"')  # a 200 at once
+    for n, delay in enumerate(spaced, start=1):
+        feed_server.serve(f"/f{n}.xml", FEED, etag='"v1"', delay=delay)
+    with open_store(config.database) as store:
+        states = store.sync_feeds(config.feeds, NOW)
+        seen = _statements(store)
+        results = poll(store, config, [states[f.name] for f in config.feeds])
+    assert [r.status for r in results] == [PollStatus.UPDATED] + [PollStatus.NOT_MODIFIED] * 4
+    commits = [s for s in seen if s.strip().upper() == "COMMIT"]
+    assert len(commits) == 2, seen  # the 200 alone, then the four 304s together
 
 
 def test_record_not_modified_records_a_permanent_move_and_keeps_it(tmp_path: Path) -> None:

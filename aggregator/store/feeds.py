@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from aggregator.store._base import StoreBase, _must_utc, _seconds, _writing, parse_utc, utc_text
@@ -31,17 +32,46 @@ _FORGET_OLD_URL = (
     "disabled_reason = NULL, next_due = NULL, error_count = 0, failing_since = NULL "
     "WHERE id = ?"
 )
-# A NULL parameter keeps the stored value: validators the 304 did not resend (RFC 9110
-# section 15.4.5), and a permanent move that this answer did not make.
-_NOT_MODIFIED = (
-    "UPDATE feeds SET final_url = :final_url, last_fetched = :last_fetched, "
-    "last_success = :last_success, last_status = :last_status, "
-    "last_error = NULL, error_count = 0, failing_since = NULL, last_result = 'not-modified', "
-    "etag = coalesce(:etag, etag), last_modified = coalesce(:last_modified, last_modified), "
-    "moved_to = coalesce(:moved_to, moved_to), moved_at = coalesce(:moved_at, moved_at), "
-    "next_due = :next_due, interval_seconds = :interval_seconds, "
-    "interval_reason = :interval_reason WHERE id = :id"
+# What a 304 writes to its feed's row, for several feeds in one statement (the rows a VALUES
+# list joined on id; `_flush_deferred`). A NULL keeps the stored value: validators the 304 did
+# not resend (RFC 9110 section 15.4.5), and a permanent move that this answer did not make. Up
+# to _NOT_MODIFIED_ROWS rows a statement (12 parameters each, far under SQLite's limit); the
+# text for each count is built once, and sqlite3 caches the compiled statement.
+_NOT_MODIFIED_ROWS = 100
+_NOT_MODIFIED_COLUMNS = (
+    "id",
+    "final_url",
+    "last_fetched",
+    "last_success",
+    "last_status",
+    "etag",
+    "last_modified",
+    "moved_to",
+    "moved_at",
+    "next_due",
+    "interval_seconds",
+    "interval_reason",
 )
+
+
+@lru_cache(maxsize=_NOT_MODIFIED_ROWS)
+def _not_modified_rows(count: int) -> str:
+    """The UPDATE of `count` feeds that answered 304, their values in _NOT_MODIFIED_COLUMNS
+    order, row after row."""
+    names = ", ".join(f"new_{column}" for column in _NOT_MODIFIED_COLUMNS)
+    row = "(" + ", ".join("?" * len(_NOT_MODIFIED_COLUMNS)) + ")"
+    return (
+        f"WITH answered ({names}) AS (VALUES {', '.join([row] * count)}) "
+        "UPDATE feeds SET final_url = new_final_url, last_fetched = new_last_fetched, "
+        "last_success = new_last_success, last_status = new_last_status, "
+        "last_error = NULL, error_count = 0, failing_since = NULL, last_result = 'not-modified', "
+        "etag = coalesce(new_etag, feeds.etag), "
+        "last_modified = coalesce(new_last_modified, feeds.last_modified), "
+        "moved_to = coalesce(new_moved_to, feeds.moved_to), "
+        "moved_at = coalesce(new_moved_at, feeds.moved_at), "
+        "next_due = new_next_due, interval_seconds = new_interval_seconds, "
+        "interval_reason = new_interval_reason FROM answered WHERE feeds.id = new_id"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +249,23 @@ class FeedsMixin(StoreBase):
             self._deferred_not_modified.append(values)
             return
         with _writing(f"feed {state.name}"), self.atomic():
-            self.db.execute(_NOT_MODIFIED, values)
+            self.db.conn.execute(
+                _not_modified_rows(1), [values[column] for column in _NOT_MODIFIED_COLUMNS]
+            )
 
     def _flush_deferred(self) -> None:
-        if self._deferred_not_modified:
-            with _writing(f"{len(self._deferred_not_modified)} feeds that answered 304"):
-                self.db.conn.executemany(_NOT_MODIFIED, self._deferred_not_modified)
-            self._deferred_not_modified.clear()
+        rows = self._deferred_not_modified
+        if rows:
+            with _writing(f"{len(rows)} feeds that answered 304"):
+                # One statement for many rows, not an executemany: each step of a statement lets
+                # the fetch threads take the interpreter, and the writer waits to get it back.
+                for start in range(0, len(rows), _NOT_MODIFIED_ROWS):
+                    chunk = rows[start : start + _NOT_MODIFIED_ROWS]
+                    self.db.conn.execute(
+                        _not_modified_rows(len(chunk)),
+                        [row[column] for row in chunk for column in _NOT_MODIFIED_COLUMNS],
+                    )
+            rows.clear()
         super()._flush_deferred()
 
     def record_error(

@@ -338,24 +338,32 @@ def run_cli(
 
 
 @contextmanager
-def serving(*args: str, cwd: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`aggregator ARGS serve --port 0` running from ``cwd``: the process and the base URL its
-    log names. Killed on the way out if the test has not stopped it."""
+def running(*args: str, cwd: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m aggregator ARGS` in the background from ``cwd``, its stderr in ``log``.
+    Killed on the way out if the test has not stopped it."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", *args, "serve", "--port", "0"],
+        [sys.executable, "-m", "aggregator", *args],
         cwd=cwd,
         stderr=log.open("wb"),
         stdout=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
     try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@contextmanager
+def serving(*args: str, cwd: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`aggregator ARGS serve --port 0` running from ``cwd``: the process and the base URL its
+    log names (`running`)."""
+    with running(*args, "serve", "--port", "0", cwd=cwd, log=log) as process:
         assert wait_until(lambda: "serving" in log.read_text(), 15), log.read_text()
         port = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
         assert port, log.read_text()
         yield process, f"http://127.0.0.1:{port.group(1)}"
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def need_shared(path: Path, what: str) -> None:

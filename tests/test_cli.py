@@ -14,7 +14,7 @@ from pathlib import Path
 import feedparser
 import pytest
 import requests
-from conftest import FeedServer, item, rss, serving, wait_until, write_config
+from conftest import FeedServer, item, rss, running, serving, wait_until, write_config
 from conftest import run_cli as run
 
 from aggregator.config import load_config
@@ -252,21 +252,11 @@ def test_update_allow_empty_warns_and_exits_0(tmp_path: Path) -> None:
 def test_run_allow_empty_starts_and_says_it_polls_nothing(tmp_path: Path) -> None:
     (tmp_path / "feeds.yaml").write_text("database: db/test.db\nfeeds: []\n")
     log = tmp_path / "run.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "run", "--allow-empty"],
-        cwd=tmp_path,
-        stderr=log.open("wb"),
-        stdout=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
+    with running("run", "--allow-empty", cwd=tmp_path, log=log) as process:
         assert wait_until(lambda: "polling nothing" in log.read_text(), 15), log.read_text()
         assert "WARNING no feeds configured in feeds.yaml: polling nothing" in log.read_text()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_commands_that_do_not_poll_warn_about_no_feeds_and_exit_0(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import importlib.util
 import io
 import re
 import time
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from aggregator.errors import ParseError
 from aggregator.parse import feedparser_patches as tuning
 from aggregator.parse import parse_feed
 from aggregator.sanitize import clean_html, is_web_url, shows_something, strip_invalid_chars
+from aggregator.stories import words as words_module
+from aggregator.stories.words import STOPWORDS, story_words
 
 DATA = Path(__file__).parent / "data" / "parse"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -263,6 +266,54 @@ def test_strip_invalid_chars_is_the_pattern_everywhere() -> None:
     for code in [*range(0x10000), 0x1F600, 0xE0001, 0x10FFFF, 0x10FFFE]:
         text = f"a{chr(code)}b"
         assert strip_invalid_chars(text) == pattern.sub("", text), hex(code)
+
+
+def test_the_mojibake_prefilter_never_skips_what_the_full_pattern_finds() -> None:
+    """`repair_mojibake` looks for a lead character then a continuation one before it runs
+    the slower alternation: every two-character start of the full pattern must pass it."""
+    continuations = [chr(code) for code in range(0x80, 0xC0)]
+    continuations += list(sanitize._CP1252_HIGH.values())
+    lead_run = ["", "\xe9", "\u2019 ÉTÉ » "]  # non-ASCII before it, none of it misread
+    for lead in map(chr, range(0xA0, 0x100)):
+        for cont in continuations:
+            for before in lead_run:
+                for after in ("", cont, cont * 3, "\u20ac" + cont):
+                    text = before + lead + cont + after
+                    if sanitize._SURELY_MISREAD.search(text):
+                        assert sanitize._MAYBE_MISREAD.search(text), repr(text)
+    assert sanitize.repair_mojibake("\u2019 ÉTÉ » " * 500 + "MartÃ\xadn") == (
+        "\u2019 ÉTÉ » " * 500 + "Martín"
+    )
+
+
+def _story_words_reference(title: str) -> tuple[str, ...]:
+    """story_words as it was before its ASCII fast path: NFKD and the pattern for every word."""
+    text = unicodedata.normalize("NFKD", title.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    found: list[str] = []
+    for match in words_module._WORD.finditer(text):
+        word = re.sub(r"['’]s$", "", match.group()).replace("’", "'")
+        if len(word) <= 1 or word in STOPWORDS or words_module._DATE_NUMBER.match(word):
+            continue
+        word = words_module._plural_folded(word)
+        if word not in found:
+            found.append(word)
+    return tuple(found[: words_module.MAX_HEADLINE_WORDS])
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Putin's talks with Kim Jong Un's envoy",
+        "Kim Jong Un’s visit: 2014’s biggest",
+        "Café owner's “final” ﬁle, Ⅻ İstanbul",
+        "It’S x'y's O'Neill’s",
+        "Martín Ågård résumé naïve",
+    ],
+)
+def test_story_words_fast_path_gives_the_reference_words(title: str) -> None:
+    """ASCII headlines skip NFKD, and words without an apostrophe the possessive pattern."""
+    assert story_words(title) == _story_words_reference(title)
 
 
 @pytest.mark.parametrize(

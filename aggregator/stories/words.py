@@ -34,6 +34,7 @@ STOPWORDS = frozenset(
 # Day numbers and years say when, not what: "March 11, 2014" must not link unrelated roundups.
 _DATE_NUMBER = re.compile(r"^(?:\d{1,2}|(?:19|20)\d\d)(?:st|nd|rd|th)?$")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_POSSESSIVE = re.compile(r"['’]s$")
 
 # A headline has a dozen words; a "title" of thousands (a feed's whole body, a hostile one)
 # would make every lookup as wide as it is. Words past this many are not looked at.
@@ -63,11 +64,15 @@ def _plural_folded(word: str) -> str:
 def story_words(title: str) -> tuple[str, ...]:
     """The distinct significant words of a headline, in order: casefolded, accents removed,
     plurals folded; at most MAX_HEADLINE_WORDS of them, the first ones."""
-    text = unicodedata.normalize("NFKD", title.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = title.casefold()
+    if not text.isascii():  # ASCII has no accents to remove (most English headlines)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
     words: list[str] = []
     for match in _WORD.finditer(text):
-        word = re.sub(r"['’]s$", "", match.group()).replace("’", "'")
+        word = match.group()
+        if "'" in word or "’" in word:
+            word = _POSSESSIVE.sub("", word).replace("’", "'")
         if len(word) <= 1 or word in STOPWORDS or _DATE_NUMBER.match(word):
             continue
         word = _plural_folded(word)

@@ -304,10 +304,15 @@ def test_the_index_alone() -> None:
     index.merged(30, 10, [3, 4])  # entry 4 is not held
     assert index.story_of(3) == 10 and index.centroid(30) is None
     assert index.centroid(10) == pytest.approx({"volcano": 1.2, "lava": 0.8, "ash": 0.8})
+    # The postings keep each carrier's story beside it: the merge moved entry 3 there too, so
+    # "ash" (entry 3's alone) reaches story 10.
+    assert [c.story_id for c in index.candidates(6, ["ash"], 2 * DAY, DAY, 2 * DAY, 1)] == [10]
     index.max_entries = 2
     index.make_room(DAY, DAY + 100)  # 3 held, 2 allowed: days away from the first go
     assert index.evictions == 1  # the second day only: entry 2
     assert len(index) == 2 and index.story_of(1) == index.story_of(3) == 10
+    assert list(index.carrying("volcano", DAY, 3 * DAY)) == [1, 3]
+    assert [c.story_id for c in index.candidates(6, ["volcano"], DAY, DAY, 3 * DAY, 1)] == [10]
 
 
 def test_a_name_of_several_words_is_one_shared_term() -> None:

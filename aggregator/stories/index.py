@@ -40,6 +40,8 @@ CANDIDATE_WORD_LIMIT = 150
 NEAREST_FOR_COMMON_WORD = 40
 # Entries one headline's full postings may cover in all, rarest words first.
 CANDIDATE_BUDGET = 400
+# The story of a posting whose entry is in none (kept out of the candidates).
+NO_STORY = -1
 
 
 class WindowIndex:
@@ -47,8 +49,11 @@ class WindowIndex:
 
     def __init__(self, max_entries: int | None = None) -> None:
         self.max_entries = max_entries or MAX_ENTRIES
-        # word -> (publication times, entry ids), in time order (ties in the order added)
-        self._postings: dict[str, tuple[array[int], array[int]]] = {}
+        # word -> (publication times, entry ids, their stories), in time order (ties in the
+        # order added). The stories are a copy of `_story` kept beside each posting: finding a
+        # headline's candidates reads them for every carrier of each word, a slice instead of
+        # a lookup each (the hottest line of a placement); a merge updates them.
+        self._postings: dict[str, _Postings] = {}
         self._words: dict[int, tuple[str, ...]] = {}  # entry id -> its words (interned)
         self._days: dict[int, array[int]] = {}  # loaded day -> the entries published that day
         self._story: dict[int, int] = {}  # entry id -> its story
@@ -114,16 +119,17 @@ class WindowIndex:
         for entry, (moment, words) in added.items():
             self._days[moment // DAY].append(entry)
             self._words[entry] = tuple(words)
-            if (story := stories.get(entry)) is not None:
+            story = stories.get(entry, NO_STORY)
+            if story != NO_STORY:
                 self._story[entry] = story
             for word in words:
-                times, ids = self._postings.setdefault(word, (array("q"), array("q")))
+                times, ids, of = self._postings.setdefault(word, _empty())
                 times.append(moment)
                 ids.append(entry)
+                of.append(story)
                 touched.add(word)
         for word in touched:  # appended out of order: sort each touched word once
-            times, ids = self._postings[word]
-            self._postings[word] = _arrays(sorted(zip(times, ids, strict=True)))
+            self._postings[word] = _arrays(sorted(zip(*self._postings[word], strict=True)))
 
     def load_centroid(self, story: int, members: int, weights: Iterable[tuple[str, float]]) -> None:
         """A story's stored centroid (`story_words.weight`) and size."""
@@ -156,10 +162,11 @@ class WindowIndex:
         self._words[entry] = words
         self._story[entry] = story
         for word in words:
-            times, ids = self._postings.setdefault(word, (array("q"), array("q")))
+            times, ids, of = self._postings.setdefault(word, _empty())
             at = bisect_right(times, moment)
             times.insert(at, moment)
             ids.insert(at, entry)
+            of.insert(at, story)
         if len(self._words) > self.max_entries:  # all days held, and they filled up
             self.make_room(moment, moment)
 
@@ -174,6 +181,9 @@ class WindowIndex:
         for entry in entries:
             if entry in self._story:
                 self._story[entry] = into
+                for word in self._words[entry]:
+                    _, ids, of = self._postings[word]
+                    of[ids.index(entry)] = into
         centroid = self._centroids.pop(story, None)
         members = self._members.pop(story, 0)
         self._norms.pop(story, None)
@@ -190,7 +200,7 @@ class WindowIndex:
     def counts(self, words: Iterable[str], low: int, high: int, cap: int) -> list[int]:
         """For each of `words`, the entries carrying it published in [low, high], counted up
         to `cap`."""
-        get, empty = self._postings.get, (array("q"), array("q"))
+        get, empty = self._postings.get, _empty()
         found = []
         for word in words:
             times = get(word, empty)[0]
@@ -202,8 +212,7 @@ class WindowIndex:
         held = self._postings.get(word)
         if held is None:
             return ()
-        times, ids = held
-        return ids[bisect_left(times, low) : bisect_right(times, high)]
+        return held[1][slice(*_within(held[0], low, high))]
 
     def nearest_carrying(
         self, word: str, moment: int, low: int, high: int, n: int
@@ -212,11 +221,7 @@ class WindowIndex:
         held = self._postings.get(word)
         if held is None:
             return ()
-        times, ids = held
-        first, last = bisect_left(times, low), bisect_right(times, high)
-        at = min(max(bisect_left(times, moment), first), last)
-        start = max(first, min(at - n // 2, last - n))
-        return ids[start : min(last, start + n)]
+        return held[1][slice(*_nearest(held[0], moment, low, high, n))]
 
     def story_of(self, entry: int) -> int | None:
         return self._story.get(entry)
@@ -242,7 +247,7 @@ class WindowIndex:
         built for them. The cost is bounded per headline, whatever the window holds.
         """
         story_of = self._story.get
-        reach: Counter[int | None] = Counter()
+        reach: Counter[int] = Counter()
         counts = self.counts(words, low, high, CANDIDATE_WORD_LIMIT + 1)
         examined = 0
         rarest: Sequence[int] = ()
@@ -251,15 +256,16 @@ class WindowIndex:
         for count, word in sorted(zip(counts, words, strict=True)):
             if count == 0:
                 continue
+            times, ids, of = self._postings[word]
             if count <= CANDIDATE_WORD_LIMIT and examined + count <= CANDIDATE_BUDGET:
-                carriers = self.carrying(word, low, high)
+                start, end = _within(times, low, high)
                 examined += count
             else:
-                carriers = self.nearest_carrying(word, moment, low, high, NEAREST_FOR_COMMON_WORD)
-            reach.update(set(map(story_of, carriers)))
+                start, end = _nearest(times, moment, low, high, NEAREST_FOR_COMMON_WORD)
+            reach.update(set(of[start:end]))  # the stories of these carriers, each once
             if not rarest:
-                rarest = carriers
-        reach.pop(None, None)
+                rarest = ids[start:end]
+        reach.pop(NO_STORY, None)
         centroids = self._centroids
         own = set(words)
         found = [
@@ -312,8 +318,10 @@ class WindowIndex:
                 del self._words[entry]
                 self._story.pop(entry, None)
         for word in list(self._postings):
-            times, ids = self._postings[word]
-            kept = [(t, i) for t, i in zip(times, ids, strict=True) if t // DAY not in dropped]
+            times = self._postings[word][0]
+            kept = [
+                p for p in zip(*self._postings[word], strict=True) if p[0] // DAY not in dropped
+            ]
             if not kept:
                 del self._postings[word]
             elif len(kept) != len(times):
@@ -350,5 +358,30 @@ def _norm(centroid: Mapping[str, float]) -> float:
     return math.sqrt(sum(v * v for v in centroid.values()))
 
 
-def _arrays(pairs: Sequence[tuple[int, int]]) -> tuple[array[int], array[int]]:
-    return array("q", [t for t, _ in pairs]), array("q", [i for _, i in pairs])
+# A word's postings: publication times, entry ids and their stories, three parallel arrays.
+_Postings = tuple["array[int]", "array[int]", "array[int]"]
+
+
+def _empty() -> _Postings:
+    return array("q"), array("q"), array("q")
+
+
+def _arrays(postings: Sequence[tuple[int, int, int]]) -> _Postings:
+    return (
+        array("q", [t for t, _, _ in postings]),
+        array("q", [i for _, i, _ in postings]),
+        array("q", [s for _, _, s in postings]),
+    )
+
+
+def _within(times: array[int], low: int, high: int) -> tuple[int, int]:
+    """Where the postings published in [low, high] start and end."""
+    return bisect_left(times, low), bisect_right(times, high)
+
+
+def _nearest(times: array[int], moment: int, low: int, high: int, n: int) -> tuple[int, int]:
+    """Where the `n` postings published nearest `moment`, within [low, high], start and end."""
+    first, last = _within(times, low, high)
+    at = min(max(bisect_left(times, moment), first), last)
+    start = max(first, min(at - n // 2, last - n))
+    return start, min(last, start + n)

@@ -2,12 +2,13 @@
 
 Finding a new headline's candidate stories asks, for each of its words, which headlines of the
 time window carry it, then which story each of those is in and what that story's centroid is.
-This index answers from memory: per word, the entries carrying it sorted by publication time;
-per entry, its words and its story; per story, its centroid (word -> summed weight) and norm.
-It is a cache of the `entry_words` and `story_words` tables and of the entries' `story_id`,
-complete for the days it has loaded: a query for days it lacks loads them (one range read by
-time); an entry placed on a loaded day is added as it is written, and a merge moves members and
-adds centroids. Plain data only: the store reads the rows and decides when the cache is stale.
+This index answers from memory: per word, the entries carrying it sorted by publication time,
+each with its story; per entry, its words and its story; per story, its centroid (word ->
+summed weight) and norm. It is a cache of the `entry_words` and `story_words` tables and of the
+entries' `story_id`, complete for the days it has loaded: a query for days it lacks loads them
+(one range read by time); an entry placed on a loaded day is added as it is written, and a
+merge moves members and adds centroids. Plain data only: the store reads the rows and decides
+when the cache is stale.
 
 Its size is bounded by entries held, not by days: feeds' entries span from hours to a year,
 and a cold start or a late item arrives out of time order, so a cap in days made the index

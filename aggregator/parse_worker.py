@@ -5,7 +5,8 @@ A spawned worker is a fresh interpreter that imports the module of every functio
 `aggregator.pipeline`, a worker imports only the parse stack (feedparser, lxml, nh3), not the
 store, sqlite-utils (and numpy), requests or the renderers: a worker that has parsed a feed
 takes ~32 MB instead of ~58 MB (issue 6). Nothing here may import more than `aggregator.parse`
-needs.
+and `aggregator.prepare` need. The one addition since: wordfreq's word list, loaded on the first
+headline a worker weighs (~9 MB a worker), so that the writer's process never loads it.
 
 A worker also imports the parent's main script, if it was started as one (not with
 `python -m`): the `aggregator` console script therefore points at `aggregator.console`, which
@@ -79,7 +80,8 @@ def parse_response(
     body: bytes, *, url: str, headers: Mapping[str, str], now: datetime
 ) -> ParsedFeed:
     """The one way a fetched body is parsed: `aggregator.parse.parse_feed`, then the writer's
-    pure share worked out beside it (`aggregator.prepare`: fingerprints, headline words).
+    pure share worked out beside it (`aggregator.prepare`: fingerprints, headline words and
+    their weighted vectors).
 
     What `Parser` hands to a worker, and what it calls in its own thread for small runs. The
     parse stack is imported on first use: the parent imports feedparser and lxml only if it

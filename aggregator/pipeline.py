@@ -147,10 +147,10 @@ class Parser:
     replaced, and the feed gets a ParseError (it backs off like any failing feed); the other
     parses that were running in the killed processes are submitted again. With one core, or
     few feeds, it parses in the calling thread (no budget can stop a thread; the parser's
-    own input bounds still hold). Either way the entries' fingerprints and headline words come
-    back with the feed (aggregator.prepare), off the writer thread. The processes run
-    `aggregator.parse_worker`'s initializer, so they import the parse stack only, not this
-    module and the store.
+    own input bounds still hold). Either way the entries' fingerprints, headline words and
+    headline vectors come back with the feed (aggregator.prepare), off the writer thread. The
+    processes run `aggregator.parse_worker`'s initializer, so they import the parse stack only,
+    not this module and the store.
     """
 
     def __init__(
@@ -369,7 +369,7 @@ def store_response(
     """Store a parsed 200 response (`apply_response`) and place the entries it created in
     their stories, in the caller's transaction. Returns what was decided."""
     update, created = apply_response(store, state, fetched, parsed, now, schedule)
-    place_in_stories(store, created, now, parsed.headline_words)
+    place_in_stories(store, created, now, parsed.headline_words, parsed.headline_vectors)
     return update
 
 
@@ -399,6 +399,7 @@ def place_in_stories(
     created: Iterable[CreatedEntry],
     now: datetime,
     headline_words: Mapping[str, tuple[str, ...]] | None = None,
+    headline_vectors: Mapping[str, Mapping[str, float]] | None = None,
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
 ) -> None:
     """Put each new entry in the story it tells (a new one, or one another outlet told).
@@ -411,9 +412,11 @@ def place_in_stories(
         (c.entry_id, c.title, c.published) for c in created
     ):
         words = headline_words.get(title) if headline_words else None
+        vector = headline_vectors.get(title) if headline_vectors and words is not None else None
         if words is None:
             words = story_words(title)
-        vector = headline_vector(words)
+        if vector is None:
+            vector = headline_vector(words)
         if placed >= MAX_STORY_LOOKUPS:
             store.place_in_story(entry_id, words, vector, published, StoryDecision(None), now)
             continue

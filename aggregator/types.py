@@ -225,9 +225,11 @@ class ParsedFeed:
     warning: str | None = None  # why the document was not well formed, or what was cut to size
     hints: FeedHints = FeedHints()
     # Worked out for the writer where the feed was parsed (aggregator.prepare): each entry's
-    # fingerprint by source id, each headline's story words by title. Empty: the writer does it.
+    # fingerprint by source id, each headline's story words and weighted word vector by title.
+    # Empty: the writer does it.
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False)
     headline_words: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    headline_vectors: Mapping[str, Mapping[str, float]] = field(default_factory=dict, compare=False)
 
 
 # ---------------------------------------------------------------- poll outcome

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from aggregator.pipeline import (
     update,
 )
 from aggregator.store import open_store
+from aggregator.stories import headline_vector
 from aggregator.types import Config, FeedState, ParsedFeed, PollResult, PollStatus
 
 WORKERS = 2
@@ -215,6 +217,9 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
         assert [p.headline_words[p.entries[0].title] for p in parsed] == [
             ("story",) for _ in titles
         ]  # the writer's share came back with each feed
+        assert [p.headline_vectors[p.entries[0].title] for p in parsed] == [
+            headline_vector(("story",)) for _ in titles
+        ]
         reports = [pool.submit(loaded_modules, PREFIXES) for _ in range(8)]
         seen = set().union(*(r.result() for r in reports))
         # Below the writer's priority: os.nice(0) reports a process's nice value.
@@ -224,6 +229,58 @@ def test_parse_workers_import_the_parse_stack_only(now: datetime) -> None:
     assert niceness == {min(19, os.nice(0) + WORKER_NICENESS)}
     assert "aggregator.parse_worker" in seen  # the initializer ran here, not in the pipeline
     assert seen <= PARSE_STACK, sorted(seen - PARSE_STACK)  # no store, sqlite-utils, requests...
+
+
+def test_the_writer_places_headlines_with_the_vectors_that_came_with_the_feed(
+    feed_server: FeedServer, tmp_path: Path, now: datetime
+) -> None:
+    """The headline vectors worked out where the feed was parsed are the ones stored: the writer
+    weighs no word itself (wordfreq is loaded by the parse workers, not by the writer)."""
+    titles = ("Titanfall review: the mechs are back", "Plosser says rates stay low")
+    url = feed_server.serve("/v.xml", rss("".join(item(f"v{n}", t) for n, t in enumerate(titles))))
+    config = config_for(tmp_path, [url])
+    session = make_session()
+    try:
+        first = retrieve(
+            session, feed_state(config, "f0", now), FetchLimits(), lambda: now, parse_response
+        )
+    finally:
+        session.close()
+    assert first.parsed is not None
+    words = first.parsed.headline_words
+    assert {t: first.parsed.headline_vectors[t] for t in titles} == {
+        t: headline_vector(words[t]) for t in titles
+    }
+    # Vectors the writer could not have computed: if it weighed the words itself, these
+    # would not be the stored weights.
+    marked = {t: dict.fromkeys(words[t], 0.125) for t in titles}
+    retrieved = replace(first, parsed=replace(first.parsed, headline_vectors=marked))
+    with open_store(config.database) as store:
+        save(store, retrieved, policy_for(config.feeds[0], config.defaults))
+        weights = {w for (w,) in store.db.execute("SELECT weight FROM story_words")}
+    assert weights == {0.125}
+
+
+def test_a_cold_update_with_parse_workers_leaves_wordfreq_to_them(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """With the parse workers running, the writer's process never loads the word frequencies
+    (they came weighed with each feed): its memory is the store's and the story window's."""
+    urls = [
+        feed_server.serve(f"/w{n}.xml", rss(item(f"w{n}", f"Outlet {n} reports a story")))
+        for n in range(PROCESSES_FROM_FEEDS)
+    ]
+    config_for(tmp_path, urls)
+    code = (
+        "import sys; from aggregator.config import load_config; "
+        "from aggregator.pipeline import update; "
+        f"report = update(load_config({str(tmp_path / 'feeds.yaml')!r})); "
+        "print(sum(r.new for r in report.results), 'wordfreq' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(PROCESSES_FROM_FEEDS), "False"]
 
 
 # ---------------------------------------------------------------- skipping the render

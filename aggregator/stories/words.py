@@ -84,14 +84,15 @@ def story_words(title: str) -> tuple[str, ...]:
 
 
 # wordfreq's "small" list: words down to about one per million (zipf 3). The "large" one adds
-# rarer words, all of which weigh near the cap anyway, for 37 MB more in the writer.
+# rarer words, all of which weigh near the cap anyway, for 37 MB more in each process that weighs.
 WEIGHT_WORDLIST = "small"
 
 
 @lru_cache(maxsize=100_000)
 def word_weight(word: str) -> float:
     """How much a word tells: its information in the language, on wordfreq's Zipf scale."""
-    # Imported on first use: the parse workers and a warm update (nothing new) never weigh a word.
+    # Imported on first use: the parse workers weigh the headlines (aggregator.prepare), so the
+    # writer's process loads it only when it parses in its own thread, prunes or rebuilds.
     import wordfreq
 
     zipf = wordfreq.zipf_frequency(word, WEIGHT_LANGUAGE, wordlist=WEIGHT_WORDLIST)

@@ -124,7 +124,7 @@ class WindowIndex:
             if story != NO_STORY:
                 self._story[entry] = story
             for word in words:
-                times, ids, of = self._postings.setdefault(word, _empty())
+                times, ids, of = self._postings.get(word) or self._new_postings(word)
                 times.append(moment)
                 ids.append(entry)
                 of.append(story)
@@ -163,13 +163,20 @@ class WindowIndex:
         self._words[entry] = words
         self._story[entry] = story
         for word in words:
-            times, ids, of = self._postings.setdefault(word, _empty())
+            times, ids, of = self._postings.get(word) or self._new_postings(word)
             at = bisect_right(times, moment)
             times.insert(at, moment)
             ids.insert(at, entry)
             of.insert(at, story)
         if len(self._words) > self.max_entries:  # all days held, and they filled up
             self.make_room(moment, moment)
+
+    def _new_postings(self, word: str) -> _Postings:
+        """A word's empty postings, kept. Not `setdefault(word, _empty())`, which built three
+        arrays for every word of every entry added, only to drop them: ~220 ns a word, about
+        0.1 s of a cold update's writer at 1,000 feeds."""
+        postings = self._postings[word] = _empty()
+        return postings
 
     def started(self, story: int) -> None:
         """A new story, empty until its first member is added."""

@@ -71,10 +71,12 @@ from aggregator.types import (
     OutputFeed,
     OutputLink,
     ParsedFeed,
+    Placer,
     PollResult,
     PollStatus,
     Schedule,
     StoryDecision,
+    StoryPlacement,
 )
 from aggregator.urls import without_tracking
 
@@ -366,10 +368,10 @@ def store_response(
     now: datetime,
     schedule: Schedule,
 ) -> FeedUpdate:
-    """Store a parsed 200 response (`apply_response`) and place the entries it created in
-    their stories, in the caller's transaction. Returns what was decided."""
-    update, created = apply_response(store, state, fetched, parsed, now, schedule)
-    place_in_stories(store, created, now, parsed.headline_words, parsed.headline_vectors)
+    """Store a parsed 200 response (`apply_response`), each new entry in its story, in the
+    caller's transaction. Returns what was decided."""
+    place = story_placer(store, parsed.headline_words, parsed.headline_vectors)
+    update, _ = apply_response(store, state, fetched, parsed, now, schedule, place)
     return update
 
 
@@ -380,18 +382,55 @@ def apply_response(
     parsed: ParsedFeed,
     now: datetime,
     schedule: Schedule,
+    place: Placer | None = None,
 ) -> tuple[FeedUpdate, list[CreatedEntry]]:
     """Decide what a parsed 200 response changes (`plan.plan_update`, against what is stored:
     the feed's own copies, then the answers to what `plan.lookups` asks about the others) and
-    apply it: the decision, and the entries rows it created."""
+    apply it, each new entry in the story `place` decides (without it, none is placed): the
+    decision, and the entries rows it created."""
     stored = store.stored_copies(state)
     sources, pruned = stored
     known = store.known_for(state, stored, lookups(state, parsed, sources.keys() | pruned))
     update = plan_update(state, fetched, parsed, known, now, schedule)
-    return update, store.apply_update(update)
+    return update, store.apply_update(update, place)
 
 
 MAX_STORY_LOOKUPS = 200  # per feed response; real feeds bring tens of new entries at a time
+
+
+def story_placer(
+    store: Store,
+    headline_words: Mapping[str, tuple[str, ...]] | None = None,
+    headline_vectors: Mapping[str, Mapping[str, float]] | None = None,
+    policy: StoryPolicy = DEFAULT_STORY_POLICY,
+) -> Placer:
+    """Decides the story of each new entry of one response (a new one, or one another outlet
+    told), in the order they are stored: the window's candidates, then `stories.decide`. The
+    words and vectors worked out by the parse workers are used when given.
+
+    Each lookup reads the window's entries sharing a word, so a response flooding us with
+    thousands of look-alikes would cost quadratic time; past MAX_STORY_LOOKUPS entries of one
+    response, the rest start stories of their own (their words are still indexed).
+    """
+    looked_up = 0
+
+    def place(title: str, published: datetime) -> StoryPlacement:
+        nonlocal looked_up
+        words = headline_words.get(title) if headline_words else None
+        vector = headline_vectors.get(title) if headline_vectors and words is not None else None
+        if words is None:
+            words = story_words(title)
+        if vector is None:
+            vector = headline_vector(words)
+        if looked_up >= MAX_STORY_LOOKUPS:
+            return StoryPlacement(words, vector, StoryDecision(None))
+        looked_up += 1
+        candidates = store.story_candidates(
+            words, published, policy.window, policy.min_words_in_common
+        )
+        return StoryPlacement(words, vector, decide(vector, candidates, policy))
+
+    return place
 
 
 def place_in_stories(
@@ -402,29 +441,14 @@ def place_in_stories(
     headline_vectors: Mapping[str, Mapping[str, float]] | None = None,
     policy: StoryPolicy = DEFAULT_STORY_POLICY,
 ) -> None:
-    """Put each new entry in the story it tells (a new one, or one another outlet told).
-
-    Each lookup reads the window's entries sharing a word, so a response flooding us with
-    thousands of look-alikes would cost quadratic time; past MAX_STORY_LOOKUPS entries of one
-    response, the rest start stories of their own (their words are still indexed).
-    """
-    for placed, (entry_id, title, published) in enumerate(
-        (c.entry_id, c.title, c.published) for c in created
-    ):
-        words = headline_words.get(title) if headline_words else None
-        vector = headline_vectors.get(title) if headline_vectors and words is not None else None
-        if words is None:
-            words = story_words(title)
-        if vector is None:
-            vector = headline_vector(words)
-        if placed >= MAX_STORY_LOOKUPS:
-            store.place_in_story(entry_id, words, vector, published, StoryDecision(None), now)
-            continue
-        candidates = store.story_candidates(
-            entry_id, words, published, policy.window, policy.min_words_in_common
+    """Put entries already stored without a story (`apply_response` without a placer, or
+    reset by a rebuild) in the story each tells, in order, as `story_placer` decides."""
+    place = story_placer(store, headline_words, headline_vectors, policy)
+    for entry_id, title, published in ((c.entry_id, c.title, c.published) for c in created):
+        placement = place(title, published)
+        store.place_in_story(
+            entry_id, placement.words, placement.vector, published, placement.decision, now
         )
-        decision = decide(vector, candidates, policy)
-        store.place_in_story(entry_id, words, vector, published, decision, now)
 
 
 def rebuild_stories(

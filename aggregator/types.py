@@ -6,7 +6,7 @@ render takes an OutputFeed. All datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -290,6 +290,21 @@ class StoryDecision:
     merge: tuple[int, ...] = ()  # other stories, similar as wholes, folded into story_id
     score: float = 0.0  # cosine with the story's centroid (1.0 for the same title)
     rule: str = "new"  # "new", "same-title", "similar-story"
+
+
+@dataclass(frozen=True, slots=True)
+class StoryPlacement:
+    """A new headline's story, decided before its entry is stored: what the store writes into
+    the entries row as it inserts it, and into the story index."""
+
+    words: tuple[str, ...]  # its significant words (`stories.story_words`)
+    vector: Mapping[str, float]  # their unit vector (`stories.headline_vector`)
+    decision: StoryDecision
+
+
+# Decides a new entry's story from its title and publication time, just before it is stored
+# (`pipeline.story_placer`: the window's candidates, then the pure `stories.decide`).
+Placer = Callable[[str, datetime], StoryPlacement]
 
 
 # ---------------------------------------------------------------- render

@@ -172,3 +172,39 @@ def test_the_writer_keeps_a_page_cache_its_indexes_fit_in(tmp_path: Path) -> Non
         (size,) = store.db.conn.execute("PRAGMA cache_size").fetchone()
     assert size == -WRITER_CACHE_KIB
     assert WRITER_CACHE_KIB >= 16 * 1024
+
+
+def test_a_new_entry_is_written_once_with_its_story(tmp_path: Path) -> None:
+    """The story is decided before the entries row is written (`pipeline.story_placer`): no
+    UPDATE rewrites the row after its insert. A new story's row follows its entry's, under
+    foreign keys checked at commit, which leaves none broken."""
+    from aggregator.pipeline import store_response
+    from aggregator.stories import story_words
+
+    headline = "Putin Strengthens Ties with Kim Jong Un Ahead of Trump Meeting"
+    feeds = [FeedConfig(url=f"https://{name}.example/rss", name=name) for name in ("a", "b")]
+    with open_store(tmp_path / "a.db") as store:
+        states = store.sync_feeds(feeds, NOW)
+        seen: list[str] = []
+        store.db.conn.set_trace_callback(seen.append)
+        for name in ("a", "b"):
+            entry = Entry("1", headline, f"https://{name}.example/1", published=NOW)
+            result = FetchResult(200, f"https://{name}.example/rss", {}, b"")
+            store_response(store, states[name], result, parsed(entry), NOW, LATER)
+        store.db.conn.set_trace_callback(None)
+        assert not [s for s in seen if s.lstrip().upper().startswith("UPDATE ENTRIES")], seen
+        rows = store.db.execute(
+            "SELECT id, story_id, story_rule, story_score, story_joined, story_word_count "
+            "FROM entries ORDER BY id"
+        ).fetchall()
+        first, second = rows
+        assert first[1] == second[1] is not None
+        assert (first[2], second[2], second[3]) == ("new", "same-title", 1.0)
+        assert first[4] == second[4] == "2026-11-25T12:00:00Z"
+        assert first[5] == len(story_words(headline)) == 9
+        assert store.db.execute("SELECT representative_id, members FROM stories").fetchall() == [
+            (first[0], 2)
+        ]
+        assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = {i.name for i in store.db["stories"].indexes}
+        assert "idx_stories_representative_id" in indexes  # m015: FK lookups, not scans

@@ -89,12 +89,10 @@ def candidates_checked(
     """The entry's candidates, checked against those of an index read afresh from the tables
     by a store just opened (the cache kept through loads, adds, merges and evictions must
     equal it). That store sees what is committed: the entry's unit has placed nothing yet."""
-    found = store.story_candidates(
-        entry_id, words, published, policy.window, policy.min_words_in_common
-    )
+    found = store.story_candidates(words, published, policy.window, policy.min_words_in_common)
     with open_store(store.path) as fresh:
         expected = fresh.story_candidates(
-            entry_id, words, published, policy.window, policy.min_words_in_common
+            words, published, policy.window, policy.min_words_in_common
         )
     assert comparable(found) == comparable(expected)
     return found
@@ -107,9 +105,7 @@ def place_checked(store: Store, entry_id: int, policy: StoryPolicy, check: bool 
     if check:
         found = candidates_checked(store, entry_id, words, published, policy)
     else:
-        found = store.story_candidates(
-            entry_id, words, published, policy.window, policy.min_words_in_common
-        )
+        found = store.story_candidates(words, published, policy.window, policy.min_words_in_common)
     vector = headline_vector(words)
     decision = decide(vector, found, policy)
     return store.place_in_story(entry_id, words, vector, published, decision, published)

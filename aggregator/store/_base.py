@@ -106,6 +106,7 @@ class StoreBase:
                 conn.execute("RELEASE SAVEPOINT aggregator_unit")
             return
         conn.execute("BEGIN")
+        self._own_transaction, self._foreign_keys_deferred = True, False
         try:
             yield
         except BaseException:
@@ -117,6 +118,22 @@ class StoreBase:
             except BaseException:
                 self.db.rollback()
                 raise
+        finally:
+            self._own_transaction = self._foreign_keys_deferred = False
+
+    _own_transaction = False  # inside a transaction `atomic` began (and will end)
+    _foreign_keys_deferred = False  # ... and its foreign keys are checked at its commit
+
+    def defer_foreign_keys(self) -> None:
+        """Check foreign keys when the transaction commits, not at each statement: a new entry
+        is inserted with the id its new story is about to take, and that story's row, which
+        names the entry as its representative, follows (`StoriesMixin.story_for_new_entry`).
+        Set once a transaction, when first needed: SQLite clears it as each one ends, and the
+        pragma is a statement more, which a transaction of 304s need not make."""
+        if not self._foreign_keys_deferred:
+            self.db.conn.execute("PRAGMA defer_foreign_keys = ON")
+            # Remembered only where we see the transaction end; elsewhere it is set each time.
+            self._foreign_keys_deferred = self._own_transaction
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file so it does not grow without bound (a reader

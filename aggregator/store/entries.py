@@ -24,6 +24,7 @@ from aggregator.types import (
     InsertEntry,
     Known,
     Lookups,
+    Placer,
     Rekey,
     ShownCopy,
     StoredSource,
@@ -111,9 +112,11 @@ class EntriesMixin(StoriesMixin):
             chunk = values[first : first + _IN_CHUNK]
             yield from self.db.conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
-    def apply_update(self, update: FeedUpdate) -> list[CreatedEntry]:
-        """Write one decided 200 response atomically: the feed row, then each intent. Returns
-        the entries rows it created, with what story placement needs (nothing is re-read)."""
+    def apply_update(self, update: FeedUpdate, place: Placer | None = None) -> list[CreatedEntry]:
+        """Write one decided 200 response atomically: the feed row, then each intent. With
+        `place`, each new entry is stored in the story it decides; without, its story is left
+        for the caller to place (`pipeline.place_in_stories`). Returns the entries rows it
+        created, with what story placement needs (nothing is re-read)."""
         state, row = update.state, update.row
         now_text = utc_text(row.fetched_at)
         created: list[CreatedEntry] = []
@@ -154,7 +157,7 @@ class EntriesMixin(StoriesMixin):
             changed: list[int] = []  # entries rows whose text is new: the rules judge them again
             for index, intent in enumerate(update.intents):
                 if isinstance(intent, InsertEntry):
-                    entry_row_id = self._insert_entry(state, intent, now_text)
+                    entry_row_id = self._insert_entry(state, intent, now_text, place)
                     inserted[index] = entry_row_id
                     changed.append(entry_row_id)
                     created.append(CreatedEntry(entry_row_id, intent.entry.title, intent.published))
@@ -182,17 +185,39 @@ class EntriesMixin(StoriesMixin):
             self.db.conn.executemany(_RULES_PENDING, [(row_id,) for row_id in changed])
         return created
 
-    def _insert_entry(self, state: FeedState, intent: InsertEntry, now_text: str) -> int:
+    def _insert_entry(
+        self, state: FeedState, intent: InsertEntry, now_text: str, place: Placer | None
+    ) -> int:
         entry = intent.entry
+        published, updated = utc_text(intent.published), utc_text(intent.updated)
+        placement = place(entry.title, intent.published) if place is not None else None
+        story_id = self.story_for_new_entry(placement.decision) if placement is not None else None
         values = {
             "uid": intent.output_id,
             "feed_id": state.feed_id,
             "first_seen": now_text,
             **_entry_values(entry, intent.fingerprint),
-            "published": utc_text(intent.published),
-            "updated": utc_text(intent.updated),
+            "published": published,
+            "updated": updated,
+            "story_id": story_id,
+            "story_rule": placement.decision.rule if placement else None,
+            "story_score": placement.decision.score if placement else None,
+            "story_joined": now_text if placement else None,
+            "story_word_count": len(placement.words) if placement else 0,
         }
         entry_row_id = _row_id(self.db.conn.execute(_INSERT_ENTRY, values).lastrowid)
+        if placement is not None and story_id is not None:
+            self.placed(
+                entry_row_id,
+                intent.output_id,
+                max(published, updated),
+                intent.published,
+                placement.words,
+                placement.vector,
+                placement.decision,
+                story_id,
+                now_text,
+            )
         # Indexed here, not by a trigger (migration m009); in a batch, just before it commits
         # (StoreBase.batch).
         searchable = (entry_row_id, entry.title, entry.summary, entry.content)
@@ -293,7 +318,8 @@ def _insert_statement(table: str, columns: str) -> str:
 _INSERT_ENTRY = _insert_statement(
     "entries",
     "uid feed_id first_seen title link canonical_url summary content authors tags enclosures "
-    "date_clamped fingerprint published updated",
+    "date_clamped fingerprint published updated story_id story_rule story_score story_joined "
+    "story_word_count",
 )
 _RULES_PENDING = "INSERT OR IGNORE INTO rules_pending (entry_id) VALUES (?)"
 _INSERT_SOURCE = _insert_statement(

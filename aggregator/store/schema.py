@@ -378,3 +378,15 @@ def m014_keep_and_block_rules(db: sqlite_utils.Database) -> None:
         """,
         replace=True,
     )
+
+
+@migrations()
+def m015_stories_by_representative(db: sqlite_utils.Database) -> None:
+    """Index stories by their representative. A new entry is now stored with its story in the
+    same row write, the story's row just after it, under foreign keys checked at commit; while
+    one is pending, SQLite looks for the stories naming each entry inserted, and without this
+    index that was a scan of every story, for every entry (`StoriesMixin.story_for_new_entry`).
+    Deleting an entry (retention) looks them up the same way."""
+    db.execute(
+        "CREATE INDEX IF NOT EXISTS idx_stories_representative_id ON stories(representative_id)"
+    )

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aggregator.store._base import StoreBase, _must_utc, _row_id, utc_text
+from aggregator.store._base import StoreBase, _must_utc, utc_text
 from aggregator.stories.index import WindowIndex
 from aggregator.types import StoryCandidate, StoryDecision
 
@@ -51,7 +51,6 @@ class StoriesMixin(StoreBase):
 
     def story_candidates(
         self,
-        entry_id: int,
         words: Sequence[str],
         published: datetime,
         window: timedelta,
@@ -68,7 +67,8 @@ class StoriesMixin(StoreBase):
         moment = _epoch(published)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        return index.candidates(entry_id, words, moment, earliest, latest, min_words)
+        # The headline is not in the index yet: nothing of its own to leave out.
+        return index.candidates(None, words, moment, earliest, latest, min_words)
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
@@ -182,73 +182,86 @@ class StoriesMixin(StoreBase):
         decision: StoryDecision,
         now: datetime,
     ) -> int:
-        """Index the entry's words and put it in the decided story (merging those decided)."""
-        now_text, published_text = utc_text(now), utc_text(published)
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
-            [(word, published_text, entry_id) for word in words],
-        )
-        weights = [(word, vector.get(word, 0.0)) for word in words]
-        if decision.story_id is None:
-            # A story of its own (the usual case): created with its one member and its words.
-            story_id = _row_id(
-                self.db.conn.execute(
-                    "INSERT INTO stories (uid, representative_id, members, first_seen, updated) "
-                    "SELECT uid, id, 1, ?, max(updated, published) FROM entries WHERE id = ?",
-                    [now_text, entry_id],
-                ).lastrowid
-            )
-            self._join(entry_id, story_id, words, decision, now_text)
-            self.db.conn.executemany(
-                "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?)",
-                [(story_id, word, weight) for word, weight in weights],
-            )
-            if self._window is not None:
-                self._window.started(story_id)
-            self._held(entry_id, published, words, story_id, vector)
-            return story_id
-        story_id = decision.story_id
-        for other in decision.merge:
-            self._merge_story(other, into=story_id)
-        self._join(entry_id, story_id, words, decision, now_text)
-        self.db.conn.executemany(
-            "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?) "
-            "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1, "
-            "weight = weight + excluded.weight",
-            [(story_id, word, weight) for word, weight in weights],
-        )
-        # A story changes when a source joins it: its `updated` is its newest member's own
-        # time, not the time of the run that placed it (issue 14: loading old entries stamped
-        # them all with today, and two stories shared one atom:updated).
-        self.db.conn.execute(
-            "UPDATE stories SET members = members + 1, updated = max(updated, "
-            "(SELECT max(updated, published) FROM entries WHERE id = ?)) WHERE id = ?",
-            [entry_id, story_id],
-        )
-        self._choose_representative(story_id)
-        self._held(entry_id, published, words, story_id, vector)
-        return story_id
-
-    def _held(
-        self,
-        entry_id: int,
-        published: datetime,
-        words: Sequence[str],
-        story: int,
-        vector: Mapping[str, float],
-    ) -> None:
-        """The window learns of a placed entry (once its story is known)."""
-        if self._window is not None:
-            self._window.add(entry_id, _epoch(published), words, story, vector)
-
-    def _join(
-        self, entry_id: int, story_id: int, words: Sequence[str], decision: StoryDecision, now: str
-    ) -> None:
+        """Put an entry already stored in the decided story (merging those decided), and index
+        its words: `aggregator stories --rebuild`. A new entry is placed as it is inserted
+        (`story_for_new_entry`, `placed`)."""
+        now_text = utc_text(now)
+        uid, newest = self.db.conn.execute(
+            "SELECT uid, max(updated, published) FROM entries WHERE id = ?", [entry_id]
+        ).fetchone()
+        story_id = self.story_for_new_entry(decision)
         self.db.conn.execute(
             "UPDATE entries SET story_id = ?, story_rule = ?, story_score = ?, story_joined = ?, "
             "story_word_count = ? WHERE id = ?",
-            [story_id, decision.rule, decision.score, now, len(words), entry_id],
+            [story_id, decision.rule, decision.score, now_text, len(words), entry_id],
         )
+        self.placed(entry_id, uid, newest, published, words, vector, decision, story_id, now_text)
+        return story_id
+
+    def story_for_new_entry(self, decision: StoryDecision) -> int:
+        """The story an entry about to be placed goes in: the decided one, once the stories it
+        merges are folded into it, or the id its new story will take. That story's row is
+        written after the entry's (`placed`), which foreign keys checked at commit allow
+        (`StoreBase.defer_foreign_keys`): the entries row is written once, with its story,
+        instead of inserted and then rewritten whole (its text overflows the page)."""
+        if decision.story_id is None:
+            self.defer_foreign_keys()  # the story's row comes after the entry's
+            (last,) = self.db.conn.execute("SELECT max(id) FROM stories").fetchone()
+            return (last or 0) + 1  # what SQLite itself gives the next row
+        for other in decision.merge:
+            self._merge_story(other, into=decision.story_id)
+        return decision.story_id
+
+    def placed(
+        self,
+        entry_id: int,
+        uid: str,
+        newest: str,
+        published: datetime,
+        words: Sequence[str],
+        vector: Mapping[str, float],
+        decision: StoryDecision,
+        story_id: int,
+        now_text: str,
+    ) -> None:
+        """The rest of a placement, once the entries row holds its story (`story_id`, from
+        `story_for_new_entry`): its words indexed, its story created or grown. `newest` is the
+        later of the entry's stored `updated` and `published`."""
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
+            [(word, utc_text(published), entry_id) for word in words],
+        )
+        weights = [(story_id, word, vector.get(word, 0.0)) for word in words]
+        if decision.story_id is None:
+            # A story of its own (the usual case): created with its one member and its words.
+            self.db.conn.execute(
+                "INSERT INTO stories (id, uid, representative_id, members, first_seen, updated) "
+                "VALUES (?, ?, ?, 1, ?, ?)",
+                [story_id, uid, entry_id, now_text, newest],
+            )
+            self.db.conn.executemany(
+                "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?)",
+                weights,
+            )
+            if self._window is not None:
+                self._window.started(story_id)
+        else:
+            self.db.conn.executemany(
+                "INSERT INTO story_words (story_id, word, count, weight) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (story_id, word) DO UPDATE SET count = count + 1, "
+                "weight = weight + excluded.weight",
+                weights,
+            )
+            # A story changes when a source joins it: its `updated` is its newest member's own
+            # time, not the time of the run that placed it (issue 14: loading old entries
+            # stamped them all with today, and two stories shared one atom:updated).
+            self.db.conn.execute(
+                "UPDATE stories SET members = members + 1, updated = max(updated, ?) WHERE id = ?",
+                [newest, story_id],
+            )
+            self._choose_representative(story_id)
+        if self._window is not None:
+            self._window.add(entry_id, _epoch(published), words, story_id, vector)
 
     def _merge_story(self, story_id: int, *, into: int) -> None:
         """Fold one story into another: its members, word counts and size move over."""

@@ -236,7 +236,7 @@ class WindowIndex:
 
     def candidates(
         self,
-        entry: int,
+        entry: int | None,
         words: Sequence[str],
         moment: int,
         low: int,

@@ -16,7 +16,8 @@ Then, in this process:
   output directory deleted before each run so every file is rendered and written;
 - per-entry cost: `--samples` new entries (after `--warmup` untimed ones) stored and placed with
   bench/_ingest.store_and_place, one transaction each as the pipeline does: the median of the
-  whole call (plan_update + apply_update + place_in_stories) and of the placement alone.
+  whole call (plan_update + apply_update, each new entry written with its story) and of the
+  story decision alone (the window's candidates and `stories.decide`).
 
 Prints a table and `rebuild ratio LARGEST/SMALLEST: X.XX`, `entry cost ratio ...`.
 """

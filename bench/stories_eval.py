@@ -253,7 +253,7 @@ def feed_names(rows: Sequence[Row]) -> dict[str, tuple[str, str]]:
 class DetectorRun:
     clusters: list[int]
     rules: list[tuple[str, int]]
-    placing_seconds: float  # time spent in place_in_stories alone
+    placing_seconds: float  # time spent deciding stories (candidates and decision) alone
 
 
 def run_detector(
@@ -532,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(["method", "pair P", "pair R", "pair F1", "B3 P", "B3 R", "seconds"], body))
     print()
     print(
-        f"aggregator seconds: store + placement, of which place_in_stories "
+        f"aggregator seconds: store + placement, of which deciding stories "
         f"{run.placing_seconds:.2f} s ({run.placing_seconds / max(len(rows), 1) * 1e6:.0f} µs/row)"
     )
     print("aggregator entries by the rule that placed them:")

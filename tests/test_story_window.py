@@ -37,8 +37,9 @@ from aggregator.types import (
 START = datetime(2026, 11, 1, tzinfo=UTC)
 # The window reading its days' words (the trace writes the parameters in).
 DAY_LOAD = re.compile(
-    r"SELECT published, entry_id, word FROM entry_words "
-    r"WHERE published >= '([^']+)' AND published < '([^']+)'"
+    r"SELECT e.published, w.entry_id, w.word FROM entries e "
+    r"JOIN entry_words w ON w.entry_id = e.id "
+    r"WHERE e.published >= '([^']+)' AND e.published < '([^']+)'"
 )
 SCHEDULE = Schedule(None, timedelta(hours=1), "test")
 # Two words in most headlines (more than CANDIDATE_WORD_LIMIT in a window), then a long tail.
@@ -317,9 +318,10 @@ def test_a_name_of_several_words_is_one_shared_term() -> None:
     assert index_module.shared_terms(["putin", "tie", "kim", "jong", "un"], centroid) == 2
 
 
-def test_migration_keeps_the_words(tmp_path: Path) -> None:
-    """m012 rebuilds entry_words keyed by time: every row of a database made before it is
-    kept, and a range by time is read from the primary key, not a scan."""
+def test_migrations_keep_the_words(tmp_path: Path) -> None:
+    """m012 rebuilt entry_words keyed by time, m016 keyed by entry: every row of a database
+    made before them is kept, and the window's range of days is read through the entries'
+    time index and the words' primary key, not a scan."""
     path = tmp_path / "a.db"
     conn = sqlite3.connect(path)
     db = Database(conn)
@@ -342,21 +344,21 @@ def test_migration_keeps_the_words(tmp_path: Path) -> None:
             [(word, published, n) for word in title.split()],
         )
     conn.commit()
-    before = sorted(conn.execute("SELECT word, published, entry_id FROM entry_words"))
+    before = sorted(conn.execute("SELECT entry_id, word FROM entry_words"))
     conn.close()
     with open_store(path) as store:
-        assert (
-            sorted(store.db.execute("SELECT word, published, entry_id FROM entry_words")) == before
-        )
+        assert sorted(store.db.execute("SELECT entry_id, word FROM entry_words")) == before
         plan_rows = store.db.execute(
-            "EXPLAIN QUERY PLAN SELECT published, entry_id, word FROM entry_words "
-            "WHERE published >= ? AND published < ?",
+            "EXPLAIN QUERY PLAN SELECT e.published, w.entry_id, w.word FROM entries e "
+            "JOIN entry_words w ON w.entry_id = e.id "
+            "WHERE e.published >= ? AND e.published < ?",
             ["2026-11-02", "2026-11-04"],
         ).fetchall()
-        assert "SEARCH" in str(plan_rows) and "PRIMARY KEY" in str(plan_rows), plan_rows
-        assert store.db.execute(
-            "SELECT name FROM sqlite_master WHERE name = 'idx_entry_words_entry_id'"
-        ).fetchall() == [("idx_entry_words_entry_id",)]
+        plan = str(plan_rows)
+        assert "SCAN" not in plan and "idx_entries_published" in plan, plan_rows
+        assert "PRIMARY KEY (entry_id=?)" in plan, plan_rows
+        # The primary key is the index by entry: no other index to write.
+        assert [i.origin for i in store.db["entry_words"].indexes] == ["pk"]
         # Deleting an entry still takes its words (the foreign key survived the rebuild).
         store.db.execute("DELETE FROM entries WHERE id = 2")
         assert [w for (w,) in store.db.execute("SELECT word FROM entry_words")] == [

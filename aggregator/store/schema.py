@@ -390,3 +390,28 @@ def m015_stories_by_representative(db: sqlite_utils.Database) -> None:
     db.execute(
         "CREATE INDEX IF NOT EXISTS idx_stories_representative_id ON stories(representative_id)"
     )
+
+
+@migrations()
+def m016_entry_words_by_entry(db: sqlite_utils.Database) -> None:
+    """Key the headline-word index by entry, without a time of its own. Keyed by time (m012),
+    each new entry's words went in at random places in it, and a second index by entry was
+    kept beside it: two B-trees written per word, and thousands of pages dirtied by each
+    commit. Keyed by entry, they are appended. The window reads a range of days through
+    `entries.published` (indexed) joined to this key, as fast as the range by time was; the
+    entry's time is its own, so it cannot go stale when a feed changes an entry's date."""
+    db.execute(
+        """
+        CREATE TABLE entry_words_by_entry (
+            entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+            word TEXT NOT NULL,
+            PRIMARY KEY (entry_id, word)
+        ) WITHOUT ROWID
+        """
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO entry_words_by_entry (entry_id, word) "
+        "SELECT entry_id, word FROM entry_words ORDER BY entry_id, word"
+    )
+    db.execute("DROP TABLE entry_words")  # and its index by entry
+    db.execute("ALTER TABLE entry_words_by_entry RENAME TO entry_words")

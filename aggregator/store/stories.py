@@ -90,17 +90,17 @@ class StoriesMixin(StoreBase):
                 span = [utc_text(_from_epoch(start)), utc_text(_from_epoch(end))]
                 stories = dict(
                     self.db.conn.execute(
-                        "SELECT id, story_id FROM entries WHERE story_id IS NOT NULL AND id IN "
-                        "(SELECT entry_id FROM entry_words "
-                        "WHERE published >= ? AND published < ?)",
+                        "SELECT id, story_id FROM entries "
+                        "WHERE published >= ? AND published < ? AND story_id IS NOT NULL",
                         span,
                     ).fetchall()
                 )
                 # The word rows are read as they are taken: a week of them at 1,000 feeds is
                 # ~350,000 rows, tens of MB if fetched all at once.
                 rows = self.db.conn.execute(
-                    "SELECT published, entry_id, word FROM entry_words "
-                    "WHERE published >= ? AND published < ?",
+                    "SELECT e.published, w.entry_id, w.word FROM entries e "
+                    "JOIN entry_words w ON w.entry_id = e.id "
+                    "WHERE e.published >= ? AND e.published < ?",
                     span,
                 )
                 index.load(start, end, _with_epochs(rows), stories)
@@ -228,8 +228,8 @@ class StoriesMixin(StoreBase):
         `story_for_new_entry`): its words indexed, its story created or grown. `newest` is the
         later of the entry's stored `updated` and `published`."""
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO entry_words (word, published, entry_id) VALUES (?, ?, ?)",
-            [(word, utc_text(published), entry_id) for word in words],
+            "INSERT OR IGNORE INTO entry_words (entry_id, word) VALUES (?, ?)",
+            [(entry_id, word) for word in words],
         )
         weights = [(story_id, word, vector.get(word, 0.0)) for word in words]
         if decision.story_id is None:

@@ -310,7 +310,7 @@ def run_engine(rows: Sequence[Row], policy: StoryPolicy) -> list[int]:
         for start, end in index.missing_days(moment - window, moment + window):
             index.load(start, end, (), {})
         found = index.candidates(
-            entry, words, moment, moment - window, moment + window, policy.min_words_in_common
+            words, moment, moment - window, moment + window, policy.min_words_in_common
         )
         decision = decide(vector, found, policy)
         if decision.story_id is None:

@@ -212,9 +212,7 @@ class EntriesMixin(StoriesMixin):
                 intent.output_id,
                 max(published, updated),
                 intent.published,
-                placement.words,
-                placement.vector,
-                placement.decision,
+                placement,
                 story_id,
                 now_text,
             )

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.store._base import StoreBase, _must_utc, utc_text
 from aggregator.stories.index import WindowIndex
-from aggregator.types import StoryCandidate, StoryDecision
+from aggregator.types import StoryCandidate, StoryDecision, StoryPlacement
+
+# The headline words of the entries published in [?, ?): what the window loads for its days,
+# through the entries' time index and the words' key by entry (m016).
+DAY_WORDS = (
+    "SELECT e.published, w.entry_id, w.word FROM entries e "
+    "JOIN entry_words w ON w.entry_id = e.id "
+    "WHERE e.published >= ? AND e.published < ?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +75,7 @@ class StoriesMixin(StoreBase):
         moment = _epoch(published)
         earliest, latest = _epoch(published - window), _epoch(published + window)
         index = self._window_index(earliest, latest)
-        # The headline is not in the index yet: nothing of its own to leave out.
-        return index.candidates(None, words, moment, earliest, latest, min_words)
+        return index.candidates(words, moment, earliest, latest, min_words)
 
     def _window_index(self, earliest: int, latest: int) -> WindowIndex:
         """The in-memory postings, loaded for [earliest, latest]; a new one if stale.
@@ -97,12 +104,7 @@ class StoriesMixin(StoreBase):
                 )
                 # The word rows are read as they are taken: a week of them at 1,000 feeds is
                 # ~350,000 rows, tens of MB if fetched all at once.
-                rows = self.db.conn.execute(
-                    "SELECT e.published, w.entry_id, w.word FROM entries e "
-                    "JOIN entry_words w ON w.entry_id = e.id "
-                    "WHERE e.published >= ? AND e.published < ?",
-                    span,
-                )
+                rows = self.db.conn.execute(DAY_WORDS, span)
                 index.load(start, end, _with_epochs(rows), stories)
                 self._load_centroids(index, index.stories_missing(stories.values()))
         return index
@@ -195,7 +197,8 @@ class StoriesMixin(StoreBase):
             "story_word_count = ? WHERE id = ?",
             [story_id, decision.rule, decision.score, now_text, len(words), entry_id],
         )
-        self.placed(entry_id, uid, newest, published, words, vector, decision, story_id, now_text)
+        placement = StoryPlacement(tuple(words), vector, decision)
+        self.placed(entry_id, uid, newest, published, placement, story_id, now_text)
         return story_id
 
     def story_for_new_entry(self, decision: StoryDecision) -> int:
@@ -218,21 +221,20 @@ class StoriesMixin(StoreBase):
         uid: str,
         newest: str,
         published: datetime,
-        words: Sequence[str],
-        vector: Mapping[str, float],
-        decision: StoryDecision,
+        placement: StoryPlacement,
         story_id: int,
         now_text: str,
     ) -> None:
         """The rest of a placement, once the entries row holds its story (`story_id`, from
         `story_for_new_entry`): its words indexed, its story created or grown. `newest` is the
         later of the entry's stored `updated` and `published`."""
+        words, vector = placement.words, placement.vector
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO entry_words (entry_id, word) VALUES (?, ?)",
             [(entry_id, word) for word in words],
         )
         weights = [(story_id, word, vector.get(word, 0.0)) for word in words]
-        if decision.story_id is None:
+        if placement.decision.story_id is None:
             # A story of its own (the usual case): created with its one member and its words.
             self.db.conn.execute(
                 "INSERT INTO stories (id, uid, representative_id, members, first_seen, updated) "

@@ -236,7 +236,6 @@ class WindowIndex:
 
     def candidates(
         self,
-        entry: int | None,
         words: Sequence[str],
         moment: int,
         low: int,
@@ -252,7 +251,8 @@ class WindowIndex:
         word in more than CANDIDATE_WORD_LIMIT headlines) the NEAREST_FOR_COMMON_WORD nearest
         in time, among which a story that big has members. Each story is counted by how many
         words reach it: most share one word only, no rule can join those, and no candidate is
-        built for them. The cost is bounded per headline, whatever the window holds.
+        built for them. The cost is bounded per headline, whatever the window holds. The
+        headline itself is not held yet: it is added once placed (`add`).
         """
         story_of = self._story.get
         reach: Counter[int] = Counter()
@@ -287,8 +287,7 @@ class WindowIndex:
                 held = self._words.get(other)
                 story = story_of(other)
                 if (
-                    other != entry
-                    and held is not None
+                    held is not None
                     and len(held) == len(own)
                     and own.issuperset(held)
                     and story is not None
